@@ -1,0 +1,100 @@
+"""2D data: Gaussian mixtures (ring, grid, custom centres/stds/weights) and custom point clouds.
+
+Sampling always goes through an explicit `torch.Generator`, so a seed fixes the data stream.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .config import DataConfig
+
+
+class Mixture:
+    """A mixture of isotropic Gaussians, or (when `points` is given) the empirical distribution of a cloud."""
+
+    def __init__(self, centers, stds, weights, points=None):
+        self.centers = torch.as_tensor(np.asarray(centers, dtype=np.float32)).reshape(-1, 2)   # (K, 2)
+        self.stds = torch.as_tensor(np.asarray(stds, dtype=np.float32)).reshape(-1)            # (K,)
+        w = torch.as_tensor(np.asarray(weights, dtype=np.float64)).reshape(-1)
+        self.weights = (w / w.sum()).float()                                                   # (K,)
+        self.points = None if points is None else torch.as_tensor(np.asarray(points, np.float32)).reshape(-1, 2)
+
+    @property
+    def n_modes(self) -> int:
+        return len(self.centers)
+
+    @property
+    def std(self) -> float:
+        """The common σ used by the coverage protocol (the mean σ when they differ)."""
+        return float(self.stds.mean())
+
+    def sample(self, n: int, generator: torch.Generator, return_labels: bool = False):
+        """n points (n, 2); with `return_labels`, also each point's mixture component (n,)."""
+        if self.points is not None:
+            idx = torch.randint(len(self.points), (n,), generator=generator)
+            x, labels = self.points[idx], torch.zeros(n, dtype=torch.long)
+        else:
+            labels = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+            noise = torch.randn(n, 2, generator=generator)
+            x = self.centers[labels] + noise * self.stds[labels, None]
+        return (x, labels) if return_labels else x
+
+
+def ring_centers(k: int, radius: float) -> np.ndarray:
+    """k centres at r·(cos 2πi/k, sin 2πi/k), i = 0..k−1 (METHODS §5; never linspace(0, 2π, k))."""
+    a = 2 * math.pi * np.arange(k) / k
+    return radius * np.stack([np.cos(a), np.sin(a)], 1)
+
+
+def grid_centers(size: int, spacing: float) -> np.ndarray:
+    """size² centres on a square lattice centred on 0, e.g. {−4,−2,0,2,4}² for size 5, spacing 2."""
+    c = (np.arange(size) - (size - 1) / 2) * spacing
+    xx, yy = np.meshgrid(c, c, indexing="xy")
+    return np.stack([xx.ravel(), yy.ravel()], 1)
+
+
+def make_data(cfg: DataConfig) -> Mixture:
+    if cfg.kind == "ring":
+        centers = ring_centers(cfg.n_modes, cfg.radius)
+    elif cfg.kind == "grid":
+        centers = grid_centers(cfg.grid_size, cfg.grid_spacing)
+    elif cfg.kind == "mixture":
+        centers = np.asarray(cfg.centers, dtype=np.float64)
+    else:
+        pts = np.asarray(cfg.points, dtype=np.float64)
+        return Mixture(pts.mean(0, keepdims=True), [cfg.std], [1.0], points=pts)
+    k = len(centers)
+    stds = cfg.stds if (cfg.kind == "mixture" and cfg.stds is not None) else [cfg.std] * k
+    weights = cfg.weights if (cfg.kind == "mixture" and cfg.weights is not None) else [1.0] * k
+    return Mixture(centers, stds, weights)
+
+
+def load_points_csv(text: str, max_points: int = 100_000) -> np.ndarray:
+    """Parse a CSV of x,y rows (an optional header line is skipped). Raises ValueError saying what is wrong."""
+    rows = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    if not rows:
+        raise ValueError("the CSV is empty: expected rows of x,y")
+    try:
+        [float(v) for v in rows[0].replace(";", ",").split(",")[:2]]
+    except ValueError:
+        rows = rows[1:]                                                   # a header line
+    if not rows:
+        raise ValueError("the CSV has a header but no x,y rows")
+    if len(rows) > max_points:
+        raise ValueError(f"the CSV has {len(rows)} points; at most {max_points} are allowed")
+    pts = []
+    for i, ln in enumerate(rows, 1):
+        cells = ln.replace(";", ",").split(",")
+        if len(cells) < 2:
+            raise ValueError(f"CSV row {i}: expected two numbers x,y, got {ln[:40]!r}")
+        try:
+            x, y = float(cells[0]), float(cells[1])
+        except ValueError:
+            raise ValueError(f"CSV row {i}: {ln[:40]!r} is not numeric") from None
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise ValueError(f"CSV row {i}: NaN or infinite values are not allowed")
+        pts.append((x, y))
+    return np.asarray(pts, dtype=np.float64)

@@ -1,0 +1,158 @@
+"""MLP generator, discriminator and encoder; every net records its per-layer features.
+
+`forward_features(x) -> (out, Features)`: the same record feeds BRE, feature matching and the region maps, so
+what the page shows is exactly what BRE regularizes (DESIGN "Features").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from .config import MLPConfig, Config
+
+
+@dataclass
+class Features:
+    """Per hidden layer l: `preacts[l]` (N, width) before the nonlinearity, `acts[l]` after it.
+
+    `pointwise[l]` is False for a layer whose value for one sample depends on the rest of the batch (at or after
+    minibatch discrimination): its binary pattern is only defined against a stated reference batch.
+    """
+    preacts: list[torch.Tensor] = field(default_factory=list)
+    acts: list[torch.Tensor] = field(default_factory=list)
+    pointwise: list[bool] = field(default_factory=list)
+
+
+def activation_fn(name: str, slope: float):
+    """The nonlinearity as a pure function (never in-place: recorded pre-activations must stay intact)."""
+    if name == "relu":
+        return F.relu
+    if name == "leaky_relu":
+        return lambda h: F.leaky_relu(h, slope)
+    if name == "tanh":
+        return torch.tanh
+    raise ValueError(f"activation must be one of relu, leaky_relu, tanh (got {name!r})")
+
+
+class MinibatchDiscrimination(nn.Module):
+    """Salimans et al. 2016, §3.2: M_i = f(x_i)·T, T ∈ R^{A×B×C}; c_b(i,j) = exp(−‖M_{i,b} − M_{j,b}‖₁);
+    o_b(x_i) = Σ_{j≠i} c_b(i,j). Returns [f(x_i), o(x_i)] ∈ R^{A+B}. When `reference` (R, A) is given, the sums run
+    over the reference rows instead of the batch: this is how a grid is evaluated against a stated batch.
+    """
+
+    def __init__(self, in_features: int, kernels: int, dims: int):
+        super().__init__()
+        self.kernels, self.dims = kernels, dims
+        self.T = nn.Parameter(torch.randn(in_features, kernels * dims) * 0.1)
+
+    def forward(self, f: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+        m = (f @ self.T).view(-1, self.kernels, self.dims)                          # (N, B, C)
+        if reference is None:
+            dist = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(-1)                  # (N, N, B)
+            o = torch.exp(-dist).sum(1) - 1.0                                       # exclude j = i: exp(0) = 1
+        else:
+            r = (reference @ self.T).view(-1, self.kernels, self.dims)              # (R, B, C)
+            o = torch.exp(-(m.unsqueeze(1) - r.unsqueeze(0)).abs().sum(-1)).sum(1)  # (N, B)
+        return torch.cat([f, o], dim=1)
+
+
+class MLP(nn.Module):
+    """`depth` hidden layers of `width` units, then a linear output layer.
+
+    Options used by the discriminator: spectral normalization of every linear layer (Miyato et al. 2018),
+    minibatch discrimination before the output layer, and packing (PacGAN: `pack` samples concatenated).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, spec: MLPConfig, *, spectral_norm: bool = False,
+                 minibatch_kernels: int = 0, minibatch_dims: int = 5):
+        super().__init__()
+        self.in_dim, self.out_dim = in_dim, out_dim
+        self.act = activation_fn(spec.activation, spec.slope)
+        self.activation, self.slope = spec.activation, spec.slope
+        dims = [in_dim] + [spec.width] * spec.depth
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.minibatch = (MinibatchDiscrimination(dims[-1], minibatch_kernels, minibatch_dims)
+                          if minibatch_kernels > 0 else None)
+        self.out = nn.Linear(dims[-1] + minibatch_kernels, out_dim)
+        if spectral_norm:
+            for layer in [*self.hidden, self.out]:
+                nn.utils.parametrizations.spectral_norm(layer)
+
+    @property
+    def depth(self) -> int:
+        return len(self.hidden)
+
+    @property
+    def pointwise(self) -> bool:
+        """True when the output for one sample does not depend on the rest of the batch."""
+        return self.minibatch is None
+
+    def forward_features(self, x: torch.Tensor, reference: torch.Tensor | None = None
+                         ) -> tuple[torch.Tensor, Features]:
+        """`reference`: (R, in_dim) points the minibatch layer compares against (grid evaluation only)."""
+        feats = Features()
+        h = x
+        for layer in self.hidden:
+            pre = layer(h)
+            h = self.act(pre)
+            feats.preacts.append(pre)
+            feats.acts.append(h)
+            feats.pointwise.append(True)
+        if self.minibatch is not None:
+            ref = None
+            if reference is not None:
+                ref = reference
+                for layer in self.hidden:
+                    ref = self.act(layer(ref))
+            h = self.minibatch(h, ref)
+        return self.out(h), feats
+
+    def forward(self, x: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
+        return self.forward_features(x, reference)[0]
+
+
+class Generator(nn.Module):
+    """G: z (N, latent) -> x (N, 2). Output linear, or `scale · tanh`. Optional virtual batch norm (see vbn)."""
+
+    def __init__(self, cfg: Config):
+        super().__init__()
+        n = cfg.nets
+        self.latent_dim = n.latent_dim
+        self.mlp = MLP(n.latent_dim, 2, n.g)
+        self.output, self.scale = n.g_output, n.g_output_scale
+
+    def forward_features(self, z: torch.Tensor) -> tuple[torch.Tensor, Features]:
+        out, feats = self.mlp.forward_features(z)
+        if self.output == "tanh":
+            out = self.scale * torch.tanh(out)
+        return out, feats
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.forward_features(z)[0]
+
+
+class Discriminator(MLP):
+    """D: x (N, 2·pack) -> one logit per sample (or K logits for the semi-supervised K+1 classifier)."""
+
+    def __init__(self, cfg: Config, out_dim: int = 1):
+        n = cfg.nets
+        super().__init__(2 * n.pack, out_dim, n.d, spectral_norm=n.d_spectral_norm,
+                         minibatch_kernels=n.minibatch_kernels, minibatch_dims=n.minibatch_dims)
+        self.pack = n.pack
+
+
+class Encoder(nn.Module):
+    """E: x (N, 2) -> z (N, latent), for the mode regularizers and MDGAN (Che et al. 2017)."""
+
+    def __init__(self, cfg: Config):
+        super().__init__()
+        self.mlp = MLP(2, cfg.nets.latent_dim, cfg.nets.e)
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, Features]:
+        return self.mlp.forward_features(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mlp(x)
