@@ -1,0 +1,53 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from toyviz.cli import main
+from toyviz.runfolder import RunFolder
+
+
+def test_train_writes_a_run_folder(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main(["train", "--preset", "bre-toy", "--iters", "12", "--set", "viz.metrics_every=6",
+               "--set", "reg.bre.weight=0.5", "--out", str(out)])
+    assert rc == 0
+    assert "modes" in capsys.readouterr().out
+    folder = RunFolder(out)
+    assert folder.config().reg.bre.weight == 0.5 and folder.config().optim.iters == 12
+    stats = folder.stats()
+    assert len(stats) == 12 and stats[5]["eval/modes"] >= 0
+    t = folder.trainer()
+    assert t.iteration == 12 and t.snapshots[0]["iteration"] == 0
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["train", "--preset", "nope", "--out", "X"], "unknown preset 'nope'"),
+    (["train", "--set", "optim.lr_d=-1", "--out", "X"], "optim.lr_g and optim.lr_d must be > 0"),
+    (["train", "--set", "nets.d.activation=gelu", "--out", "X"], "nets.d.activation must be one of"),
+    (["train", "--set", "reg.nope=1", "--out", "X"], "unknown config key reg.nope"),
+    (["train", "--out"], "expected one argument"),
+    (["bench", "nothing"], "unknown benchmark"),
+])
+def test_bad_input_one_line_exit_2_nothing_written(tmp_path, capsys, argv, match, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert match in err and len(err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_refuses_to_overwrite_a_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "bre-toy", "--iters", "2", "--out", str(out)]) == 0
+    assert main(["train", "--preset", "bre-toy", "--iters", "2", "--out", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err
+
+
+def test_module_entry_point_and_presets(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "toyviz", "presets"], capture_output=True, text=True)
+    assert r.returncode == 0 and "bre-toy" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "toyviz", "train", "--iters", "x", "--out", str(tmp_path / "r")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
