@@ -51,7 +51,7 @@ def test_layers_average_hinged_matrices_then_pairs():
     h1, h2 = torch.randn(8, 10) + 1, torch.randn(8, 30)
     both = bre([h1, h2])
     assert float(both.me) == pytest.approx((float(bre([h1]).me) + float(bre([h2]).me)) / 2, rel=1e-6)
-    assert float(both.ac) == pytest.approx((float(bre([h1]).ac) + float(bre([h2]).ac)) / 2, rel=1e-6)
+    assert float(both.ac) == pytest.approx((float(bre([h1]).ac) + float(bre([h2]).ac)) / 2, rel=1e-5)
 
 
 def test_scale_invariance_and_no_gradient_through_eps():
