@@ -1,5 +1,7 @@
 """Regularizers behind one registry: each reads a `StepContext`, returns an unweighted scalar and its stats, and
 names the player whose loss it joins. A weight of 0 means off. Adding one: a class here, a config field, a test.
+The terms themselves are pure functions (BRE, gradient penalty, feature matching, historical averaging, mode
+regularizers) that the image-scale trainer imports too.
 """
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Literal, Optional
 
 import torch
+import torch.nn.functional as F
 
 from .config import Config
 from .nets import Features
@@ -53,14 +56,14 @@ def bre(preacts: list[torch.Tensor], *, margin_s: float = 3.0, eps_scale: float 
         c = a @ a.T / d                                                   # (K, K)
         hinged.append(torch.relu(c.abs() - margin_s / d ** 0.5))
         with torch.no_grad():
-            big09.append((a.abs() > 0.9).float().mean())
-            big099.append((a.abs() > 0.99).float().mean())
-            off = ~torch.eye(k, dtype=torch.bool, device=c.device)
-            corr.append(c.abs()[off].mean())
+            abs_a, abs_c = a.abs(), c.abs()
+            big09.append((abs_a > 0.9).float().mean())
+            big099.append((abs_a > 0.99).float().mean())
+            corr.append((abs_c.sum() - abs_c.diagonal().sum()) / (k * (k - 1)))
     me = torch.stack(mes).mean()
     hinge = torch.stack(hinged).mean(0)                                   # (K, K), averaged over layers
-    off_diag = hinge * (1 - torch.eye(k, device=hinge.device, dtype=hinge.dtype))
-    ac = off_diag.sum() / (k * (k - 1) if pairs == "paper" else k * k)
+    off_diag_sum = hinge.sum() - hinge.diagonal().sum()
+    ac = off_diag_sum / (k * (k - 1) if pairs == "paper" else k * k)
     return BREResult(me + ac, me, ac, float(torch.stack(big09).mean()), float(torch.stack(big099).mean()),
                      float(torch.stack(corr).mean()))
 
@@ -99,6 +102,7 @@ class StepContext:
     fake_feats: Optional[Features] = None
     z: Optional[torch.Tensor] = None
     extra: dict = field(default_factory=dict)
+    net_name: str = "D"          # which discriminator this phase trains ("D", or "D2" in MDGAN's diffusion step)
 
 
 class Regularizer:
@@ -149,18 +153,126 @@ class BRERegularizer(Regularizer):
         return total, stats
 
 
+# ---- pure terms other trainers reuse (the image scale imports these) -------------------------------------------
+def gradient_penalty(D: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor,
+                     generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """WGAN-GP (Gulrajani et al. 2017): E[(‖∇ₓ̂ D(x̂)‖₂ − 1)²] on x̂ = α·x + (1−α)·x̃, α ~ U(0,1) per sample.
+
+    Returns (penalty, per-sample gradient norms (N,), detached). Differentiable in D's parameters.
+    """
+    x = interpolate(real, fake, "paper", generator).requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+    norm = grad.flatten(1).norm(dim=1)
+    return ((norm - 1) ** 2).mean(), norm.detach()
+
+
+def feature_matching_loss(real_feat: torch.Tensor, fake_feat: torch.Tensor,
+                          norm: Literal["l2", "l1"] = "l2") -> torch.Tensor:
+    """Feature matching (Salimans et al. 2016, §3.1), Δ = mean_batch f(x) − mean_batch f(G(z)) over (N, d) features:
+      l2 (the paper):    ‖Δ‖₂² = Σ_i Δ_i²
+      l1 (the CIFAR code, `T.mean(abs(m1 − m2))`):  mean_i |Δ_i|
+    Features are flattened per sample, so conv maps (N, C, H, W) work too.
+    """
+    delta = real_feat.flatten(1).mean(0) - fake_feat.flatten(1).mean(0)
+    if norm == "l2":
+        return (delta ** 2).sum()
+    if norm == "l1":
+        return delta.abs().mean()
+    raise ValueError(f"feature matching norm must be 'l2' or 'l1' (got {norm!r})")
+
+
+def historical_average_penalty(params, averages) -> torch.Tensor:
+    """Historical averaging (Salimans et al. 2016, §3.3): Σ_p ‖θ_p − θ̄_p‖², θ̄ = (1/t) Σ_{i≤t} θ_i held constant.
+
+    `params` and `averages` are matching sequences of tensors.
+    """
+    params, averages = list(params), list(averages)
+    if len(params) != len(averages):
+        raise ValueError(f"historical averaging got {len(params)} parameters but {len(averages)} averages")
+    return sum(((p - a.detach()) ** 2).sum() for p, a in zip(params, averages))
+
+
+def update_running_mean(average: torch.Tensor, value: torch.Tensor, count: int) -> None:
+    """In place: θ̄ ← θ̄ + (θ − θ̄)/count, so after `count` calls θ̄ is the mean of the values seen."""
+    average.add_(value.detach() - average, alpha=1.0 / count)
+
+
+def mode_regularizer_terms(x: torch.Tensor, recon: torch.Tensor, recon_logits: torch.Tensor,
+                           sign: Literal["intent", "printed"] = "intent") -> tuple[torch.Tensor, torch.Tensor]:
+    """Mode regularizers (Che et al. ICLR 2017, §3), METHODS §3, on a batch x and its reconstruction G(E(x)):
+      geometric = E_x ‖x − G(E(x))‖²            (squared L2 per sample, summed over coordinates)
+      mode      = E_x[−log D(G(E(x)))]           ("intent": make reconstructions of every real point look real)
+                  E_x[+log D(G(E(x)))]           ("printed": the sign as printed in the paper)
+    with log D = log σ(l) = −softplus(−l) for D's logit l. Returns (geometric, mode), unweighted (λ1, λ2 apart).
+    """
+    geometric = (x - recon).flatten(1).pow(2).sum(1).mean()
+    neg_log_d = F.softplus(-recon_logits).mean()
+    if sign == "intent":
+        return geometric, neg_log_d
+    if sign == "printed":
+        return geometric, -neg_log_d
+    raise ValueError(f"mode regularizer sign must be 'intent' or 'printed' (got {sign!r})")
+
+
+# ---- registry regularizers beyond BRE --------------------------------------------------------------------------
 class GradientPenalty(Regularizer):
-    """WGAN-GP (Gulrajani et al. 2017): E[(‖∇ₓ̂ D(x̂)‖₂ − 1)²] on x̂ = α·x + (1−α)·x̃, α ~ U(0,1)."""
+    """WGAN-GP (Gulrajani et al. 2017): L_D += λ·E[(‖∇ₓ̂ D(x̂)‖₂ − 1)²], x̂ = α·x + (1−α)·x̃. See `gradient_penalty`."""
     name, player = "gp", "d"
 
     def weight(self, cfg, iteration):
         return cfg.reg.gp_weight
 
     def __call__(self, ctx):
-        x = interpolate(ctx.real, ctx.fake, "paper", ctx.generator).requires_grad_(True)
-        (grad,) = torch.autograd.grad(ctx.D(x).sum(), x, create_graph=True)
-        norm = grad.flatten(1).norm(dim=1)
-        return ((norm - 1) ** 2).mean(), {"grad_norm": norm.mean().item()}
+        value, norm = gradient_penalty(ctx.D, ctx.real, ctx.fake, ctx.generator)
+        return value, {"grad_norm": norm.mean().item()}
 
 
-REGISTRY: list[Regularizer] = [BRERegularizer(), GradientPenalty()]
+class FeatureMatching(Regularizer):
+    """Feature matching for G (Salimans et al. 2016): L_G += λ·‖mean f(x) − mean f(G(z))‖² on D's hidden layer
+    `reg.feature_matching_layer` (activations; L1 of the mean difference with `feature_matching_norm: l1`).
+    The real batch is the one D just saw, through the current D, with no gradient."""
+    name, player = "fm", "g"
+
+    def weight(self, cfg, iteration):
+        return cfg.reg.feature_matching
+
+    def __call__(self, ctx):
+        r = ctx.cfg.reg
+        with torch.no_grad():
+            real_feats = ctx.D.forward_features(ctx.real)[1]
+        layer = r.feature_matching_layer
+        return feature_matching_loss(real_feats.acts[layer], ctx.fake_feats.acts[layer], r.feature_matching_norm), {}
+
+
+class HistoricalAveraging(Regularizer):
+    """Historical averaging (Salimans et al. 2016, §3.3): a player's loss += λ·‖θ − (1/t) Σ_{i≤t} θ_i‖².
+
+    The running means live in the trainer's `reg_state` (saved in checkpoints) under `ha/<net>/<param>`; each call
+    first folds the current θ into the mean, so the first step's penalty is 0."""
+    player = "d"
+
+    def __init__(self, player: str):
+        self.player, self.name = player, f"ha_{player}"
+
+    def weight(self, cfg, iteration):
+        return cfg.reg.historical_averaging
+
+    def __call__(self, ctx):
+        net_name = ctx.net_name if self.player == "d" else "G"
+        net = ctx.D if self.player == "d" else ctx.G
+        state, prefix = ctx.extra, f"ha/{net_name}/"
+        count = int(state.get(prefix + "#count", torch.zeros(())).item()) + 1
+        state[prefix + "#count"] = torch.tensor(float(count))
+        params, averages = [], []
+        for name, p in net.named_parameters():
+            if prefix + name not in state:
+                state[prefix + name] = p.detach().clone()
+            else:
+                update_running_mean(state[prefix + name], p, count)
+            params.append(p)
+            averages.append(state[prefix + name])
+        return historical_average_penalty(params, averages), {}
+
+
+REGISTRY: list[Regularizer] = [BRERegularizer(), GradientPenalty(), FeatureMatching(), HistoricalAveraging("d"),
+                               HistoricalAveraging("g")]
