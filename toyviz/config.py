@@ -261,6 +261,9 @@ def _build(cls, d, path: str):
     return cls(**kwargs)
 
 
+build_dataclass = _build    # public: other config trees (toyviz.image) reuse the strict construction
+
+
 def _coerce(tp, v, path: str):
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if dataclasses.is_dataclass(tp):
