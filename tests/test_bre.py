@@ -91,3 +91,9 @@ def test_bad_input():
         bre([])
     with pytest.raises(ValueError, match="at least 2 samples"):
         bre([torch.randn(1, 4)])
+
+
+def test_symmetric_gram_backward_matches_autograd():
+    from toyviz.regularizers import _Gram
+    a = torch.randn(7, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(_Gram.apply, (a,))
