@@ -45,7 +45,7 @@ def test_kl_scales_with_n_and_js_does_not():
     per_sample = [js_bernoulli_product(0.2, qs, n) / n for n in (1, 2, 3, 8)]
     for a, b in zip(per_sample, per_sample[1:]):                      # JS[Pᴺ‖Qᴺ]/N is non-increasing in N
         assert np.all(b <= a + 1e-12)
-    far = qs >= 0.6                                                   # far from p, N = 8 saturates near log 2
+    far = qs >= 0.8                                                   # far from p, JS[P⁸‖Q⁸] nears log 2 ...
     assert np.all(per_sample[-1][far] < 0.5 * per_sample[0][far])     # ... so per sample it is much smaller ...
     assert js_bernoulli_product(0.2, 0.2, 8) == 0.0                    # ... and zero at q = p
 
