@@ -1,0 +1,229 @@
+"""What one frame of a training run shows: `FrameData` gathered from a trainer snapshot, panel names, titles
+and the colour maps shared by the matplotlib (render.py) and plotly (plotly_figures.py) drawings.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+import torch
+from matplotlib import colormaps
+from matplotlib.colors import hsv_to_rgb
+
+from . import metrics
+
+PANELS = ("data", "data:push", "data:motion", "regions", "regions:L", "cumulative:L", "regions:all",
+          "prob", "grad", "grad:stream", "mosaic", "curves")
+DEFAULT_PANELS = ("data", "regions", "grad", "curves")
+REAL_COLOR, FAKE_COLOR = "#1f5fbf", "#d62728"
+PROB_CMAP = colormaps["RdBu"]           # red = "fake", blue = "real", like the points
+
+
+@dataclass
+class FrameData:
+    """One snapshot of a run, ready to draw. Arrays are numpy; `curves` cover the whole run and are drawn up
+    to `step`. `raster` is a `toyviz.regions.Raster` (None when no panel needs it)."""
+    preset: str
+    step: int
+    total_steps: int
+    extent: tuple[float, float, float, float]       # (x0, x1, y0, y1)
+    real: np.ndarray                                # (N, 2) a fixed sample of the data
+    fake: np.ndarray                                # (M, 2) G(z_eval)
+    centers: np.ndarray                             # (K, 2)
+    captured: np.ndarray                            # (K,) bool: mode has at least one HQ fake point
+    hq: float
+    reverse_kl: float
+    curves: dict                                    # key -> (steps (n,), values (n,))
+    probability: bool                               # D's map is P(real); else a critic value
+    raster: object = None
+    push: Optional[np.ndarray] = None               # (m, 2) −∇ₓ G-loss at fake[:m]: where G pushes its points
+    motion: Optional[np.ndarray] = None             # (m, 2) fake[:m] at the next snapshot minus now
+    partition: object = None                        # toyviz.partition exact partition, for the overlay
+
+    @property
+    def modes(self) -> int:
+        return int(self.captured.sum())
+
+
+# ---- gathering ---------------------------------------------------------------------------------------------------
+def curves_of(history: Sequence[dict]) -> dict:
+    """Per-key (steps, values) arrays from a trainer history; losses get a causal moving average."""
+    keys: dict[str, tuple[list, list]] = {}
+    for i, s in enumerate(history):
+        step = s.get("step", i + 1)
+        for k, v in s.items():
+            if k != "step" and isinstance(v, (int, float)) and v is not None:
+                keys.setdefault(k, ([], []))[0].append(step)
+                keys[k][1].append(v)
+    out = {}
+    for k, (st, va) in keys.items():
+        v = np.asarray(va, dtype=np.float64)
+        w = max(1, len(v) // 100)
+        if k.startswith("loss/") and w > 1:
+            c = np.cumsum(np.insert(v, 0, 0.0))
+            lo = np.maximum(np.arange(1, len(v) + 1) - w, 0)
+            v = (c[1:] - c[lo]) / (np.arange(1, len(v) + 1) - lo)
+        out[k] = (np.asarray(st, dtype=np.int64), v)
+    return out
+
+
+def _needs_raster(panels: Iterable[str]) -> bool:
+    return any(not p.startswith(("data", "curves")) for p in panels)
+
+
+class _Snapshots:
+    """Loads snapshots into a trainer's nets and puts the latest weights back on exit."""
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+
+    def __enter__(self):
+        self.latest = self.trainer.state_of_nets()
+        return self
+
+    def __exit__(self, *exc):
+        for name, sd in self.latest.items():
+            self.trainer.nets[name].load_state_dict(sd)
+
+
+def _push(trainer, fake: torch.Tensor) -> Optional[np.ndarray]:
+    """−∇ₓ of G's loss at each point (summed, so not scaled by 1/m); only for a pointwise D on single points."""
+    if trainer.cfg.nets.pack != 1 or not trainer.D.pointwise:
+        return None
+    x = fake.detach().clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(trainer.loss.g(trainer.D(x)) * len(x), x)
+    return (-g).cpu().numpy()
+
+
+def iter_frame_data(trainer, indices: Optional[Sequence[int]] = None, *, raster: bool = True,
+                    resolution: Optional[int] = None, n_real: int = 1000, arrows: int = 200,
+                    exact: bool = False) -> Iterable[FrameData]:
+    """FrameData for snapshots `indices` (default: all), in order; the trainer's latest weights are restored
+    afterwards. `raster=False` skips the region/probability raster (data and curves panels only); `exact` adds
+    the exact partition for the boundary overlay (ReLU/LeakyReLU pointwise D only)."""
+    cfg, data = trainer.cfg, trainer.data
+    indices = range(len(trainer.snapshots)) if indices is None else [i % len(trainer.snapshots) for i in indices]
+    real = data.sample(n_real, torch.Generator().manual_seed(cfg.seed * 1000 + 13)).cpu().numpy()
+    curves = curves_of(trainer.history)
+    centers, w = data.centers.cpu().numpy(), data.weights.cpu().numpy()
+    if exact:
+        from .partition import exact_partition
+    with _Snapshots(trainer):
+        for i in indices:
+            motion = None
+            if i + 1 < len(trainer.snapshots):
+                trainer.load_snapshot(i + 1)
+                nxt = trainer.eval_samples()[:arrows]
+            trainer.load_snapshot(i)
+            fake_t = trainer.eval_samples()
+            if i + 1 < len(trainer.snapshots):
+                motion = (nxt - fake_t[:arrows]).cpu().numpy()
+            fake = fake_t.cpu().numpy()
+            cov = metrics.mode_coverage(fake, centers, data.std, w)
+            r = None
+            if raster:
+                from .regions import raster_of
+                r = raster_of(trainer, resolution)
+            yield FrameData(
+                preset=cfg.preset, step=trainer.snapshots[i]["iteration"], total_steps=max(cfg.optim.iters, 1),
+                extent=tuple(float(v) for v in cfg.viz.extent), real=real, fake=fake, centers=centers,
+                captured=cov.counts > 0, hq=cov.hq, reverse_kl=cov.reverse_kl, curves=curves,
+                probability=cfg.loss in ("ns", "minimax"), raster=r, push=_push(trainer, fake_t[:arrows]),
+                motion=motion, partition=exact_partition(trainer.D, cfg.viz.extent) if exact else None)
+
+
+def frame_data(trainer, index: int = -1, **kw) -> FrameData:
+    """FrameData of snapshot `index` (negative counts from the end); keywords as `iter_frame_data`."""
+    return next(iter(iter_frame_data(trainer, [index], **kw)))
+
+
+def nearest_snapshot(trainer, step: int) -> int:
+    """Index of the stored snapshot whose iteration is closest to `step`."""
+    its = np.array([s["iteration"] for s in trainer.snapshots])
+    return int(np.argmin(np.abs(its - step)))
+
+
+# ---- panels ------------------------------------------------------------------------------------------------------
+def parse_panels(spec, depth: int) -> list[str]:
+    """'data,regions:all,prob' or a list -> a list of concrete panel names for a D of `depth` hidden layers.
+    Layers are 1-based like the BRE paper's h1..h4; 'regions' alone = all layers together (D's linear regions)."""
+    items = [s.strip() for s in spec.split(",")] if isinstance(spec, str) else list(spec)
+    out = []
+    for p in items:
+        name, _, arg = p.partition(":")
+        if p in ("data", "data:push", "data:motion", "regions", "prob", "grad", "grad:stream", "mosaic", "curves"):
+            out.append(p)
+        elif name in ("regions", "cumulative") and arg == "all":
+            out += [f"{name}:{l}" for l in range(1, depth + 1)]
+        elif name in ("regions", "cumulative") and arg.isdigit() and 1 <= int(arg) <= depth:
+            out.append(p)
+        else:
+            raise ValueError(f"panels: unknown panel {p!r} (choose from: {', '.join(PANELS)}; "
+                             f"L = 1..{depth} or 'all')")
+    if not out:
+        raise ValueError("panels: no panel chosen")
+    return out
+
+
+def _layer(panel: str, raster) -> tuple[int, bool]:
+    """(0-based layer, cumulative?) of a region panel."""
+    name, _, arg = panel.partition(":")
+    if not arg:
+        return len(raster.ids) - 1, True
+    return int(arg) - 1, name == "cumulative"
+
+
+def prob_rgb(fd: FrameData, contour: bool = True) -> np.ndarray:
+    """(R, R, 3) uint8 heat map of D's map; probability on [0, 1], a critic on its 2..98 percentile range.
+    `contour` paints the pixels where the map crosses 0.5 (probability) or 0 (critic) black."""
+    p = fd.raster.prob
+    if fd.probability:
+        lo, hi, level = 0.0, 1.0, 0.5
+    else:
+        lo, hi = np.percentile(p, [2, 98])
+        lo, hi, level = min(lo, -1e-6), max(hi, 1e-6), 0.0
+        m = max(-lo, hi)
+        lo, hi = -m, m
+    rgb = PROB_CMAP((p - lo) / (hi - lo), bytes=True)[..., :3]
+    if contour:
+        above = p >= level
+        edge = np.zeros_like(above)
+        edge[1:] |= above[1:] != above[:-1]
+        edge[:, 1:] |= above[:, 1:] != above[:, :-1]
+        rgb[edge] = 0
+    return rgb
+
+
+def mosaic_rgb(fd: FrameData) -> np.ndarray:
+    """Piecewise-constant ∇ₓ field as colour: hue = direction, brightness = |∇| / max |∇|."""
+    g = fd.raster.mosaic
+    mag = np.hypot(g[..., 0], g[..., 1])
+    hsv = np.stack([(np.arctan2(g[..., 1], g[..., 0]) / (2 * np.pi)) % 1.0, np.full(mag.shape, 0.85),
+                    np.sqrt(mag / max(mag.max(), 1e-12))], -1)
+    return (hsv_to_rgb(hsv) * 255).astype(np.uint8)
+
+
+def panel_title(fd: FrameData, panel: str) -> str:
+    if panel.startswith("data"):
+        return f"data: {fd.modes}/{len(fd.centers)} modes"
+    if panel.startswith(("regions", "cumulative")):
+        l, cum = _layer(panel, fd.raster)
+        n = (fd.raster.cumulative_counts if cum else fd.raster.counts)[l]
+        name = (f"h1–h{l + 1}" if l else "h1") if cum else f"h{l + 1}"
+        return f"{name}: {n} {'regions' if cum else 'patterns'}"
+    if panel == "prob":
+        return "D(x) = P(real)" if fd.probability else "critic D(x)"
+    if panel.startswith("grad"):
+        return "∇ₓD"
+    if panel == "mosaic":
+        return "∇ₓD mosaic"
+    return "curves"
+
+
+def header_text(fd: FrameData) -> str:
+    s = (f"{fd.preset} · step {fd.step} · modes {fd.modes}/{len(fd.centers)} · HQ {100 * fd.hq:.0f}% · "
+         f"rKL {fd.reverse_kl:.2f}")
+    if fd.raster is not None:
+        s += f" · {fd.raster.cumulative_counts[-1]} regions"
+    return s
