@@ -1,0 +1,401 @@
+"""The partition rasterizer (METHODS §6): every hidden layer's binary activation pattern over a grid of the plane as
+exact region ids, colours and counts, beside D's probability, its input gradient ∇ₓD and the "mosaic glass".
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from matplotlib.colors import hsv_to_rgb
+
+MIN_RESOLUTION, MAX_RESOLUTION = 16, 2048
+
+
+@dataclass
+class Raster:
+    """One net over a grid. Pixel `[i, j]` is the point `(xs[j], ys[i])`; `ys` runs top-down, as in an image.
+
+    `ids[l][i, j] == ids[l][k, m]` iff the two pixels' patterns `preact_l > 0` on hidden layer l are equal (exact);
+    `cumulative_ids[l]` is the same for the joint pattern of layers 1..l, i.e. D's linear regions up to layer l.
+    Colours are a hash of the pattern bits, so a region keeps its colour between training steps.
+    """
+    extent: tuple[float, float, float, float]   # (xmin, xmax, ymin, ymax)
+    resolution: int                               # R
+    xs: np.ndarray                                # (R,) linspace(xmin, xmax, R)
+    ys: np.ndarray                                # (R,) linspace(ymax, ymin, R): row 0 is the top
+    ids: list[np.ndarray]                         # per hidden layer, (R, R) int64
+    cumulative_ids: list[np.ndarray]              # per hidden layer, (R, R) int64: the joint pattern of layers 1..l
+    colors: list[np.ndarray]                      # (R, R, 3) uint8, a function of the single-layer pattern
+    cumulative_colors: list[np.ndarray]           # (R, R, 3) uint8, a function of the joint pattern
+    counts: list[int]                             # distinct single-layer patterns on the grid
+    cumulative_counts: list[int]                  # distinct joint patterns (regions seen by the grid)
+    patterns: list[np.ndarray]                    # per layer (n_ids, width) bool: row k = the bits of id k
+    prob: np.ndarray                              # (R, R) float32: prob_fn(logit): P(real), or the critic value
+    grad: np.ndarray                              # (Rg, Rg, 2) float32: ∇ₓ of D's logit at (grad_xs[j], grad_ys[i])
+    grad_xs: np.ndarray                           # (Rg,)
+    grad_ys: np.ndarray                           # (Rg,) top-down
+    mosaic: np.ndarray                            # (R, R, 2) float32: ∇ₓ logit averaged per cumulative region of
+                                                  # the last hidden layer (piecewise constant)
+    reference: Optional[str]                      # None when D is pointwise; else which reference batch was used
+    widths: list[int] = field(default_factory=list)     # units per hidden layer
+    output: Optional[np.ndarray] = None                 # (R, R, out_dim) float32 raw output: D's logits, G's points
+
+    @property
+    def depth(self) -> int:
+        return len(self.ids)
+
+    def pixel(self, x: float, y: float) -> tuple[int, int]:
+        """The (row, column) of the pixel nearest to the point (x, y), clipped to the grid."""
+        xmin, xmax, ymin, ymax = self.extent
+        r = self.resolution - 1
+        j = int(np.clip(round((x - xmin) / (xmax - xmin) * r), 0, r))
+        i = int(np.clip(round((ymax - y) / (ymax - ymin) * r), 0, r))
+        return i, j
+
+    def pattern_at(self, layer: int, i: int, j: int) -> np.ndarray:
+        """The (width,) bool pattern of hidden layer `layer` at pixel (i, j)."""
+        return self.patterns[layer][self.ids[layer][i, j]]
+
+
+# ---- inputs -------------------------------------------------------------------------------------------------------
+def check_extent(extent) -> tuple[float, float, float, float]:
+    try:
+        e = tuple(float(v) for v in extent)
+    except (TypeError, ValueError):
+        e = ()
+    if len(e) != 4 or not all(math.isfinite(v) for v in e) or not (e[0] < e[1] and e[2] < e[3]):
+        raise ValueError(f"extent must be four finite numbers (xmin, xmax, ymin, ymax) with xmin < xmax and "
+                         f"ymin < ymax (got {extent!r})")
+    return e
+
+
+def check_resolution(resolution, name: str = "resolution", lo: int = MIN_RESOLUTION) -> int:
+    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) \
+            or not lo <= resolution <= MAX_RESOLUTION:
+        raise ValueError(f"{name} must be an integer in [{lo}, {MAX_RESOLUTION}] (got {resolution!r})")
+    return int(resolution)
+
+
+def grid(extent, resolution: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """xs (R,), ys (R,) top-down, and the (R·R, 2) float64 points in raster order (row by row from the top)."""
+    xmin, xmax, ymin, ymax = extent
+    xs = np.linspace(xmin, xmax, resolution)
+    ys = np.linspace(ymax, ymin, resolution)
+    pts = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)                     # (R·R, 2): [i·R + j] = (xs[j], ys[i])
+    return xs, ys, pts
+
+
+class Probe:
+    """How points of the plane become inputs of a net: pointwise, or against a stated reference batch.
+
+    Packing (`net.pack` = m > 1): the point x is evaluated as D's packed row [x, r_1, ..., r_{m−1}] with r_k the
+    first m−1 reference points. Minibatch discrimination: the minibatch layer compares each point against the
+    reference batch packed into D's rows (what D saw in training). Either way the output at x depends on the
+    reference, and `description` says which one.
+    """
+
+    def __init__(self, net, reference_batch=None, reference_name: str = "the given reference batch"):
+        if not callable(getattr(net, "forward_features", None)):
+            raise ValueError(f"the net must expose forward_features(x) -> (out, Features) to be rasterized "
+                             f"(got {type(net).__name__})")
+        p = next(iter(net.parameters()), None) if isinstance(net, torch.nn.Module) else None
+        self.net = net
+        self.device = p.device if p is not None else torch.device("cpu")
+        self.dtype = p.dtype if p is not None else torch.float32
+        self.pack = int(getattr(net, "pack", 1) or 1)
+        in_dim = getattr(net, "latent_dim", None) or getattr(net, "in_dim", None)
+        if in_dim is not None and in_dim != 2 * self.pack:
+            raise ValueError(f"the net's input must be points of the plane (2 numbers per packed sample); "
+                             f"it takes {in_dim} inputs with pack = {self.pack}")
+        minibatch = getattr(net, "minibatch", None) is not None
+        self.pad = self.reference = self.description = None
+        if self.pack > 1 or minibatch:
+            why = " and ".join(w for w, on in (("packing", self.pack > 1), ("minibatch discrimination", minibatch))
+                               if on)
+            if reference_batch is None:
+                raise ValueError(f"reference_batch: this D uses {why}, so its output at a point depends on other "
+                                 f"points; pass an (M, 2) reference batch, e.g. the current fake batch")
+            ref = torch.as_tensor(np.asarray(reference_batch), dtype=self.dtype).to(self.device).reshape(-1, 2)
+            if len(ref) < max(self.pack, 2 if minibatch else 1):
+                raise ValueError(f"reference_batch: need at least {self.pack} points for pack = {self.pack} "
+                                 f"(got {len(ref)})")
+            parts = []
+            if self.pack > 1:
+                self.pad = ref[: self.pack - 1].reshape(1, -1)
+                parts.append(f"each grid point x is D's packed row [x, r_1..r_{self.pack - 1}] with r_k the first "
+                             f"{self.pack - 1} point(s) of {reference_name}")
+            if minibatch:
+                m = len(ref) // self.pack * self.pack
+                self.reference = ref[:m].reshape(-1, 2 * self.pack)
+                parts.append(f"the minibatch layer compares each point with the {m // self.pack} rows of "
+                             f"{reference_name}")
+            self.description = f"D uses {why}: " + "; ".join(parts) + "."
+        # On a region of constant pattern a (leaky) ReLU net with one output is affine, so ∇ₓ logit is constant.
+        self.affine = (getattr(net, "activation", None) in ("relu", "leaky_relu") and not minibatch
+                       and getattr(net, "out_dim", None) == 1)
+
+    def inputs(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.pad is None else torch.cat([x, self.pad.expand(len(x), -1)], 1)
+
+    def forward(self, x: torch.Tensor):
+        if self.reference is None:
+            return self.net.forward_features(self.inputs(x))
+        return self.net.forward_features(self.inputs(x), reference=self.reference)
+
+    def tensor(self, pts: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(pts, dtype=self.dtype).to(self.device)
+
+
+def logit_of(out: torch.Tensor) -> torch.Tensor:
+    """D's "real" logit per row: the single output, or logsumexp of K class logits (K+1 classifier:
+    D(x) = Z/(Z+1) = sigmoid(logsumexp l), Salimans et al. 2016)."""
+    return out[:, 0] if out.shape[1] == 1 else torch.logsumexp(out, 1)
+
+
+def input_gradient(probe: Probe, pts: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """(N, 2) float32 ∇ₓ of the logit at each point (autograd; weights get no gradient). Summing the logits before
+    differentiating is exact: each output depends on its own point only (references are held fixed)."""
+    out = np.empty((len(pts), 2), np.float32)
+    for s in range(0, len(pts), chunk):
+        x = probe.tensor(pts[s:s + chunk]).requires_grad_(True)
+        with torch.enable_grad():
+            logit = logit_of(probe.forward(x)[0])
+            g, = torch.autograd.grad(logit.sum(), x)
+        out[s:s + chunk] = g.detach().cpu().numpy()
+    return out
+
+
+# ---- patterns -> exact ids -----------------------------------------------------------------------------------------
+def pack_bits(pre: torch.Tensor, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """(N, width) pre-activations -> (N, ceil(width/64)) uint64 words holding the bits `pre > 0` (np.packbits order,
+    zero-padded). Equal words iff equal patterns: ids built on them are exact."""
+    packed = np.packbits((pre > 0).cpu().numpy(), axis=1)                       # (N, ceil(width/8)) uint8
+    if out is None:
+        out = np.zeros((len(packed), -(-packed.shape[1] // 8) * 8), np.uint8)
+    out[:, :packed.shape[1]] = packed
+    return out.view(np.uint64)
+
+
+def unpack_bits(words: np.ndarray, width: int) -> np.ndarray:
+    """Inverse of pack_bits: (n, n_words) uint64 -> (n, width) bool."""
+    return np.unpackbits(np.ascontiguousarray(words).view(np.uint8), axis=1, count=width).astype(bool)
+
+
+def unique_rows(words: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct rows of an (n, k) uint64 array, sorted: (uniq (u, k), inverse (n,), counts (u,))."""
+    if words.shape[1] == 1:
+        u, inv, cnt = np.unique(words[:, 0], return_inverse=True, return_counts=True)
+        return u[:, None], inv.reshape(-1), cnt
+    u, inv, cnt = np.unique(words, axis=0, return_inverse=True, return_counts=True)
+    return u, inv.reshape(-1), cnt
+
+
+def _run_starts(words: np.ndarray) -> np.ndarray:
+    """(N,) bool: True where a pixel's pattern differs from the previous pixel's in raster order. Regions are
+    large, so the runs are few and the exact unique runs over them instead of over all N pixels."""
+    starts = np.empty(len(words), bool)
+    starts[0] = True
+    diff = words[1:] != words[:-1]
+    starts[1:] = diff[:, 0] if words.shape[1] == 1 else diff.any(1)
+    return starts
+
+
+# ---- colours -------------------------------------------------------------------------------------------------------
+_GOLDEN, _M1, _M2 = np.uint64(0x9E3779B97F4A7C15), np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+def splitmix64(x: np.ndarray) -> np.ndarray:
+    """Steele, Lea & Flood's SplitMix64 finalizer on a uint64 array (wrapping arithmetic)."""
+    with np.errstate(over="ignore"):
+        z = x.astype(np.uint64) + _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * _M1
+        z = (z ^ (z >> np.uint64(27))) * _M2
+        return z ^ (z >> np.uint64(31))
+
+
+def pattern_hash(words: np.ndarray) -> np.ndarray:
+    """(n, k) uint64 pattern words -> (n,) uint64 hash; a pure function of the bits."""
+    h = np.zeros(len(words), np.uint64)
+    for k in range(words.shape[1]):
+        h = splitmix64(h ^ splitmix64(words[:, k]))
+    return h
+
+
+def hash_colors(h: np.ndarray) -> np.ndarray:
+    """(n,) uint64 hashes -> (n, 3) uint8 RGB: hue from 16 bits, saturation 0.45–0.95 and value 0.6–1.0 from
+    8 bits each, so neighbouring regions differ in hue and usually in lightness too."""
+    hue = (h & np.uint64(0xFFFF)).astype(np.float64) / 65536.0
+    sat = 0.45 + 0.5 * ((h >> np.uint64(16)) & np.uint64(0xFF)).astype(np.float64) / 255.0
+    val = 0.6 + 0.4 * ((h >> np.uint64(24)) & np.uint64(0xFF)).astype(np.float64) / 255.0
+    return np.round(hsv_to_rgb(np.stack([hue, sat, val], -1).reshape(-1, 1, 3)) * 255).astype(np.uint8).reshape(-1, 3)
+
+
+# ---- the rasterizer ------------------------------------------------------------------------------------------------
+def _partition(words: list[np.ndarray], widths: list[int], R: int):
+    """Per-layer and cumulative ids, colours, counts and patterns from each layer's (N, k) pattern words."""
+    ids, cum_ids, colors, cum_colors, counts, cum_counts, patterns = [], [], [], [], [], [], []
+    cum_starts = cum = cum_hash = None
+    for w, width in zip(words, widths):
+        starts = _run_starts(w)
+        uniq, inv, _ = unique_rows(w[starts])
+        run = np.cumsum(starts) - 1
+        layer_ids = inv[run]
+        h = pattern_hash(uniq)
+        n = len(uniq)
+        if cum is None:
+            cum_starts, cum, cum_hash, n_cum = starts, layer_ids, h, n
+        else:
+            cum_starts = cum_starts | starts
+            pos = np.flatnonzero(cum_starts)
+            key = cum[pos] * n + layer_ids[pos]                                  # (previous region, this pattern)
+            ku, kinv = np.unique(key, return_inverse=True)
+            cum = kinv.reshape(-1)[np.cumsum(cum_starts) - 1]
+            cum_hash = splitmix64(cum_hash[ku // n] ^ h[ku % n])
+            n_cum = len(ku)
+        ids.append(layer_ids.reshape(R, R))
+        cum_ids.append(cum.reshape(R, R))
+        colors.append(np.take(hash_colors(h), layer_ids, axis=0).reshape(R, R, 3))
+        cum_colors.append(np.take(hash_colors(cum_hash), cum, axis=0).reshape(R, R, 3))
+        counts.append(n)
+        cum_counts.append(n_cum)
+        patterns.append(unpack_bits(uniq, width))
+    return ids, cum_ids, colors, cum_colors, counts, cum_counts, patterns
+
+
+def _mosaic(probe: Probe, pts: np.ndarray, regions: np.ndarray, n: int, chunk: int) -> np.ndarray:
+    """∇ₓ logit averaged over each region, broadcast back to the pixels: (N, 2).
+
+    For a (leaky) ReLU D with one output and no minibatch layer, the logit is affine on each region, so the
+    gradient at any one pixel of it is the region's exact average: one backward over n representatives. Otherwise
+    the gradient is computed at every pixel and averaged per region."""
+    flat = regions.reshape(-1)
+    if probe.affine:
+        rep = np.empty(n, np.int64)
+        rep[flat] = np.arange(len(flat))                                        # any pixel of each region will do
+        per_region = input_gradient(probe, pts[rep], chunk)
+    else:
+        g = input_gradient(probe, pts, chunk).astype(np.float64)
+        size = np.bincount(flat, minlength=n)
+        per_region = np.stack([np.bincount(flat, g[:, k], minlength=n) for k in range(2)], -1) / size[:, None]
+    return per_region.astype(np.float32)[flat]
+
+
+@torch.no_grad()
+def _evaluate(probe: Probe, pts: np.ndarray, chunk: int):
+    """One chunked forward pass: each hidden layer's pattern words and the raw outputs, (N, out_dim) float32."""
+    words, outs = None, []
+    for s in range(0, len(pts), chunk):
+        out, feats = probe.forward(probe.tensor(pts[s:s + chunk]))
+        if words is None:
+            words = [np.zeros((len(pts), -(-p.shape[1] // 64) * 8), np.uint8) for p in feats.preacts]
+            widths = [p.shape[1] for p in feats.preacts]
+        for buf, pre in zip(words, feats.preacts):
+            pack_bits(pre, buf[s:s + chunk])
+        outs.append(out.float().cpu())
+    return [w.view(np.uint64) for w in words], widths, torch.cat(outs)
+
+
+class _EvalMode:
+    """Evaluate in eval mode (spectral norm must not run its power iteration on grid points), then restore."""
+
+    def __init__(self, net):
+        self.net, self.was = net, getattr(net, "training", False)
+
+    def __enter__(self):
+        if isinstance(self.net, torch.nn.Module):
+            self.net.eval()
+
+    def __exit__(self, *exc):
+        if isinstance(self.net, torch.nn.Module):
+            self.net.train(self.was)
+
+
+def _check_chunk(chunk) -> int:
+    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
+        raise ValueError(f"chunk must be a positive integer (got {chunk!r})")
+    return int(chunk)
+
+
+def rasterize(D, extent=(-1.5, 1.5, -1.5, 1.5), resolution: int = 256, reference_batch=None, *,
+              prob_fn: Callable[[torch.Tensor], torch.Tensor] = torch.sigmoid, grad_resolution: int = 64,
+              chunk: int = 65536, reference_name: str = "the given reference batch") -> Raster:
+    """D's partition of the plane over an R×R grid: per-layer and cumulative pattern ids, colours and counts, the
+    map `prob_fn(logit)`, ∇ₓ logit on a grad_resolution² grid and the mosaic glass (METHODS §6).
+
+    `reference_batch` (M, 2): required when D packs samples or uses minibatch discrimination (see `Probe`).
+    `grad_resolution=0` skips the gradient and the mosaic (both then empty arrays). Runs in eval mode, no_grad
+    except for the gradients; the net's state is left as it was.
+    """
+    extent = check_extent(extent)
+    R = check_resolution(resolution)
+    Rg = 0 if grad_resolution == 0 else check_resolution(grad_resolution, "grad_resolution", lo=2)
+    chunk = _check_chunk(chunk)
+    probe = Probe(D, reference_batch, reference_name)
+    xs, ys, pts = grid(extent, R)
+    with _EvalMode(D):
+        words, widths, out = _evaluate(probe, pts, chunk)
+        ids, cum_ids, colors, cum_colors, counts, cum_counts, patterns = _partition(words, widths, R)
+        prob = prob_fn(logit_of(out)).numpy().astype(np.float32).reshape(R, R)
+        gxs, gys = np.linspace(extent[0], extent[1], Rg), np.linspace(extent[3], extent[2], Rg)
+        if Rg:
+            gpts = np.stack(np.meshgrid(gxs, gys), -1).reshape(-1, 2)
+            grad = input_gradient(probe, gpts, chunk).reshape(Rg, Rg, 2)
+            mosaic = (_mosaic(probe, pts, cum_ids[-1], cum_counts[-1], chunk).reshape(R, R, 2) if ids
+                      else np.zeros((R, R, 2), np.float32))
+        else:
+            grad, mosaic = np.zeros((0, 0, 2), np.float32), np.zeros((0, 0, 2), np.float32)
+    return Raster(extent, R, xs, ys, ids, cum_ids, colors, cum_colors, counts, cum_counts, patterns, prob, grad,
+                  gxs, gys, mosaic, probe.description, widths, out.numpy().reshape(R, R, -1))
+
+
+def rasterize_latent(G, extent=(-3.0, 3.0, -3.0, 3.0), resolution: int = 256, *, chunk: int = 65536) -> Raster:
+    """G's own partition of its 2D latent plane: ids/colours/counts of G's hidden layers over a grid of z.
+
+    `output` holds G(z) (R, R, 2). Placeholders, since G has no probability or logit: `prob` is an empty (0, 0)
+    array, `grad`, `mosaic` empty (0, 0, 2), `grad_xs`/`grad_ys` empty, `reference` None.
+    """
+    extent = check_extent(extent)
+    R = check_resolution(resolution)
+    chunk = _check_chunk(chunk)
+    if getattr(G, "latent_dim", 2) != 2:
+        raise ValueError(f"rasterize_latent needs a 2D latent space (G.latent_dim = {G.latent_dim})")
+    probe = Probe(G)
+    xs, ys, pts = grid(extent, R)
+    with _EvalMode(G):
+        words, widths, out = _evaluate(probe, pts, chunk)
+    parts = _partition(words, widths, R)
+    empty2 = np.zeros((0, 0, 2), np.float32)
+    return Raster(extent, R, xs, ys, *parts, np.zeros((0, 0), np.float32), empty2, np.zeros(0), np.zeros(0),
+                  empty2, None, widths, out.numpy().reshape(R, R, -1))
+
+
+def reference_of(trainer, G=None) -> tuple[Optional[np.ndarray], Optional[str]]:
+    """The current fake batch G(z_eval[:batch_size]) and its description, when D is not pointwise; else None."""
+    D = trainer.D
+    if getattr(D, "pack", 1) == 1 and getattr(D, "minibatch", None) is None:
+        return None, None
+    G = trainer.G if G is None else G
+    B = min(trainer.cfg.optim.batch_size, len(trainer.z_eval))
+    with torch.no_grad(), _EvalMode(G):
+        fake = G(trainer.z_eval[:B]).cpu().numpy()
+    return fake, f"the current fake batch G(z_eval[:{B}])"
+
+
+def raster_of(trainer, resolution: Optional[int] = None, snapshot: Optional[int] = None, **kwargs) -> Raster:
+    """D's raster with the trainer's extent, resolution and `loss.prob`; `snapshot` (an index into
+    `trainer.snapshots`) rasterizes that snapshot's weights on copies of the nets, leaving the trainer untouched.
+    A D that is not pointwise is evaluated against the current (or the snapshot's) fake batch."""
+    D, G = trainer.D, trainer.G
+    if snapshot is not None:
+        nets = trainer.snapshots[snapshot]["nets"]
+        D, G = copy.deepcopy(D), copy.deepcopy(G)
+        D.load_state_dict(nets["D"])
+        G.load_state_dict(nets["G"])
+    ref, name = reference_of(trainer, G)
+    viz = trainer.cfg.viz
+    return rasterize(D, tuple(viz.extent), viz.resolution if resolution is None else resolution, ref,
+                     prob_fn=trainer.loss.prob, reference_name=name or "", **kwargs)
