@@ -50,6 +50,7 @@ class NetsConfig:
     g_output: Literal["linear", "tanh"] = "linear"
     g_output_scale: float = 1.0
     g_vbn: bool = False
+    g_vbn_ref: int = 64
     d_spectral_norm: bool = False
     minibatch_kernels: int = 0
     minibatch_dims: int = 5
@@ -84,7 +85,17 @@ class BREConfig:
 
 @dataclass
 class RegConfig:
-    """Every regularizer and technique; a weight of 0 (or 1 for targets/sizes) means off."""
+    """Every regularizer and technique; a weight of 0 (1 for real_target, False for switches) means off and absent.
+
+    gp_weight: WGAN-GP λ (10 is the paper's).  real_target: one-sided label smoothing (0.9 the paper's).
+    historical_averaging: λ on ‖θ − mean of past θ‖² for G and D.  feature_matching: λ on G's feature matching on
+    D's hidden layer `feature_matching_layer` (l2 paper / l1 CIFAR code); `_replace`: it becomes G's whole loss.
+    mode_lambda1/2: Che et al.'s geometric and mode terms with an encoder E (their defaults: 0.2, 0.4); mode_sign:
+    "intent" minimizes −log D(G(E(x))), "printed" the sign as printed.  mdgan: the manifold/diffusion procedure with
+    D1 (= D), D2 and E, geometric weight mdgan_lambda.  unrolled_steps: k of Metz et al.'s unrolled D.
+    semi_supervised_fraction: share of each real batch labelled by mixture component for a K+1 classifier D
+    (0 = off); `_halve`: the reference code's ½ on its loss.
+    """
     bre: BREConfig = field(default_factory=BREConfig)
     gp_weight: float = 0.0
     real_target: float = 1.0
@@ -100,6 +111,7 @@ class RegConfig:
     mdgan_lambda: float = 0.2
     unrolled_steps: int = 0
     semi_supervised_fraction: float = 0.0
+    semi_supervised_halve: bool = False
 
 
 @dataclass
@@ -233,10 +245,7 @@ def _problems(c: Config):
         yield f"reg.real_target (one-sided label smoothing) has no meaning for the {c.loss} loss, which has no targets"
     if c.loss == "wgan" and r.gp_weight == 0 and not n.d_spectral_norm:
         yield "the wgan loss needs a Lipschitz control: set reg.gp_weight > 0 (e.g. 10) or nets.d_spectral_norm"
-    if r.unrolled_steps < 0:
-        yield "reg.unrolled_steps must be ≥ 0"
-    if not 0 <= r.semi_supervised_fraction <= 1:
-        yield "reg.semi_supervised_fraction must lie in [0, 1]"
+    yield from _technique_problems(c)
     if len(v.extent) != 4 or not (v.extent[0] < v.extent[1] and v.extent[2] < v.extent[3]):
         yield f"viz.extent must be [xmin, xmax, ymin, ymax] with xmin < xmax and ymin < ymax (got {v.extent})"
     if not 16 <= v.resolution <= 2048:
@@ -245,6 +254,54 @@ def _problems(c: Config):
         yield "viz.snapshot_every, viz.metrics_every, viz.eval_samples must be ≥ 1 and viz.max_snapshots ≥ 2"
     if not (c.device == "cpu" or c.device.startswith("cuda") or c.device == "mps"):
         yield f"device must be cpu, cuda, cuda:N or mps (got {c.device!r})"
+
+
+def _technique_problems(c: Config):
+    """Combinations of techniques that cannot work together, each refused with the reason."""
+    d, n, o, r = c.data, c.nets, c.optim, c.reg
+    prob_losses = ("ns", "minimax")
+    semi = r.semi_supervised_fraction > 0
+    if n.g_vbn and n.g_vbn_ref < 2:
+        yield f"nets.g_vbn_ref (the virtual batch norm reference size) must be ≥ 2 (got {n.g_vbn_ref})"
+    if r.feature_matching_replace and r.feature_matching == 0:
+        yield "reg.feature_matching_replace makes feature matching G's whole loss: it needs reg.feature_matching > 0"
+    if r.feature_matching > 0 and not -n.d.depth <= r.feature_matching_layer < n.d.depth:
+        yield (f"reg.feature_matching_layer {r.feature_matching_layer}: D has {n.d.depth} hidden layers, so it must "
+               f"lie in {-n.d.depth}..{n.d.depth - 1}")
+    if r.mode_lambda2 > 0 and c.loss not in prob_losses:
+        yield (f"reg.mode_lambda2 (the mode term log D(G(E(x)))) needs a D that outputs a probability: use the ns or "
+               f"minimax loss, not {c.loss}")
+    if r.mdgan:
+        if r.mode_lambda1 > 0 or r.mode_lambda2 > 0:
+            yield ("reg.mdgan has its own geometric weight reg.mdgan_lambda and no mode term: set reg.mode_lambda1 "
+                   "and reg.mode_lambda2 to 0")
+        if o.d_steps != 1:
+            yield "reg.mdgan runs one D1, G, D2, G update per iteration: optim.d_steps must be 1"
+        if r.unrolled_steps > 0 or semi:
+            yield "reg.mdgan cannot be combined with reg.unrolled_steps or reg.semi_supervised_fraction"
+    if r.unrolled_steps < 0:
+        yield "reg.unrolled_steps must be ≥ 0"
+    if r.unrolled_steps > 0:
+        if n.d_spectral_norm:
+            yield ("reg.unrolled_steps cannot differentiate through spectral norm's power iteration: turn off "
+                   "nets.d_spectral_norm")
+        if r.feature_matching_replace:
+            yield ("reg.unrolled_steps unrolls D for G's adversarial loss, which reg.feature_matching_replace "
+                   "removes: use one or the other")
+        if semi:
+            yield "reg.unrolled_steps is not implemented for the semi-supervised K+1 discriminator"
+    if not 0 <= r.semi_supervised_fraction <= 1:
+        yield "reg.semi_supervised_fraction must lie in [0, 1]"
+    if semi:
+        if c.loss not in prob_losses:
+            yield (f"reg.semi_supervised_fraction: the K+1 classifier's D(x) = Z/(Z+1) is a probability, so the "
+                   f"loss must be ns or minimax, not {c.loss}")
+        if n.pack > 1:
+            yield "reg.semi_supervised_fraction labels single points: nets.pack must be 1"
+        if d.kind == "points":
+            yield "reg.semi_supervised_fraction needs mixture components as labels: data.kind 'points' has none"
+        if r.real_target != 1:
+            yield "reg.real_target (label smoothing) is not defined for the K+1 classifier's loss: leave it at 1"
 
 
 # ---- strict construction from plain data --------------------------------------------------------------------

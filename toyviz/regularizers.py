@@ -33,6 +33,20 @@ def soft_sign(h: torch.Tensor, eps_scale: float = 1e-3) -> torch.Tensor:
     return h / (h.abs() + eps)
 
 
+class _Gram(torch.autograd.Function):
+    """C = A Aᵀ with the symmetric backward ∂L/∂A = (G + Gᵀ) A: one matrix product instead of autograd's two."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return a @ a.T
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return (grad + grad.T) @ a
+
+
 def bre(preacts: list[torch.Tensor], *, margin_s: float = 3.0, eps_scale: float = 1e-3,
         pairs: Literal["paper", "code"] = "paper") -> BREResult:
     """Binarized Representation Entropy of one batch (METHODS §1).
@@ -53,7 +67,7 @@ def bre(preacts: list[torch.Tensor], *, margin_s: float = 3.0, eps_scale: float 
         a = soft_sign(h.reshape(k, -1), eps_scale)                        # (K, d)
         d = a.shape[1]
         mes.append((a.mean(0) ** 2).mean())
-        c = a @ a.T / d                                                   # (K, K)
+        c = _Gram.apply(a) / d                                            # (K, K)
         hinged.append(torch.relu(c.abs() - margin_s / d ** 0.5))
         with torch.no_grad():
             abs_a, abs_c = a.abs(), c.abs()
@@ -197,6 +211,12 @@ def update_running_mean(average: torch.Tensor, value: torch.Tensor, count: int) 
     average.add_(value.detach() - average, alpha=1.0 / count)
 
 
+def reconstruction_distance(x: torch.Tensor, recon: torch.Tensor) -> torch.Tensor:
+    """d(x, G(E(x))) of Che et al. 2017: E_x ‖x − G(E(x))‖², the squared L2 distance per sample (summed over
+    coordinates or pixels), averaged over the batch."""
+    return (x - recon).flatten(1).pow(2).sum(1).mean()
+
+
 def mode_regularizer_terms(x: torch.Tensor, recon: torch.Tensor, recon_logits: torch.Tensor,
                            sign: Literal["intent", "printed"] = "intent") -> tuple[torch.Tensor, torch.Tensor]:
     """Mode regularizers (Che et al. ICLR 2017, §3), METHODS §3, on a batch x and its reconstruction G(E(x)):
@@ -205,7 +225,7 @@ def mode_regularizer_terms(x: torch.Tensor, recon: torch.Tensor, recon_logits: t
                   E_x[+log D(G(E(x)))]           ("printed": the sign as printed in the paper)
     with log D = log σ(l) = −softplus(−l) for D's logit l. Returns (geometric, mode), unweighted (λ1, λ2 apart).
     """
-    geometric = (x - recon).flatten(1).pow(2).sum(1).mean()
+    geometric = reconstruction_distance(x, recon)
     neg_log_d = F.softplus(-recon_logits).mean()
     if sign == "intent":
         return geometric, neg_log_d

@@ -9,13 +9,16 @@ from typing import Callable, Optional
 
 import numpy as np
 import torch
+from torch.func import functional_call
 
 from . import metrics
 from .config import Config
 from .data import make_data
-from .losses import get_loss
-from .nets import Discriminator, Generator
-from .regularizers import REGISTRY, StepContext
+from .losses import get_loss, k_plus_one_d_loss, k_plus_one_real_logit
+from .nets import Discriminator, Encoder, Generator, KPlusOneDiscriminator
+from .regularizers import REGISTRY, StepContext, mode_regularizer_terms, reconstruction_distance
+
+HELD_OUT = 2000     # labelled points the K+1 classifier's accuracy is measured on
 
 
 class TrainingDiverged(RuntimeError):
@@ -31,6 +34,12 @@ def _generator(seed: int) -> torch.Generator:
 class Trainer:
     """`step() -> dict[str, float]`, `run(n)`, `sample(n)`, `save(path)` / `Trainer.load(path)`.
 
+    One iteration, top to bottom (`step`): `optim.d_steps` × `d_phase`, then `g_phase`; with `reg.mdgan`,
+    `manifold_phase` then `diffusion_phase` instead. Techniques that change the procedure are named parts of those
+    phases: the K+1 classifier D (`reg.semi_supervised_fraction`), the unrolled D G looks through
+    (`unrolled_d_logits`), and the encoder E trained with G on the mode regularizers. Everything else is a
+    registry regularizer. A technique that is off creates no module, optimizer or random draw.
+
     Snapshots of all nets' weights every `viz.snapshot_every` steps are kept in memory; when more than
     `viz.max_snapshots` accumulate, every second one is dropped and the interval doubles, so memory stays below
     max_snapshots × (size of the nets' weights) — about 55 MB for `ring8` at the default 200.
@@ -38,23 +47,33 @@ class Trainer:
 
     def __init__(self, cfg: Config):
         self.cfg = cfg.validate()
+        r = cfg.reg
         self.device = torch.device(cfg.device)
         self.data = make_data(cfg.data)
         self.loss = get_loss(cfg.loss)
+        self.semi = r.semi_supervised_fraction > 0
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
-            self.nets: dict[str, torch.nn.Module] = {"G": Generator(cfg), "D": Discriminator(cfg)}
+            self.nets: dict[str, torch.nn.Module] = {"G": Generator(cfg)}
+            self.nets["D"] = KPlusOneDiscriminator(cfg, self.data.n_modes) if self.semi else Discriminator(cfg)
+            if r.mode_lambda1 > 0 or r.mode_lambda2 > 0 or r.mdgan:
+                self.nets["E"] = Encoder(cfg)
+            if r.mdgan:
+                self.nets["D2"] = Discriminator(cfg)
         for net in self.nets.values():
             net.to(self.device)
         o = cfg.optim
-        self.optims = {
-            "G": torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2)),
-            "D": torch.optim.Adam(self.D.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2)),
-        }
-        self.base_lr = {"G": o.lr_g, "D": o.lr_d}
+        self.base_lr = {name: (o.lr_d if name.startswith("D") else o.lr_g) for name in self.nets}
+        self.optims = {name: torch.optim.Adam(net.parameters(), lr=self.base_lr[name], betas=(o.beta1, o.beta2))
+                       for name, net in self.nets.items()}
         self.rngs = {name: _generator(cfg.seed * 1000 + i) for i, name in enumerate(("data", "noise", "reg"))}
         self.z_eval = torch.randn(cfg.viz.eval_samples, cfg.nets.latent_dim,
                                   generator=_generator(cfg.seed * 1000 + 7)).to(self.device)
+        if self.semi:
+            n_labelled = max(1, round(r.semi_supervised_fraction * o.batch_size))
+            self.labelled = (torch.arange(o.batch_size) < n_labelled).to(self.device)   # which of a batch D may read
+            x, y = self.data.sample(HELD_OUT, _generator(cfg.seed * 1000 + 13), return_labels=True)
+            self.held_out = (x.to(self.device), y.to(self.device))
         self.reg_state: dict[str, torch.Tensor] = {}
         self.iteration = 0
         self.history: list[dict[str, float]] = []
@@ -81,7 +100,7 @@ class Trainer:
         """PacGAN: m consecutive samples concatenated into one D input, (N, 2) -> (N/m, 2m)."""
         return x.reshape(-1, 2 * self.cfg.nets.pack)
 
-    # ---- one iteration -----------------------------------------------------------------------------------------
+    # ---- shared pieces of the phases ---------------------------------------------------------------------------
     def _set_lr(self) -> None:
         o = self.cfg.optim
         frac = min(self.iteration / max(o.iters, 1), 1.0) if o.lr_schedule == "linear" else 0.0
@@ -90,7 +109,8 @@ class Trainer:
             for group in opt.param_groups:
                 group["lr"] = lr
 
-    def _apply_regularizers(self, player: str, ctx: StepContext, loss: torch.Tensor, stats: dict) -> torch.Tensor:
+    def _apply_regularizers(self, player: str, ctx: StepContext, loss: torch.Tensor, stats: dict,
+                            prefix: str = "reg") -> torch.Tensor:
         for reg in REGISTRY:
             if reg.player != player:
                 continue
@@ -99,55 +119,169 @@ class Trainer:
                 continue
             value, reg_stats = reg(ctx)
             loss = loss + w * value
-            stats[f"reg/{reg.name}"] = value.item()
-            stats[f"reg/{reg.name}/weighted"] = w * stats[f"reg/{reg.name}"]
-            stats.update({f"reg/{reg.name}/{k}": v for k, v in reg_stats.items()})
+            key = f"{prefix}/{reg.name}"
+            stats[key] = value.item()
+            stats[f"{key}/weighted"] = w * stats[key]
+            stats.update({f"{key}/{k}": v for k, v in reg_stats.items()})
         return loss
 
     def _check_finite(self, name: str, value: torch.Tensor) -> None:
         if not torch.isfinite(value):
-            raise TrainingDiverged(f"{name} became {float(value)} at step {self.iteration + 1}; "
+            raise TrainingDiverged(f"{name} became {float(value.detach())} at step {self.iteration + 1}; "
                                    f"the weights are those of step {self.iteration}")
 
-    def d_phase(self, stats: dict) -> None:
+    def _update(self, names: tuple[str, ...], loss: torch.Tensor, stat: str) -> None:
+        """One backward of `loss`, then a step of each named net's optimizer (after a finiteness check)."""
+        self._check_finite(stat, loss)
+        for name in names:
+            self.optims[name].zero_grad(set_to_none=True)
+        loss.backward()
+        for name in names:
+            self.optims[name].step()
+
+    # ---- the standard procedure: D phase(s), then G phase --------------------------------------------------------
+    def d_phase(self, stats: dict) -> torch.Tensor:
+        """D's adversarial loss (or the K+1 classifier's) plus the 'd' regularizers. Returns the real batch."""
         cfg, D, G, B = self.cfg, self.D, self.G, self.cfg.optim.batch_size
-        real = self.real_batch(B)
+        if self.semi:
+            real, labels = self.data.sample(B, self.rngs["data"], return_labels=True)
+            real, labels = real.to(self.device), labels.to(self.device)
+        else:
+            real = self.real_batch(B)
         with torch.no_grad():
             fake = G(self.noise(B))
-        real_out, real_feats = D.forward_features(self.pack(real))
-        fake_out, fake_feats = D.forward_features(self.pack(fake))
-        loss = self.loss.d(real_out, fake_out, cfg.reg.real_target)
+        if self.semi:
+            real_logits, real_feats = D.classify(real)
+            fake_logits, fake_feats = D.classify(fake)
+            loss = k_plus_one_d_loss(real_logits, fake_logits, labels, self.labelled,
+                                     halve=cfg.reg.semi_supervised_halve)
+            real_out, fake_out = k_plus_one_real_logit(real_logits), k_plus_one_real_logit(fake_logits)
+        else:
+            real_out, real_feats = D.forward_features(self.pack(real))
+            fake_out, fake_feats = D.forward_features(self.pack(fake))
+            loss = self.loss.d(real_out, fake_out, cfg.reg.real_target)
         stats["loss/d"] = loss.item()
         ctx = StepContext(cfg, self.iteration, self.pack(real), self.pack(fake), D, G, self.rngs["reg"],
                           real_out, fake_out, real_feats, fake_feats, extra=self.reg_state)
-        total = self._apply_regularizers("d", ctx, loss, stats)
-        self._check_finite("loss/d", total)
-        self.optims["D"].zero_grad(set_to_none=True)
-        total.backward()
-        self.optims["D"].step()
+        self._update(("D",), self._apply_regularizers("d", ctx, loss, stats), "loss/d")
+        return real
 
-    def g_phase(self, stats: dict) -> None:
+    def g_phase(self, stats: dict, real: torch.Tensor) -> None:
+        """G's adversarial loss (through the unrolled D when `reg.unrolled_steps` > 0; dropped when feature
+        matching replaces it), the mode regularizers on `real` with E updated in the same backward (E's objective
+        is exactly those terms, the only ones that reach it), then the 'g' regularizers."""
         cfg, D, G, B = self.cfg, self.D, self.G, self.cfg.optim.batch_size
         z = self.noise(B)
         fake = G(z)
         fake_out, fake_feats = D.forward_features(self.pack(fake))
+        if cfg.reg.unrolled_steps > 0:
+            loss = self.loss.g(self.unrolled_d_logits(self.pack(real), self.pack(fake)))
+        else:
+            loss = self.loss.g(fake_out)
+        stats["loss/g"] = loss.item()
+        if cfg.reg.feature_matching_replace:
+            loss = torch.zeros((), device=self.device)
+        names = ("G",)
+        if "E" in self.nets:
+            loss = loss + self.mode_regularizers(real, stats)
+            names = ("G", "E")
+        ctx = StepContext(cfg, self.iteration, self.pack(real), self.pack(fake), D, G, self.rngs["reg"],
+                          None, fake_out, None, fake_feats, z=z, extra=self.reg_state)
+        self._update(names, self._apply_regularizers("g", ctx, loss, stats), "loss/g")
+
+    def mode_regularizers(self, real: torch.Tensor, stats: dict) -> torch.Tensor:
+        """Che et al. 2017: λ1·E‖x − G(E(x))‖² + λ2·E[∓log D(G(E(x)))] (METHODS §3), for G and E alike."""
+        r = self.cfg.reg
+        recon = self.G(self.nets["E"](real))
+        geometric, mode = mode_regularizer_terms(real, recon, self.D(self.pack(recon)), r.mode_sign)
+        stats["reg/mode/geometric"], stats["reg/mode/mode"] = geometric.item(), mode.item()
+        return r.mode_lambda1 * geometric + r.mode_lambda2 * mode
+
+    def unrolled_d_logits(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """Unrolled GAN (Metz et al. 2017): k differentiable Adam steps of D's adversarial loss, from D's current
+        weights and Adam moments, on this iteration's real batch and G's fake batch (which keeps its graph); then
+        D's logits of the fake batch under the unrolled weights, so G's gradient flows through the k updates.
+        D itself is not changed. The regularizers are not part of the unrolled loss."""
+        D, opt, cfg = self.D, self.optims["D"], self.cfg
+        group = opt.param_groups[0]
+        (b1, b2), lr, eps = group["betas"], group["lr"], group["eps"]
+        params = dict(D.named_parameters())
+        state = {name: opt.state.get(p, {}) for name, p in params.items()}
+        m = {k: st["exp_avg"] if st else torch.zeros_like(params[k]) for k, st in state.items()}
+        v = {k: st["exp_avg_sq"] if st else torch.zeros_like(params[k]) for k, st in state.items()}
+        t = float(next(iter(state.values())).get("step", 0.0))
+        for _ in range(cfg.reg.unrolled_steps):
+            loss = self.loss.d(functional_call(D, params, (real,)), functional_call(D, params, (fake,)),
+                               cfg.reg.real_target)
+            grads = torch.autograd.grad(loss, list(params.values()), create_graph=True)
+            t += 1
+            new = {}
+            for (k, p), g in zip(params.items(), grads):
+                m[k] = b1 * m[k] + (1 - b1) * g
+                v[k] = b2 * v[k] + (1 - b2) * g * g
+                # + 1e-30 inside the root: a finite derivative where a moment is exactly 0
+                denom = torch.sqrt(v[k] / (1 - b2 ** t) + 1e-30) + eps
+                new[k] = p - lr * (m[k] / (1 - b1 ** t)) / denom
+            params = new
+        return functional_call(D, params, (fake,))
+
+    # ---- MDGAN (Che et al. 2017, METHODS §3): manifold step, then diffusion step ----------------------------------
+    def manifold_phase(self, stats: dict) -> torch.Tensor:
+        """D1 (= `D`) separates x from G(E(x)); then G and E minimize λ·‖x − G(E(x))‖² + G's loss on D1(G(E(x)))
+        (−log D1(G(E(x))) for ns). Returns the real batch."""
+        cfg, D, G, E, B = self.cfg, self.D, self.G, self.nets["E"], self.cfg.optim.batch_size
+        real = self.real_batch(B)
+        with torch.no_grad():
+            recon = G(E(real))
+        real_out, real_feats = D.forward_features(self.pack(real))
+        recon_out, recon_feats = D.forward_features(self.pack(recon))
+        loss = self.loss.d(real_out, recon_out, cfg.reg.real_target)
+        stats["loss/d"] = loss.item()
+        ctx = StepContext(cfg, self.iteration, self.pack(real), self.pack(recon), D, G, self.rngs["reg"],
+                          real_out, recon_out, real_feats, recon_feats, extra=self.reg_state)
+        self._update(("D",), self._apply_regularizers("d", ctx, loss, stats), "loss/d")
+
+        recon = G(E(real))
+        geometric = reconstruction_distance(real, recon)
+        adv = self.loss.g(D(self.pack(recon)))
+        stats["loss/g_manifold"], stats["reg/mdgan/geometric"] = adv.item(), geometric.item()
+        self._update(("G", "E"), cfg.reg.mdgan_lambda * geometric + adv, "loss/g_manifold")
+        return real
+
+    def diffusion_phase(self, stats: dict, real: torch.Tensor) -> None:
+        """D2 treats G(E(x)) as real and G(z) as fake; then G minimizes its loss on D2(G(z)) (−log D2(G(z)))."""
+        cfg, D2, G, E, B = self.cfg, self.nets["D2"], self.G, self.nets["E"], self.cfg.optim.batch_size
+        with torch.no_grad():
+            recon, fake = G(E(real)), G(self.noise(B))
+        recon_out, recon_feats = D2.forward_features(self.pack(recon))
+        fake_out, fake_feats = D2.forward_features(self.pack(fake))
+        loss = self.loss.d(recon_out, fake_out, cfg.reg.real_target)
+        stats["loss/d2"] = loss.item()
+        ctx = StepContext(cfg, self.iteration, self.pack(recon), self.pack(fake), D2, G, self.rngs["reg"],
+                          recon_out, fake_out, recon_feats, fake_feats, extra=self.reg_state, net_name="D2")
+        self._update(("D2",), self._apply_regularizers("d", ctx, loss, stats, prefix="reg/D2"), "loss/d2")
+
+        z = self.noise(B)
+        fake = G(z)
+        fake_out, fake_feats = D2.forward_features(self.pack(fake))
         loss = self.loss.g(fake_out)
         stats["loss/g"] = loss.item()
-        ctx = StepContext(cfg, self.iteration, None, self.pack(fake), D, G, self.rngs["reg"],
-                          None, fake_out, None, fake_feats, z=z, extra=self.reg_state)
-        total = self._apply_regularizers("g", ctx, loss, stats)
-        self._check_finite("loss/g", total)
-        self.optims["G"].zero_grad(set_to_none=True)
-        total.backward()
-        self.optims["G"].step()
+        ctx = StepContext(cfg, self.iteration, self.pack(recon), self.pack(fake), D2, G, self.rngs["reg"],
+                          None, fake_out, None, fake_feats, z=z, extra=self.reg_state, net_name="D2")
+        self._update(("G",), self._apply_regularizers("g", ctx, loss, stats), "loss/g")
 
+    # ---- one iteration -----------------------------------------------------------------------------------------
     def step(self) -> dict[str, float]:
-        """One iteration: `optim.d_steps` D updates, then one G update. Returns slash-keyed floats."""
+        """One iteration: `optim.d_steps` D updates, then one G update (MDGAN: manifold, then diffusion step).
+        Returns slash-keyed floats."""
         self._set_lr()
         stats: dict[str, float] = {}
-        for _ in range(self.cfg.optim.d_steps):
-            self.d_phase(stats)
-        self.g_phase(stats)
+        if self.cfg.reg.mdgan:
+            self.diffusion_phase(stats, self.manifold_phase(stats))
+        else:
+            for _ in range(self.cfg.optim.d_steps):
+                real = self.d_phase(stats)
+            self.g_phase(stats, real)
         self.iteration += 1
         stats["step"] = self.iteration
         stats["lr/g"] = self.optims["G"].param_groups[0]["lr"]
@@ -185,7 +319,14 @@ class Trainer:
             return self.G(z).cpu().numpy()
 
     def evaluate(self) -> dict[str, float]:
-        return metrics.evaluate(self)
+        """Mode coverage (metrics.evaluate); with the K+1 classifier also its accuracy on held-out labelled
+        points, `eval/accuracy`."""
+        out = metrics.evaluate(self)
+        if self.semi:
+            with torch.no_grad():
+                logits = self.D.classify(self.held_out[0])[0]
+            out["eval/accuracy"] = (logits.argmax(1) == self.held_out[1]).float().mean().item()
+        return out
 
     # ---- snapshots and checkpoints -----------------------------------------------------------------------------
     def state_of_nets(self) -> dict[str, dict[str, torch.Tensor]]:
