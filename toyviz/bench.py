@@ -81,6 +81,8 @@ def bench_train(args) -> None:
 TRAIN_VARIANTS: dict[str, dict] = {
     "trainer, plain": {},
     "BRE": {"reg.bre.weight": 1.0},
+    **{name: overrides for name, (_, overrides) in presets.TECHNIQUES.items()},
+    "BRE + feature matching": {"reg.bre.weight": 1.0, **presets.TECHNIQUES["ring8-fm"][1]},
 }
 
 BENCHES = {"train": bench_train}

@@ -49,14 +49,13 @@ class MinibatchDiscrimination(nn.Module):
         self.T = nn.Parameter(torch.randn(in_features, kernels * dims) * 0.1)
 
     def forward(self, f: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
-        m = (f @ self.T).view(-1, self.kernels, self.dims)                          # (N, B, C)
+        m = (f @ self.T).view(-1, self.kernels, self.dims).transpose(0, 1)          # (B, N, C)
         if reference is None:
-            dist = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(-1)                  # (N, N, B)
-            o = torch.exp(-dist).sum(1) - 1.0                                       # exclude j = i: exp(0) = 1
+            o = torch.exp(-torch.cdist(m, m, p=1)).sum(2) - 1.0     # (B, N); exclude j = i: exp(0) = 1
         else:
-            r = (reference @ self.T).view(-1, self.kernels, self.dims)              # (R, B, C)
-            o = torch.exp(-(m.unsqueeze(1) - r.unsqueeze(0)).abs().sum(-1)).sum(1)  # (N, B)
-        return torch.cat([f, o], dim=1)
+            r = (reference @ self.T).view(-1, self.kernels, self.dims).transpose(0, 1)   # (B, R, C)
+            o = torch.exp(-torch.cdist(m, r, p=1)).sum(2)                               # (B, N)
+        return torch.cat([f, o.T], dim=1)
 
 
 class VirtualBatchNorm(nn.Module):

@@ -86,3 +86,64 @@ def bre_toy_bre() -> Config:
     cfg = _with_bre(bre_toy(), layers=[1])
     cfg.reg.bre.schedule = "linear"
     return cfg
+
+
+# ---- one preset per technique on ring8 (issue 3); the overrides also feed `bench train`'s rows ---------------
+TECHNIQUES: dict[str, tuple[str, dict]] = {
+    "ring8-fm": ("feature matching replaces G's loss: ‖mean f(x) − mean f(G(z))‖² on D's last hidden layer "
+                 "(Salimans et al. 2016)",
+                 {"reg.feature_matching": 1.0, "reg.feature_matching_replace": True}),
+    "ring8-mbd": ("minibatch discrimination before D's last layer, 8 kernels × 3 dims (Salimans et al. 2016; "
+                  "their 100 × 5 costs N²·B·C per batch)",
+                  {"nets.minibatch_kernels": 8, "nets.minibatch_dims": 3}),
+    "ring8-ha": ("historical averaging of G and D, λ = 0.01 (Salimans et al. 2016)",
+                 {"reg.historical_averaging": 0.01}),
+    "ring8-smooth": ("one-sided label smoothing, real target 0.9 (Salimans et al. 2016)",
+                     {"reg.real_target": 0.9}),
+    "ring8-vbn": ("virtual batch norm in G, a fixed 64-point reference batch (Salimans et al. 2016)",
+                  {"nets.g_vbn": True}),
+    "ring8-wgan-gp": ("WGAN-GP: critic loss, λ = 10 on interpolates, 5 critic steps, β = (0.5, 0.9) "
+                      "(Gulrajani et al. 2017)",
+                      {"loss": "wgan", "reg.gp_weight": 10.0, "optim.d_steps": 5, "optim.beta2": 0.9}),
+    "ring8-sn": ("spectral normalization of every D layer (Miyato et al. 2018)", {"nets.d_spectral_norm": True}),
+    "ring8-pac4": ("PacGAN: D sees 4 samples concatenated (Lin et al. 2018)", {"nets.pack": 4}),
+    "ring8-unrolled": ("unrolled GAN: G looks through 5 differentiable Adam steps of D (Metz et al. 2017)",
+                       {"reg.unrolled_steps": 5}),
+    "ring8-modereg": ("mode regularizers with an encoder, λ1 = 0.2, λ2 = 0.4 (Che et al. 2017)",
+                      {"reg.mode_lambda1": 0.2, "reg.mode_lambda2": 0.4}),
+    "ring8-mdgan": ("MDGAN: manifold step (D1, λ = 0.2) then diffusion step (D2) (Che et al. 2017)",
+                    {"reg.mdgan": True, "reg.mdgan_lambda": 0.2}),
+    "ring8-semi": ("semi-supervised K+1 D with 10% of real points labelled by mode, feature matching for G "
+                   "(Salimans et al. 2016)",
+                   {"reg.semi_supervised_fraction": 0.1, "reg.feature_matching": 1.0,
+                    "reg.feature_matching_replace": True}),
+}
+
+
+def _technique_preset(name: str, doc: str, overrides: dict) -> None:
+    def build() -> Config:
+        return ring8().replace(**overrides)
+    build.__doc__ = doc[0].upper() + doc[1:] + " on ring8."
+    register(name)(build)
+
+
+for _name, (_doc, _overrides) in TECHNIQUES.items():
+    _technique_preset(_name, _doc, _overrides)
+
+
+@register("modereg-toy")
+def modereg_toy() -> Config:
+    """Che et al.'s 2D toy (after Metz et al.), plain GAN: 6 Gaussians on a ring of radius 2, σ = 0.1 (assumed: the
+    text breaks off at "0."); MLPs of 3×128, 2D latent. Pair with modereg-toy-reg."""
+    return Config(
+        data=DataConfig(kind="ring", n_modes=6, radius=2.0, std=0.1),
+        nets=NetsConfig(latent_dim=2, g=MLPConfig(128, 3, "relu"), d=MLPConfig(128, 3, "leaky_relu"),
+                        e=MLPConfig(128, 3, "relu")),
+        optim=OptimConfig(batch_size=256, lr_g=1e-3, lr_d=1e-3, iters=2000),
+        viz=VizConfig(extent=[-3.0, 3.0, -3.0, 3.0]))
+
+
+@register("modereg-toy-reg")
+def modereg_toy_reg() -> Config:
+    """Che et al.'s 2D toy with their regularizers, λ1 = λ2 = 0.005 (mode term with the stated intent's sign)."""
+    return modereg_toy().replace(**{"reg.mode_lambda1": 0.005, "reg.mode_lambda2": 0.005})
