@@ -124,6 +124,32 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("what", help="train (more: see python -m toyviz bench --help)")
     b.add_argument("--steps", type=int, default=300)
     b.set_defaults(fn=cmd_bench)
+
+    from .report import cmd_report
+    from .sweep import cmd_sweep
+    s = sub.add_parser("sweep", help="train many runs (seeds × a grid) in parallel into DIR/<label>/seed<N>")
+    add_config_args(s)
+    s.add_argument("--seeds", type=int, default=10, help="number of seeds, from --seed (default 0)")
+    s.add_argument("--grid", action="append", metavar="KEY.PATH=V1,V2", help="a grid axis (repeat for more)")
+    s.add_argument("--name", help="label prefix instead of the preset name")
+    s.add_argument("--workers", type=int, default=1, help="parallel processes, one torch thread each")
+    s.add_argument("--shard", metavar="I/N", help="run only shard I of N (1-based) of the planned runs")
+    s.add_argument("--force", action="store_true", help="retrain runs that are done or hold another config")
+    s.add_argument("--out", required=True, help="sweep folder")
+    s.set_defaults(fn=cmd_sweep)
+
+    r = sub.add_parser("report", help="mean ± standard error over seeds of a sweep's numbers: markdown + PNG")
+    r.add_argument("dir", help="a sweep folder (runs at any depth below it)")
+    r.add_argument("--at", default="final", help="steps to tabulate, e.g. 500,1000,final")
+    r.add_argument("--labels", help="comma-separated labels to include, in this order (default: all)")
+    r.add_argument("--pair", action="append", metavar="BASE,OTHER", help="per-seed comparison of two labels")
+    r.add_argument("--title", default="")
+    r.add_argument("--into", help="a markdown page: replace its <!-- report:SECTION --> block (else DIR/report.md)")
+    r.add_argument("--section", help="the block name for --into (default: DIR's name)")
+    r.add_argument("--plots", help="folder for the PNGs (default: beside the markdown)")
+    r.add_argument("--no-plots", action="store_true")
+    r.add_argument("--extras", help="per-layer number families to keep, e.g. regions,div/patterns (default: all)")
+    r.set_defaults(fn=cmd_report)
     return p
 
 

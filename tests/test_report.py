@@ -1,0 +1,121 @@
+import json
+import math
+
+import pytest
+
+from toyviz import presets
+from toyviz.cli import main
+from toyviz.report import (families, group, insert_section, load_runs, make_report, mean_se, paired, parse_at,
+                           steps_to_all_modes, value_at)
+
+
+def write_run(root, label, seed, modes, hq, rkl, regions=None, iters=300, error=None):
+    """A hand-made run folder: evaluations at steps 100, 200, 300 with the given numbers."""
+    folder = root / label / f"seed{seed}"
+    folder.mkdir(parents=True)
+    presets.get("ring8").replace(seed=seed, **{"optim.iters": iters}).to_json(folder / "config.json")
+    rows = []
+    for i, step in enumerate((100, 200, 300)):
+        rows.append({"step": step - 1, "loss/d": 1.0})
+        row = {"step": step, "eval/modes": modes[i], "eval/hq": hq[i], "eval/reverse_kl": rkl[i]}
+        if regions:
+            row.update({f"regions/l{l + 1}": float(regions[l][i]) for l in range(len(regions))})
+        rows.append(row)
+    (folder / "stats.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    if error:
+        (folder / "error.txt").write_text(error + "\n")
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    root = tmp_path / "sw"
+    write_run(root, "plain", 0, [2, 5, 8], [0.5, 0.8, 0.9], [None, 0.5, 0.1], regions=[[10, 12, 14], [20, 22, 24]])
+    write_run(root, "plain", 1, [3, 6, 7], [0.6, 0.8, 0.7], [1.0, 0.3, 0.3], regions=[[12, 14, 16], [30, 32, 34]])
+    write_run(root, "bre", 0, [4, 8, 8], [0.7, 0.9, 0.95], [0.4, 0.05, 0.02])
+    write_run(root, "bre", 1, [3, 7, 8], [0.6, 0.9, 0.96], [0.5, 0.10, 0.03])
+    write_run(root, "bre", 2, [1, 1, 1], [0.1, 0.1, 0.1], [0.1, 0.1, 0.1], error="TrainingDiverged: loss/d nan")
+    return root
+
+
+def test_mean_and_standard_error_by_hand():
+    m, se = mean_se([1.0, 2.0, 4.0])
+    assert m == pytest.approx(7 / 3)
+    assert se == pytest.approx(math.sqrt(((1 - 7 / 3) ** 2 + (2 - 7 / 3) ** 2 + (4 - 7 / 3) ** 2) / 2 / 3))
+    assert math.isnan(mean_se([5.0])[1]) and mean_se([5.0])[0] == 5.0
+    assert mean_se([1.0, math.inf])[0] == math.inf
+
+
+def test_load_group_values_and_steps_to_all_modes(sweep):
+    runs = load_runs(sweep)
+    assert len(runs) == 5
+    groups = group(runs)
+    assert list(groups) == ["bre", "plain"] and [r.seed for r in groups["bre"]] == [0, 1]   # seed 2 failed
+    p0 = groups["plain"][0]
+    assert value_at(p0, "eval/modes", None) == 8 and value_at(p0, "eval/modes", 250) == 5
+    assert math.isnan(value_at(p0, "eval/modes", 50))
+    assert value_at(p0, "eval/reverse_kl", 100) == math.inf      # null in the log: no HQ sample
+    assert steps_to_all_modes(p0) == 200 + 100 and steps_to_all_modes(groups["plain"][1]) == math.inf
+    assert steps_to_all_modes(groups["bre"][0]) == 200
+
+
+def test_paired_counts_seeds(sweep):
+    groups = group(load_runs(sweep))
+    text = paired(groups, "plain", "bre", [200, None])
+    assert "2 common seeds" in text
+    assert "more modes at step 200 on 2, as many on 0, fewer on 0" in text
+    assert "more modes at the end on 1, as many on 1, fewer on 0" in text
+    assert "all modes sooner on 2, at the same evaluation on 0, later on 0" in text
+    with pytest.raises(ValueError, match="no complete runs labelled 'nope'"):
+        paired(groups, "plain", "nope", [None])
+
+
+def test_report_table_extras_and_plots(sweep, tmp_path):
+    md = make_report(sweep, at=parse_at("200,final"), pairs=[("plain", "bre")], plot_dir=tmp_path / "out/plots",
+                     link_from=tmp_path / "out", title="toy")
+    row = next(line for line in md.splitlines() if line.startswith("| plain |"))
+    # modes at 200: 5, 6 -> 5.5 ± 0.5; final: 8, 7 -> 7.5 ± 0.5; HQ 90%, 70% -> 80.0 ± 10.0; KL final .1, .3 -> 0.200 ± 0.100
+    assert "| 0,1 | 5.5 ± 0.5 | 80.0 ± 0.0 |" in row and "| 7.5 ± 0.5 | 80.0 ± 10.0 | 0.200 ± 0.100 |" in row
+    assert row.endswith("| 300 (1/2) |")
+    assert "| regions | plain | 15.0 ± 1.0 | 29.0 ± 5.0 |" in md
+    assert "Left out (failed or unfinished): bre seed 2 (TrainingDiverged: loss/d nan)." in md
+    assert "![modes](plots/modes.png)" in md and "![regions](plots/regions.png)" in md
+    for name in ("modes", "HQ", "reverse_KL", "regions"):
+        png = (tmp_path / "out/plots" / f"{name}.png").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) < 300_000
+    only = make_report(sweep, labels=["plain"], extras=[])
+    assert "| bre |" not in only and "regions" not in only
+
+
+def test_families_group_per_layer_keys():
+    assert families(["regions/l2", "div/grad_dirs", "regions/l10", "regions/l1"]) == {
+        "div/grad_dirs": ["div/grad_dirs"], "regions": ["regions/l1", "regions/l2", "regions/l10"]}
+
+
+def test_insert_section_keeps_the_prose(tmp_path):
+    page = tmp_path / "R.md"
+    page.write_text("# Results\n\nProse before.\n\n<!-- report:a -->\nold\n<!-- /report:a -->\n\nProse after.\n")
+    insert_section(page, "a", "new table")
+    insert_section(page, "b", "second")
+    text = page.read_text()
+    assert "Prose before." in text and "Prose after." in text and "old" not in text
+    assert "<!-- report:a -->\nnew table\n<!-- /report:a -->" in text
+    assert text.rstrip().endswith("<!-- report:b -->\nsecond\n<!-- /report:b -->")
+
+
+def test_cli_report_writes_markdown_and_rejects_bad_input(sweep, tmp_path, capsys):
+    assert main(["report", str(sweep), "--at", "100,final", "--no-plots"]) == 0
+    out = capsys.readouterr().out
+    assert (sweep / "report.md").read_text() == out and "modes (step 100)" in out
+    page = tmp_path / "docs/RESULTS.md"
+    page.parent.mkdir()
+    page.write_text("intro\n")
+    assert main(["report", str(sweep), "--into", str(page), "--section", "toy", "--extras", "regions"]) == 0
+    assert "<!-- report:toy -->" in page.read_text() and (tmp_path / "docs/results/toy/regions.png").exists()
+    capsys.readouterr()
+    for argv, match in [([str(tmp_path / "nothing")], "is not a folder of runs"),
+                        ([str(sweep), "--at", "soon"], "--at takes steps and 'final'"),
+                        ([str(sweep), "--pair", "plain"], "--pair takes BASE,OTHER"),
+                        ([str(sweep), "--labels", "x"], "no complete runs labelled 'x'")]:
+        assert main(["report", *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert match in err and len(err.splitlines()) == 1

@@ -1,0 +1,93 @@
+import json
+
+import pytest
+
+from toyviz import presets
+from toyviz.cli import main
+from toyviz.sweep import label_for, parse_grid, parse_shard, plan, run_state, run_sweep, shard, split_values
+
+TINY = {"nets.g.width": 8, "nets.d.width": 8, "optim.batch_size": 16, "optim.iters": 6,
+        "viz.eval_samples": 64, "viz.metrics_every": 3, "viz.snapshot_every": 3}
+TINY_ARGS = [a for k, v in TINY.items() if k != "optim.iters" for a in ("--set", f"{k}={v}")] + ["--iters", "6"]
+
+
+def tiny():
+    return presets.get("bre-toy").replace(**TINY)
+
+
+def test_split_values_keeps_brackets_and_quotes_together():
+    assert split_values('1,[1,2],"a,b",x') == ["1", "[1,2]", '"a,b"', "x"]
+
+
+def test_parse_grid_is_the_cartesian_product_with_json_values():
+    pts = parse_grid(["reg.bre.layers=[1],[1,2],all", "optim.batch_size=32,64"])
+    assert len(pts) == 6
+    assert pts[0] == {"reg.bre.layers": [1], "optim.batch_size": 32}
+    assert pts[3] == {"reg.bre.layers": [1, 2], "optim.batch_size": 64}
+    assert pts[4]["reg.bre.layers"] == "all"
+    assert parse_grid([]) == [{}]
+    with pytest.raises(ValueError, match="--grid expects key.path=v1,v2"):
+        parse_grid(["optim.batch_size"])
+
+
+def test_plan_labels_folders_and_seeds(tmp_path):
+    specs = plan(tiny(), [3, 4], parse_grid(["optim.batch_size=16,32"]), tmp_path)
+    assert [(s.label, s.seed) for s in specs] == [
+        ("bre-toy+optim.batch_size=16", 3), ("bre-toy+optim.batch_size=16", 4),
+        ("bre-toy+optim.batch_size=32", 3), ("bre-toy+optim.batch_size=32", 4)]
+    assert specs[2].cfg.optim.batch_size == 32 and specs[2].cfg.seed == 3
+    assert specs[3].out == tmp_path / "bre-toy+optim.batch_size=32" / "seed4"
+    assert label_for("x", {"reg.bre.layers": [1, 2], "reg.bre.samples": ["fake"]}) == \
+        "x+reg.bre.layers=[1,2]+reg.bre.samples=[\"fake\"]"
+    with pytest.raises(ValueError, match="optim.batch_size must be ≥ 2"):
+        plan(tiny(), [0], [{"optim.batch_size": 1}], tmp_path)
+
+
+def test_shards_partition_the_plan():
+    specs = list(range(10))
+    parts = [shard(specs, i, 3) for i in (1, 2, 3)]
+    assert sorted(sum(parts, [])) == specs and parts[0] == [0, 3, 6, 9]
+    assert parse_shard("2/3") == (2, 3)
+    for bad in ("0/3", "4/3", "x"):
+        with pytest.raises(ValueError, match="--shard"):
+            parse_shard(bad)
+
+
+def test_a_sweep_run_is_a_train_run_and_resumes(tmp_path, capsys):
+    assert main(["train", "--preset", "bre-toy", *TINY_ARGS, "--seed", "1", "--out", str(tmp_path / "t")]) == 0
+    specs = plan(tiny(), [1], None, tmp_path / "s")
+    res = run_sweep(specs)
+    assert res[0].error == "" and not res[0].skipped and "eval/modes" in res[0].final
+    assert (tmp_path / "s/bre-toy/seed1/stats.jsonl").read_text() == (tmp_path / "t/stats.jsonl").read_text()
+    assert run_state(specs[0]) == "done"
+    again = run_sweep(specs)
+    assert again[0].skipped and again[0].final == res[0].final
+    other = plan(tiny().replace(**{"optim.lr_d": 1e-3}), [1], None, tmp_path / "s")
+    with pytest.raises(ValueError, match="different config; pass --force"):
+        run_sweep(other)
+
+
+def test_parallel_spawned_workers_match_in_process_runs(tmp_path):
+    specs = plan(tiny(), [0, 1], None, tmp_path / "par")
+    res = run_sweep(specs, workers=2)
+    assert sorted(r.seed for r in res) == [0, 1] and all(r.error == "" for r in res)
+    seq = plan(tiny(), [0, 1], None, tmp_path / "seq")
+    run_sweep(seq, workers=1)
+    for a, b in zip(specs, seq):
+        assert (a.out / "stats.jsonl").read_text() == (b.out / "stats.jsonl").read_text()
+
+
+def test_cli_sweep_shard_and_bad_input(tmp_path, capsys):
+    out = tmp_path / "sw"
+    assert main(["sweep", "--preset", "bre-toy", *TINY_ARGS, "--seeds", "3", "--seed", "100", "--shard", "2/2",
+                 "--out", str(out)]) == 0
+    assert sorted(p.name for p in (out / "bre-toy").iterdir()) == ["seed101"]
+    assert json.loads((out / "bre-toy/seed101/config.json").read_text())["seed"] == 101
+    assert "1 runs trained" in capsys.readouterr().out
+    for argv, match in [(["--grid", "optim.batch_size=1"], "optim.batch_size must be ≥ 2"),
+                        (["--shard", "3/2"], "--shard 3/2"), (["--seeds", "0"], "--seeds must be ≥ 1"),
+                        (["--grid", "nope.x=1,2"], "unknown config key nope")]:
+        assert main(["sweep", "--preset", "bre-toy", "--out", str(tmp_path / "bad"), *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert match in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "bad").exists()
