@@ -1,0 +1,286 @@
+"""The Streamlit page: `streamlit run app.py`. Widgets -> Config, one `toyviz.session.Session` per browser session
+(in st.session_state), drawing with toyviz.render / toyviz.plotly_figures. No maths here.
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+
+from toyviz import presets
+from toyviz.divergences import minibatch_curves
+from toyviz.frames import DEFAULT_PANELS
+from toyviz.session import Session, config_fields, config_with, open_image_run, panel_options, parse_overrides
+
+torch.set_num_threads(1)                 # small nets: one thread per visitor is fastest on a shared machine
+UPLOAD_ERRORS = (ValueError, KeyError, RuntimeError, TypeError)
+SECTIONS = {"data": "Data", "nets": "Networks", "run": "Loss and seed", "optim": "Optimizer",
+            "reg": "Regularizers and techniques", "viz": "Snapshots and grid"}
+
+
+def session() -> Session:
+    if "session" not in st.session_state:
+        st.session_state.session = Session()
+    return st.session_state.session
+
+
+def attempt(fn, *args, errors=(ValueError,)):
+    """Run a session action; a user mistake becomes an st.error and the current run is kept."""
+    try:
+        return fn(*args)
+    except errors as e:
+        st.error(str(e))
+        return None
+
+
+# ---- sidebar: transport, panels, configuration, A/B, files --------------------------------------------------------
+def transport(s: Session) -> None:
+    c = st.sidebar.columns(4)
+    if c[0].button("Play", key="play", width="stretch"):
+        s.play()
+    if c[1].button("Pause", key="pause", width="stretch"):
+        s.pause()
+    if c[2].button("Step", key="step", width="stretch"):
+        attempt(s.step)
+    if c[3].button("Reset", key="reset", width="stretch"):
+        s.reset()
+    s.steps_per_update = st.sidebar.number_input("steps per update", 1, 1000, s.steps_per_update, key="spu")
+
+
+def view_options(s: Session) -> dict:
+    with st.sidebar.expander("Panels", expanded=False):
+        options = panel_options(s.cfg.nets.d.depth)
+        panels = st.multiselect("panels", options, [p for p in DEFAULT_PANELS if p in options], key="panels")
+        res = st.select_slider("grid resolution", [64, 128, 256, 512], 256 if s.cfg.viz.resolution >= 256 else 128,
+                               key="resolution")
+        width = st.select_slider("picture width", [480, 640, 800, 960, 1280], 800, key="width")
+        interactive = st.checkbox("interactive panels (zoom, hover bits and ∇ₓD)", False, key="interactive")
+    return {"panels": panels or ["data"], "resolution": res, "width": width, "interactive": interactive}
+
+
+def field_widget(f, key: str):
+    label = f.path.split(".", 1)[-1] if "." in f.path else f.path
+    if f.kind == "choice":
+        return st.selectbox(label, f.options, list(f.options).index(f.value), key=key)
+    if f.kind == "bool":
+        return st.checkbox(label, f.value, key=key)
+    if f.kind == "int":
+        return st.number_input(label, value=int(f.value), step=1, key=key)
+    if f.kind == "float":
+        return st.number_input(label, value=float(f.value), format="%g", key=key)
+    if f.kind == "multi":
+        return st.multiselect(label, f.options, f.value, key=key)
+    return st.text_input(label, f.value, key=key, help="JSON" if f.kind == "json" else None)
+
+
+def configuration(s: Session) -> None:
+    """One widget per config field, generated from the dataclass tree, applied together."""
+    with st.sidebar.expander("Configuration", expanded=False):
+        names = presets.names()
+        pc = st.columns([3, 1])
+        name = pc[0].selectbox("preset", names, names.index(s.cfg.preset) if s.cfg.preset in names else 0,
+                               key="preset", label_visibility="collapsed")
+        if pc[1].button("Load", key="load_preset"):
+            s.load_preset(name)
+            st.rerun()
+        with st.form(f"config{s.version}"):
+            fields = config_fields(s.cfg)
+            values = {}
+            for section, title in SECTIONS.items():
+                st.markdown(f"**{title}**")
+                for f in (f for f in fields if f.section == section):
+                    values[f.path] = field_widget(f, f"cfg{s.version}:{f.path}")
+            submitted = st.form_submit_button("Apply")
+    if submitted:
+        cfg = attempt(config_with, s.cfg, values)
+        if cfg is not None and attempt(s.apply_config, cfg):
+            st.sidebar.success("applied")
+    if s.pending is not None:
+        st.sidebar.warning(f"These options change the networks or the seed: the run (step {s.trainer.iteration}) "
+                           "must start again.")
+        c = st.sidebar.columns(2)
+        if c[0].button("Reset and apply", key="confirm_reset"):
+            s.confirm_reset()
+            st.rerun()
+        if c[1].button("Keep current run", key="cancel_reset"):
+            s.cancel_pending()
+            st.rerun()
+
+
+def ab_controls(s: Session) -> None:
+    with st.sidebar.expander("A/B comparison", expanded=s.ab is not None):
+        text = st.text_area("B differs from A in (key.path=value per line)", "reg.bre.weight=1.0", key="ab_text")
+        c = st.columns(2)
+        if c[0].button("Start A/B", key="ab_start", help="restarts both runs from the same seed"):
+            overrides = attempt(parse_overrides, text)
+            if overrides is not None:
+                attempt(s.set_ab, overrides)
+        if c[1].button("Stop A/B", key="ab_stop"):
+            s.set_ab(None)
+
+
+def uploads(s: Session) -> None:
+    """Each upload is read once (by its file id): a CSV of points, a config.json or a checkpoint."""
+    with st.sidebar.expander("Load data, config or checkpoint", expanded=False):
+        for kind, label, types, action in (
+                ("csv", "points CSV (x,y rows)", ["csv", "txt"], s.load_points_bytes),
+                ("config", "config.json", ["json"], s.load_config_bytes),
+                ("ckpt", "checkpoint.pt", ["pt"], s.load_checkpoint_bytes)):
+            f = st.file_uploader(label, type=types, key=f"upload_{kind}")
+            if f is not None and st.session_state.get(f"seen_{kind}") != f.file_id:
+                st.session_state[f"seen_{kind}"] = f.file_id
+                message = attempt(action, f.getvalue(), errors=UPLOAD_ERRORS)
+                if message:
+                    st.success(message)
+        pasted = st.text_area("or paste points (x,y per line)", "", key="paste_csv", height=80)
+        if st.button("Use pasted points", key="paste_go"):
+            message = attempt(s.load_points_bytes, pasted.encode())
+            if message:
+                st.success(message)
+
+
+# ---- the run: timeline, pictures, numbers, export ------------------------------------------------------------------
+def timeline(s: Session) -> None:
+    steps = s.snapshot_steps()
+    if s.playing or len(steps) < 2:
+        return
+    labels = [f"{i}: step {st_}" for i, st_ in enumerate(steps)] + ["live"]
+    current = labels[-1] if s.view is None else labels[s.view]
+    choice = st.select_slider("timeline (stored snapshots)", labels, current, key=f"timeline{s.trainer.iteration}")
+    s.scrub(None if choice == "live" else labels.index(choice))
+
+
+def pictures(s: Session, view: dict) -> None:
+    cols = st.columns(len(s.runs))
+    width = view["width"] // len(s.runs)
+    numbers = s.numbers()
+    for col, label in zip(cols, s.runs):
+        with col:
+            fd = s.frame_data(label, view["panels"], view["resolution"])
+            if len(s.runs) > 1:
+                diff = "" if label == "A" else " · " + ", ".join(f"{k}={v}" for k, v in s.ab.items())
+                st.markdown(f"**{label}**{diff}")
+            if view["interactive"]:
+                from toyviz.plotly_figures import plotly_panel
+                for p in view["panels"]:
+                    st.plotly_chart(plotly_panel(fd, p), key=f"plot_{label}_{p}")
+            else:
+                from toyviz.render import draw_frame
+                height = int(width * 0.75)
+                st.image(draw_frame(fd, view["panels"], (width, height)), caption=f"run {label} · step {fd.step}")
+            n = numbers[label]
+            keys = [k for k in ("step", "loss/d", "loss/g", "eval/modes", "eval/hq", "eval/reverse_kl",
+                                "reg/bre/me", "reg/bre/ac") if k in n]
+            st.dataframe({"stat": keys, "value": [f"{n[k]:.4g}" for k in keys]}, hide_index=True,
+                         key=f"numbers_{label}")
+
+
+def live(s: Session, view: dict) -> None:
+    """Trains while playing (a fragment that reruns itself) and draws the current view."""
+    @st.fragment(run_every=0.25 if s.playing else None)
+    def body():
+        was_playing = s.playing
+        attempt(s.update)
+        if was_playing and not s.playing:
+            st.rerun()                         # the run finished or diverged: redraw the controls
+        state = "playing" if s.playing else ("snapshot" if s.view is not None else "paused")
+        st.caption(f"{state} · step {s.trainer.iteration} of {s.cfg.optim.iters} · {s.n_snapshots} snapshots")
+        timeline(s)
+        pictures(s, view)
+    body()
+
+
+def export(s: Session, view: dict) -> None:
+    st.subheader("Export")
+    c = st.columns(4)
+    fmt = c[0].selectbox("video format", ["mp4", "gif"], key="video_fmt")
+    if c[0].button("Prepare video", key="video_go"):
+        bar = st.progress(0.0, "encoding")
+        data = attempt(s.export_video_bytes, fmt, view["panels"], (640, 480),
+                       lambda done, total: bar.progress(done / max(total, 1), f"encoding {done}/{total}"))
+        if data is not None:
+            st.session_state.video = (fmt, data)
+        bar.empty()
+    if "video" in st.session_state:
+        vfmt, vdata = st.session_state.video
+        c[0].download_button(f"Download {vfmt.upper()}", vdata, f"toyviz.{vfmt}",
+                             "video/mp4" if vfmt == "mp4" else "image/gif", key="video_dl", on_click="ignore")
+    ffmt = c[1].selectbox("figure format", ["png", "pdf"], key="fig_fmt")
+    if c[1].button("Prepare figure", key="fig_go"):
+        st.session_state.figure = (ffmt, attempt(s.paper_figure_bytes, view["panels"], ffmt))
+    if st.session_state.get("figure", (None, None))[1] is not None:
+        ffmt, fdata = st.session_state.figure
+        c[1].download_button(f"Download {ffmt.upper()}", fdata, f"toyviz-figure.{ffmt}", key="fig_dl", on_click="ignore")
+    c[2].download_button("Download config.json", s.config_json(), "config.json", "application/json", key="cfg_dl", on_click="ignore")
+    if c[3].button("Prepare checkpoint", key="ckpt_go"):
+        st.session_state.checkpoint = s.checkpoint_bytes()
+    if "checkpoint" in st.session_state:
+        c[3].download_button("Download checkpoint.pt", st.session_state.checkpoint, "checkpoint.pt", key="ckpt_dl", on_click="ignore")
+
+
+def explore_page() -> None:
+    s = session()
+    st.title("toyviz: how D partitions the plane")
+    transport(s)
+    view = view_options(s)
+    configuration(s)
+    ab_controls(s)
+    uploads(s)
+    live(s, view)
+    export(s, view)
+
+
+# ---- second page: the minibatch view of divergences (METHODS §4) ---------------------------------------------------
+def divergences_page() -> None:
+    st.title("Minibatch view of divergences")
+    st.markdown("P = Bernoulli(p), Q = Bernoulli(q). A discriminator that sees minibatches of N samples compares "
+                "Pᴺ with Qᴺ: KL grows exactly N-fold, JS saturates at log 2, so JS[Pᴺ‖Qᴺ]/N falls with N "
+                "(Huszár). Exact sums over the N+1 counts of ones.")
+    c = st.columns(2)
+    n = c[0].slider("N (minibatch size)", 1, 64, 8, key="div_n")
+    p = c[1].slider("p", 0.01, 0.99, 0.2, 0.01, key="div_p")
+    cur = minibatch_curves(p, n, np.linspace(0.0, 1.0, 201))
+    fig = go.Figure()
+    for key, name, dash in (("js_1", "JS[P‖Q]", "dot"), ("js_n_over_n", f"JS[Pᴺ‖Qᴺ]/N, N={n}", "solid"),
+                            ("js_n", f"JS[Pᴺ‖Qᴺ], N={n}", "dash")):
+        fig.add_scatter(x=cur["q"], y=cur[key], name=name, line={"dash": dash})
+    fig.update_layout(xaxis_title="q", yaxis_title="nats", height=420, margin={"t": 30})
+    st.plotly_chart(fig, key="div_js")
+    kl = go.Figure()
+    kl.add_scatter(x=cur["q"], y=cur["kl_1"], name="KL[P‖Q]")
+    kl.add_scatter(x=cur["q"], y=cur["kl_n_over_n"], name=f"KL[Pᴺ‖Qᴺ]/N, N={n}", line={"dash": "dash"})
+    kl.update_layout(xaxis_title="q", yaxis_title="nats", yaxis_range=[0, 3], height=320, margin={"t": 30})
+    st.plotly_chart(kl, key="div_kl")
+
+
+# ---- third page: image-scale run folders (toyviz.image) ------------------------------------------------------------
+def image_runs_page() -> None:
+    st.title("Image-scale runs")
+    path = st.text_input("run folder (holds config.json, stats.jsonl, samples_XXXXXX.png)", key="image_run")
+    if not path:
+        return
+    run = attempt(open_image_run, path)
+    if run is None:
+        return
+    if run.samples:
+        steps = [step for step, _ in run.samples]
+        step = st.select_slider("samples at step", steps, steps[-1], key="image_step")
+        st.image(str(dict(run.samples)[step]), caption=f"samples at step {step}")
+    else:
+        st.info("no samples_XXXXXX.png in this folder yet")
+    curves = run.curves()
+    for key in sorted(curves):
+        steps, values = curves[key]
+        if len(steps) > 1:
+            st.line_chart({key: values}, height=160)
+    with st.expander("config.json"):
+        st.json(run.config)
+
+
+st.set_page_config(page_title="toyviz", layout="wide")
+st.navigation([st.Page(explore_page, title="Explore a run", default=True),
+               st.Page(divergences_page, title="Minibatch divergences"),
+               st.Page(image_runs_page, title="Image-scale runs")]).run()

@@ -1,0 +1,235 @@
+"""The page's state machine without streamlit: transport, scrubbing, config changes and resets, A/B, uploads."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from toyviz.config import Config
+from toyviz.session import (MAX_CSV_POINTS, Session, config_fields, config_with, open_image_run, panel_options,
+                            parse_overrides)
+
+
+@pytest.fixture
+def sess(tiny_cfg):
+    return Session(tiny_cfg.replace(**{"viz.resolution": 32}), steps_per_update=3)
+
+
+def nets_state(t):
+    return {n: {k: v.clone() for k, v in net.state_dict().items()} for n, net in t.nets.items()}
+
+
+def assert_same_state(a, b):
+    for n in a:
+        for k in a[n]:
+            torch.testing.assert_close(a[n][k], b[n][k], rtol=0, atol=0)
+
+
+def test_step_play_pause_update(sess):
+    sess.step()
+    assert sess.trainer.iteration == 3 and not sess.playing
+    assert sess.update() is False and sess.trainer.iteration == 3     # paused: a tick trains nothing
+    sess.play()
+    assert sess.update() is True and sess.trainer.iteration == 6
+    sess.pause()
+    assert sess.update() is False and sess.trainer.iteration == 6
+    sess.reset()
+    assert sess.trainer.iteration == 0 and sess.trainer.history == []
+
+
+def test_play_stops_exactly_at_the_configured_length(sess):
+    sess.play()
+    while sess.update():
+        pass
+    assert sess.trainer.iteration == sess.cfg.optim.iters == 20       # 3-step ticks, last one shortened
+    assert not sess.playing
+    with pytest.raises(ValueError, match="steps per update"):
+        sess.advance(0)
+
+
+def test_scrub_renders_a_snapshot_and_leaves_the_live_weights(sess):
+    sess.step(7)                                      # snapshots every 2 steps: iterations 0, 2, 4, 6
+    live = nets_state(sess.trainer)
+    n = sess.n_snapshots
+    assert sess.snapshot_steps() == [0, 2, 4, 6]
+    sess.play()
+    sess.scrub(1)
+    assert sess.view == 1 and not sess.playing
+    fd = sess.frame_data("A", ["data", "regions"])
+    assert fd.step == 2 and fd.raster.resolution == 32
+    assert_same_state(live, nets_state(sess.trainer))
+    fd_live = (sess.scrub(None), sess.frame_data("A", ["data"]))[1]
+    assert fd_live.step == 7 and sess.n_snapshots == n             # the live picture adds no stored snapshot
+    with pytest.raises(ValueError, match=r"snapshot index must lie in 0\.\.3"):
+        sess.scrub(4)
+    sess.scrub(-1)
+    assert sess.view == 3
+    sess.step()
+    assert sess.view is None and sess.trainer.iteration == 10
+
+
+def test_frames_are_pictures(sess):
+    pics = sess.frames(["data", "prob"], size=(160, 120), resolution=16)
+    assert set(pics) == {"A"} and pics["A"].shape == (120, 160, 3) and pics["A"].dtype == np.uint8
+
+
+def test_non_architecture_change_carries_the_run_on(sess):
+    sess.step(4)
+    history = len(sess.trainer.history)
+    cfg = config_with(sess.cfg, {"reg.bre.weight": 1.0, "reg.bre.layers": "[1]", "optim.beta1": 0.0})
+    assert sess.apply_config(cfg) is True
+    t = sess.trainer
+    assert t.iteration == 4 and len(t.history) == history and t.cfg.reg.bre.layers == [1]
+    assert t.optims["D"].param_groups[0]["betas"] == (0.0, 0.999)
+    stats = t.step()
+    assert "reg/bre" in stats and stats["step"] == 5
+
+
+def test_architecture_change_asks_before_resetting(sess):
+    sess.step(4)
+    before = nets_state(sess.trainer)
+    wider = sess.cfg.replace(**{"nets.d.width": 24})
+    assert sess.apply_config(wider) is False
+    assert sess.pending is wider and sess.trainer.iteration == 4 and sess.cfg.nets.d.width == 16
+    assert_same_state(before, nets_state(sess.trainer))
+    version = sess.version
+    sess.cancel_pending()
+    assert sess.pending is None and sess.version == version + 1
+    assert sess.apply_config(wider) is False
+    sess.confirm_reset()
+    assert sess.trainer.iteration == 0 and sess.trainer.D.hidden[0].out_features == 24
+    with pytest.raises(ValueError, match="no configuration change"):
+        sess.confirm_reset()
+    assert sess.apply_config(sess.cfg.replace(seed=5)) is True      # at step 0 nothing is lost: no question
+    assert sess.cfg.seed == 5
+
+
+def test_adding_a_net_counts_as_an_architecture_change(sess):
+    sess.step(2)
+    assert sess.apply_config(sess.cfg.replace(**{"reg.mode_lambda1": 0.2})) is False
+    sess.confirm_reset()
+    assert "E" in sess.trainer.nets
+
+
+def test_invalid_options_name_the_field_and_keep_the_run(sess):
+    sess.step(2)
+    with pytest.raises(ValueError, match="reg.real_target"):
+        sess.apply_config(config_with(sess.cfg, {"reg.real_target": 2.0}))
+    with pytest.raises(ValueError, match="gp_weight"):
+        config_with(sess.cfg, {"loss": "wgan"})
+    with pytest.raises(ValueError, match="reg.bre.layers"):
+        config_with(sess.cfg, {"reg.bre.layers": "[1, 2"})
+    assert sess.trainer.iteration == 2 and sess.cfg.reg.real_target == 1.0
+
+
+def test_ab_runs_share_a_seed_and_step_together(sess):
+    sess.step(2)
+    sess.set_ab({"reg.bre.weight": 1.0})
+    a, b = sess.runs["A"], sess.runs["B"]
+    assert a.iteration == b.iteration == 0                           # both restarted
+    assert_same_state(nets_state(a), nets_state(b))                  # one seed: identical initial weights
+    sess.step(2)
+    assert a.iteration == b.iteration == 2
+    assert "reg/bre" in b.history[-1] and "reg/bre" not in a.history[-1]
+    assert set(sess.numbers()) == {"A", "B"} and sess.numbers()["B"]["step"] == 2
+    assert set(sess.frames(["data"], size=(96, 96))) == {"A", "B"}
+    with pytest.raises(ValueError, match="seed"):
+        sess.set_ab({"seed": 3})
+    with pytest.raises(ValueError, match="A/B.*reg.real_target"):
+        sess.set_ab({"reg.real_target": 7.0})
+    assert sess.ab == {"reg.bre.weight": 1.0}                          # the running pair is kept
+    sess.set_ab(None)
+    assert list(sess.runs) == ["A"] and sess.trainer.iteration == 2
+
+
+def test_parse_overrides():
+    assert parse_overrides("reg.bre.weight=1\n# a comment\n\nloss=hinge  # inline\n") == {
+        "reg.bre.weight": 1, "loss": "hinge"}
+    with pytest.raises(ValueError, match="at least one option"):
+        parse_overrides("  \n# nothing\n")
+
+
+def test_csv_upload_good_and_bad(sess):
+    sess.step(2)
+    msg = sess.load_points_bytes(b"x,y\n0,0\n1,2\n-1,0.5\n")
+    assert msg.startswith("3 points") and sess.cfg.data.kind == "points" and sess.trainer.iteration == 2
+    x0, x1, y0, y1 = sess.cfg.viz.extent
+    assert x0 < -1 and x1 > 1 and y0 < 0 and y1 > 2
+    cfg = sess.cfg
+    bad = {b"": "empty", b"x,y\n1,a\n": "not numeric", b"1,2\nnan,3\n": "NaN", b"\xff\xfe\x00": "UTF-8",
+           b"1\n2\n": "two numbers", ("1,1\n" * (MAX_CSV_POINTS + 1)).encode(): "at most 100000",
+           b"0" * (20 * 2**20 + 1): "at most 20 MB"}
+    for data, message in bad.items():
+        with pytest.raises(ValueError, match=message):
+            sess.load_points_bytes(data)
+    assert sess.cfg is cfg and sess.trainer.iteration == 2
+
+
+def test_config_upload(sess, tiny_cfg):
+    sess.step(2)
+    other = tiny_cfg.replace(**{"reg.bre.weight": 1.0, "preset": "mine"})
+    assert "mine" in sess.load_config_bytes(json.dumps(other.to_dict()).encode())
+    assert sess.cfg == other and sess.trainer.iteration == 0
+    sess.step(1)
+    for data, message in ((b"{not json", "not valid JSON"), (b'{"nope": 1}', "unknown config key nope"),
+                          (b'{"optim": {"lr_g": -1.0}}', "optim.lr_g")):
+        with pytest.raises(ValueError, match=message):
+            sess.load_config_bytes(data)
+    assert sess.cfg == other and sess.trainer.iteration == 1
+
+
+def test_checkpoint_round_trip_and_refusals(sess):
+    sess.step(4)
+    data = sess.checkpoint_bytes()
+    fresh = Session(sess.cfg)
+    assert "step 4" in fresh.load_checkpoint_bytes(data)
+    assert fresh.trainer.iteration == 4 and len(fresh.trainer.history) == 4
+    assert_same_state(nets_state(sess.trainer), nets_state(fresh.trainer))
+    other = Session(sess.cfg.replace(**{"nets.d.width": 8}))
+    with pytest.raises(ValueError, match="networks differ"):
+        other.load_checkpoint_bytes(data)
+    with pytest.raises(ValueError, match="not a toyviz checkpoint"):
+        other.load_checkpoint_bytes(b"PK\x03\x04 definitely not a checkpoint")
+    with pytest.raises(ValueError, match="not a toyviz checkpoint"):
+        other.load_checkpoint_bytes(b"")
+    assert other.trainer.iteration == 0 and other.cfg.nets.d.width == 8
+
+
+def test_config_fields_cover_the_whole_tree_and_round_trip(tiny_cfg):
+    fields = {f.path: f for f in config_fields(tiny_cfg)}
+    kinds = {"loss": "choice", "reg.bre.samples": "multi", "nets.d_spectral_norm": "bool", "nets.d.width": "int",
+             "reg.bre.weight": "float", "reg.bre.layers": "json", "data.centers": "json", "viz.extent": "json"}
+    assert {k: fields[k].kind for k in kinds} == kinds
+    assert fields["loss"].options == ("ns", "minimax", "wgan", "hinge", "lsgan")
+
+    def leaves(d, prefix=""):
+        for k, v in d.items():
+            yield from leaves(v, f"{prefix}{k}.") if isinstance(v, dict) else [prefix + k]
+    assert set(fields) == set(leaves(tiny_cfg.to_dict())) - {"data.points", "device", "preset"}
+    assert config_with(tiny_cfg, {p: f.value for p, f in fields.items()}) == tiny_cfg
+
+
+def test_panel_options_expand_layers():
+    opts = panel_options(3)
+    assert "regions:3" in opts and "cumulative:1" in opts and "regions:4" not in opts and "regions:L" not in opts
+
+
+def test_open_image_run(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"dataset": "cifar10"}))
+    (tmp_path / "stats.jsonl").write_text('{"step": 1, "loss/d": 1.5}\n{"step": 2, "loss/d": 1.0}\n')
+    for step in (200, 20):
+        (tmp_path / f"samples_{step:06d}.png").write_bytes(b"")
+    run = open_image_run(tmp_path)
+    assert [s for s, _ in run.samples] == [20, 200] and run.config == {"dataset": "cifar10"}
+    steps, values = run.curves()["loss/d"]
+    assert list(steps) == [1, 2] and list(values) == [1.5, 1.0]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="config.json is missing"):
+        open_image_run(tmp_path / "empty")
+    with pytest.raises(ValueError, match="is not a folder"):
+        open_image_run(tmp_path / "missing")
+
+
+def test_default_session_is_ring8():
+    s = Session()
+    assert s.cfg.preset == "ring8" and list(s.runs) == ["A"] and isinstance(s.cfg, Config)
