@@ -3,6 +3,7 @@ exact region ids, colours and counts, beside D's probability, its input gradient
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from dataclasses import dataclass, field
@@ -10,7 +11,6 @@ from typing import Callable, Optional
 
 import numpy as np
 import torch
-from matplotlib.colors import hsv_to_rgb
 
 MIN_RESOLUTION, MAX_RESOLUTION = 16, 2048
 
@@ -186,12 +186,19 @@ def unpack_bits(words: np.ndarray, width: int) -> np.ndarray:
 
 
 def unique_rows(words: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct rows of an (n, k) uint64 array, sorted: (uniq (u, k), inverse (n,), counts (u,))."""
+    """Distinct rows of an (n, k) uint64 array, in lexicographic order: (uniq (u, k), inverse (n,), counts (u,))."""
     if words.shape[1] == 1:
         u, inv, cnt = np.unique(words[:, 0], return_inverse=True, return_counts=True)
         return u[:, None], inv.reshape(-1), cnt
-    u, inv, cnt = np.unique(words, axis=0, return_inverse=True, return_counts=True)
-    return u, inv.reshape(-1), cnt
+    order = np.lexsort(words.T[::-1])                       # far faster than np.unique(axis=0) on uint64 rows
+    s = words[order]
+    new = np.empty(len(s), bool)
+    new[:1] = True
+    new[1:] = (s[1:] != s[:-1]).any(1)
+    inv = np.empty(len(s), np.int64)
+    inv[order] = np.cumsum(new) - 1
+    first = np.flatnonzero(new)
+    return s[first], inv, np.diff(np.append(first, len(s)))
 
 
 def _run_starts(words: np.ndarray) -> np.ndarray:
@@ -228,6 +235,7 @@ def pattern_hash(words: np.ndarray) -> np.ndarray:
 def hash_colors(h: np.ndarray) -> np.ndarray:
     """(n,) uint64 hashes -> (n, 3) uint8 RGB: hue from 16 bits, saturation 0.45–0.95 and value 0.6–1.0 from
     8 bits each, so neighbouring regions differ in hue and usually in lightness too."""
+    from matplotlib.colors import hsv_to_rgb      # lazily: `import toyviz` stays light
     hue = (h & np.uint64(0xFFFF)).astype(np.float64) / 65536.0
     sat = 0.45 + 0.5 * ((h >> np.uint64(16)) & np.uint64(0xFF)).astype(np.float64) / 255.0
     val = 0.6 + 0.4 * ((h >> np.uint64(24)) & np.uint64(0xFF)).astype(np.float64) / 255.0
@@ -285,7 +293,7 @@ def _mosaic(probe: Probe, pts: np.ndarray, regions: np.ndarray, n: int, chunk: i
 
 
 @torch.no_grad()
-def _evaluate(probe: Probe, pts: np.ndarray, chunk: int):
+def forward_patterns(probe: Probe, pts: np.ndarray, chunk: int):
     """One chunked forward pass: each hidden layer's pattern words and the raw outputs, (N, out_dim) float32."""
     words, outs = None, []
     for s in range(0, len(pts), chunk):
@@ -299,19 +307,17 @@ def _evaluate(probe: Probe, pts: np.ndarray, chunk: int):
     return [w.view(np.uint64) for w in words], widths, torch.cat(outs)
 
 
-class _EvalMode:
+@contextlib.contextmanager
+def eval_mode(net):
     """Evaluate in eval mode (spectral norm must not run its power iteration on grid points), then restore."""
-
-    def __init__(self, net):
-        self.net, self.was = net, getattr(net, "training", False)
-
-    def __enter__(self):
-        if isinstance(self.net, torch.nn.Module):
-            self.net.eval()
-
-    def __exit__(self, *exc):
-        if isinstance(self.net, torch.nn.Module):
-            self.net.train(self.was)
+    was = getattr(net, "training", False)
+    if isinstance(net, torch.nn.Module):
+        net.eval()
+    try:
+        yield net
+    finally:
+        if isinstance(net, torch.nn.Module):
+            net.train(was)
 
 
 def _check_chunk(chunk) -> int:
@@ -336,8 +342,8 @@ def rasterize(D, extent=(-1.5, 1.5, -1.5, 1.5), resolution: int = 256, reference
     chunk = _check_chunk(chunk)
     probe = Probe(D, reference_batch, reference_name)
     xs, ys, pts = grid(extent, R)
-    with _EvalMode(D):
-        words, widths, out = _evaluate(probe, pts, chunk)
+    with eval_mode(D):
+        words, widths, out = forward_patterns(probe, pts, chunk)
         ids, cum_ids, colors, cum_colors, counts, cum_counts, patterns = _partition(words, widths, R)
         prob = prob_fn(logit_of(out)).numpy().astype(np.float32).reshape(R, R)
         gxs, gys = np.linspace(extent[0], extent[1], Rg), np.linspace(extent[3], extent[2], Rg)
@@ -365,8 +371,8 @@ def rasterize_latent(G, extent=(-3.0, 3.0, -3.0, 3.0), resolution: int = 256, *,
         raise ValueError(f"rasterize_latent needs a 2D latent space (G.latent_dim = {G.latent_dim})")
     probe = Probe(G)
     xs, ys, pts = grid(extent, R)
-    with _EvalMode(G):
-        words, widths, out = _evaluate(probe, pts, chunk)
+    with eval_mode(G):
+        words, widths, out = forward_patterns(probe, pts, chunk)
     parts = _partition(words, widths, R)
     empty2 = np.zeros((0, 0, 2), np.float32)
     return Raster(extent, R, xs, ys, *parts, np.zeros((0, 0), np.float32), empty2, np.zeros(0), np.zeros(0),
@@ -380,7 +386,7 @@ def reference_of(trainer, G=None) -> tuple[Optional[np.ndarray], Optional[str]]:
         return None, None
     G = trainer.G if G is None else G
     B = min(trainer.cfg.optim.batch_size, len(trainer.z_eval))
-    with torch.no_grad(), _EvalMode(G):
+    with torch.no_grad(), eval_mode(G):
         fake = G(trainer.z_eval[:B]).cpu().numpy()
     return fake, f"the current fake batch G(z_eval[:{B}])"
 
