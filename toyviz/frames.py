@@ -3,6 +3,7 @@ and the colour maps shared by the matplotlib (render.py) and plotly (plotly_figu
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
@@ -98,10 +99,11 @@ def _push(trainer, fake: torch.Tensor) -> Optional[np.ndarray]:
 
 def iter_frame_data(trainer, indices: Optional[Sequence[int]] = None, *, raster: bool = True,
                     resolution: Optional[int] = None, n_real: int = 1000, arrows: int = 200,
-                    exact: bool = False) -> Iterable[FrameData]:
+                    exact: bool = False, timings: Optional[dict] = None) -> Iterable[FrameData]:
     """FrameData for snapshots `indices` (default: all), in order; the trainer's latest weights are restored
     afterwards. `raster=False` skips the region/probability raster (data and curves panels only); `exact` adds
-    the exact partition for the boundary overlay (ReLU/LeakyReLU pointwise D only)."""
+    the exact partition for the boundary overlay (ReLU/LeakyReLU pointwise D only); `timings` accumulates
+    seconds under 'rasterize' and 'gather' (the rest)."""
     cfg, data = trainer.cfg, trainer.data
     indices = range(len(trainer.snapshots)) if indices is None else [i % len(trainer.snapshots) for i in indices]
     real = data.sample(n_real, torch.Generator().manual_seed(cfg.seed * 1000 + 13)).cpu().numpy()
@@ -111,6 +113,7 @@ def iter_frame_data(trainer, indices: Optional[Sequence[int]] = None, *, raster:
         from .partition import exact_partition
     with _Snapshots(trainer):
         for i in indices:
+            t0 = time.perf_counter()
             motion = None
             if i + 1 < len(trainer.snapshots):
                 trainer.load_snapshot(i + 1)
@@ -121,16 +124,21 @@ def iter_frame_data(trainer, indices: Optional[Sequence[int]] = None, *, raster:
                 motion = (nxt - fake_t[:arrows]).cpu().numpy()
             fake = fake_t.cpu().numpy()
             cov = metrics.mode_coverage(fake, centers, data.std, w)
-            r = None
+            r, t1 = None, time.perf_counter()
             if raster:
                 from .regions import raster_of
                 r = raster_of(trainer, resolution)
-            yield FrameData(
+            t2 = time.perf_counter()
+            fd = FrameData(
                 preset=cfg.preset, step=trainer.snapshots[i]["iteration"], total_steps=max(cfg.optim.iters, 1),
                 extent=tuple(float(v) for v in cfg.viz.extent), real=real, fake=fake, centers=centers,
                 captured=cov.counts > 0, hq=cov.hq, reverse_kl=cov.reverse_kl, curves=curves,
                 probability=cfg.loss in ("ns", "minimax"), raster=r, push=_push(trainer, fake_t[:arrows]),
                 motion=motion, partition=exact_partition(trainer.D, cfg.viz.extent) if exact else None)
+            if timings is not None:
+                timings["rasterize"] = timings.get("rasterize", 0.0) + t2 - t1
+                timings["gather"] = timings.get("gather", 0.0) + time.perf_counter() - t0 - (t2 - t1)
+            yield fd
 
 
 def frame_data(trainer, index: int = -1, **kw) -> FrameData:
@@ -227,3 +235,39 @@ def header_text(fd: FrameData) -> str:
     if fd.raster is not None:
         s += f" · {fd.raster.cumulative_counts[-1]} regions"
     return s
+
+
+# ---- curves ------------------------------------------------------------------------------------------------------
+def _last_layer(keys, prefix):
+    ks = [k for k in keys if k.startswith(prefix)]
+    return sorted(ks, key=lambda k: int(k.rsplit("l", 1)[1]))[-1:] if ks else []
+
+
+CURVE_GROUPS = (   # (title, history keys -> the keys drawn)
+    ("losses", lambda ks: sorted(k for k in ks if k.startswith("loss/"))),
+    ("BRE", lambda ks: [k for k in ("reg/bre/me", "reg/bre/ac") if k in ks]),
+    ("coverage", lambda ks: [k for k in ("eval/modes", "eval/hq") if k in ks]),
+    ("regions on the grid", lambda ks: sorted(k for k in ks if k.startswith("regions/l"))),
+    ("fake-point diversity",
+     lambda ks: _last_layer(ks, "div/cumulative/l") + [k for k in ["div/grad_dirs"] if k in ks]),
+)
+
+
+def curve_label(key: str) -> str:
+    if key == "eval/modes":
+        return "modes/K"
+    if key.startswith("div/cumulative/l"):
+        return f"regions h1–h{key.rsplit('l', 1)[1]}"
+    if key == "div/grad_dirs":
+        return "∇ directions"
+    return key.rsplit("/", 1)[1]
+
+
+def curve_groups(fd: FrameData) -> list[tuple[str, list[str]]]:
+    """The curve groups present in the run's history, in `CURVE_GROUPS` order."""
+    out = []
+    for title, pick in CURVE_GROUPS:
+        keys = pick(set(fd.curves))
+        if keys:
+            out.append((title, keys))
+    return out

@@ -9,7 +9,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .frames import FAKE_COLOR, REAL_COLOR, FrameData, _layer, mosaic_rgb, panel_title, parse_panels, prob_rgb
+from .frames import (FAKE_COLOR, REAL_COLOR, FrameData, _layer, curve_groups, curve_label, mosaic_rgb, panel_title,
+                     parse_panels, prob_rgb)
 
 MAX_HOVER = 100           # map panels are downsampled to at most this many pixels a side (hover text per pixel)
 
@@ -119,7 +120,6 @@ def _map(fd: FrameData, panel: str) -> go.Figure:
 
 
 def _curves(fd: FrameData) -> go.Figure:
-    from .render import curve_groups
     groups = curve_groups(fd)
     fig = make_subplots(rows=max(1, len(groups)), cols=1, shared_xaxes=True, vertical_spacing=0.06,
                         subplot_titles=[t for t, _ in groups])
@@ -129,7 +129,7 @@ def _curves(fd: FrameData) -> go.Figure:
             steps, v = fd.curves[key]
             n = np.searchsorted(steps, fd.step, side="right")
             v = v[:n] / K if key == "eval/modes" else v[:n]
-            fig.add_trace(go.Scatter(x=steps[:n], y=v, mode="lines", name=key + (" / K" if key == "eval/modes" else ""),
+            fig.add_trace(go.Scatter(x=steps[:n], y=v, mode="lines", name=curve_label(key),
                                      line=dict(width=1.5)), row=i + 1, col=1)
     fig.update_xaxes(range=[0, fd.total_steps])
     fig.update_layout(margin=dict(l=40, r=10, t=40, b=30), height=120 + 110 * len(groups), plot_bgcolor="white",

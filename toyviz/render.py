@@ -14,27 +14,10 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .frames import (DEFAULT_PANELS, FAKE_COLOR, REAL_COLOR, FrameData, _layer, header_text, mosaic_rgb,
-                     panel_title, parse_panels, prob_rgb)
+from .frames import (DEFAULT_PANELS, FAKE_COLOR, REAL_COLOR, FrameData, _layer, curve_groups, curve_label,
+                     header_text, mosaic_rgb, panel_title, parse_panels, prob_rgb)
 
 DPI = 100
-CURVE_GROUPS = (   # (title, keys chosen from the history, transform of a value given the number of modes K)
-    ("losses", lambda k: k.startswith("loss/")),
-    ("BRE", lambda k: k in ("reg/bre/me", "reg/bre/ac")),
-    ("coverage", lambda k: k in ("eval/modes", "eval/hq")),
-    ("regions", lambda k: k.startswith("regions/")),
-    ("diversity", lambda k: k.startswith("div/")),
-)
-
-
-def curve_groups(fd: FrameData) -> list[tuple[str, list[str]]]:
-    """The curve groups present in the run's history, in `CURVE_GROUPS` order."""
-    out = []
-    for title, pick in CURVE_GROUPS:
-        keys = sorted(k for k in fd.curves if pick(k))
-        if keys:
-            out.append((title, keys))
-    return out
 
 
 class _MapPanel:
@@ -70,6 +53,14 @@ class _MapPanel:
     def keep_new(self, before):
         self.extra += [a for a in self.ax.get_children() if a not in before]
 
+    def dynamic(self) -> list:
+        """Artists that change between frames (drawn over a cached background when blitting)."""
+        own = [getattr(self, "im", None), *self.moving()]
+        return [a for a in own if a is not None] + self.extra + [self.ax.title, *self.ax.spines.values()]
+
+    def moving(self) -> list:
+        return []
+
     def setup(self, fd):
         pass
 
@@ -94,6 +85,9 @@ class DataPanel(_MapPanel):
             self.quiver = ax.quiver(*fd.fake[:len(vec)].T, *vec.T, angles="xy", scale_units="xy", scale=1,
                                     width=0.004, color="black", alpha=0.6, zorder=4)
 
+    def moving(self):
+        return [self.fake, self.hit, self.miss, self.quiver]
+
     def update(self, fd):
         self.fake.set_offsets(fd.fake)
         self.hit.set_offsets(fd.centers[fd.captured].reshape(-1, 2))
@@ -110,6 +104,9 @@ class RegionPanel(_MapPanel):
     def setup(self, fd):
         self.fake = self.ax.scatter(*fd.fake.T, s=self.style["ms"] * 0.5, c="black", alpha=0.5, linewidths=0,
                                     zorder=2)
+
+    def moving(self):
+        return [self.fake]
 
     def update(self, fd):
         l, cum = _layer(self.panel, fd.raster)
@@ -146,6 +143,9 @@ class GradPanel(_MapPanel):
         if not self.stream:
             self.quiver = self.ax.quiver(gx, gy, np.zeros_like(gx), np.zeros_like(gy), angles="xy",
                                          scale_units="xy", scale=1, width=0.005, color="black", zorder=2)
+
+    def moving(self):
+        return [] if self.stream else [self.quiver]
 
     def update(self, fd):
         r = fd.raster
@@ -192,7 +192,7 @@ class CurvesPanel:
             for j, key in enumerate(keys):
                 v = self._values(key, fd.curves[key][1])
                 lo, hi = min(lo, np.nanmin(v)), max(hi, np.nanmax(v))
-                (line,) = ax.plot([], [], lw=0.9, color=f"C{j}", label=key.split("/", 1)[1].replace("modes", "modes/K"))
+                (line,) = ax.plot([], [], lw=0.9, color=f"C{j}", label=curve_label(key))
                 self.lines.append((line, key))
             pad = 0.05 * (hi - lo) if hi > lo else 0.5
             ax.set_ylim(lo - pad, hi + pad)
@@ -203,6 +203,9 @@ class CurvesPanel:
 
     def _values(self, key, v):
         return v / self.K if key == "eval/modes" else v
+
+    def dynamic(self) -> list:
+        return [line for line, _ in self.lines]
 
     def draw(self, fd):
         for line, key in self.lines:
@@ -238,9 +241,10 @@ def _grid(n, W, H):
 
 
 class FrameRenderer:
-    """Draws frames of fixed panels and size into one reused figure. `fast` paints the 0.5 contour into the
-    heat map's pixels instead of tracing it (vector); `exact` overlays exact region boundaries (needs
-    `FrameData.partition`)."""
+    """Draws frames of fixed panels and size into one reused figure. The first frame draws everything and keeps
+    the static part (axes, ticks, legends, real points) as a background; later frames restore it and draw only
+    the artists that change (blitting). `fast` paints the 0.5 contour into the heat map's pixels instead of
+    tracing it; `exact` overlays exact region boundaries (needs `FrameData.partition`)."""
 
     def __init__(self, panels: Sequence[str] = DEFAULT_PANELS, size=(512, 512), *, header: bool = True,
                  fast: bool = True, exact: bool = False):
@@ -251,7 +255,7 @@ class FrameRenderer:
         self.style = _style(W, H, fast, exact)
         self.fig = Figure(figsize=(W / DPI, H / DPI), dpi=DPI, facecolor="white")
         self.canvas = FigureCanvasAgg(self.fig)
-        self.items = None
+        self.items, self.background = None, None
 
     def _build(self, fd):
         W, H = self.size
@@ -278,9 +282,18 @@ class FrameRenderer:
             self._build(fd)
         for item in self.items:
             item.draw(fd)
+        dynamic = [a for item in self.items for a in sorted(item.dynamic(), key=lambda a: a.get_zorder())]
         if self.head is not None:
             self.head.set_text(header_text(fd))
-        self.canvas.draw()
+            dynamic.append(self.head)
+        for a in dynamic:
+            a.set_animated(True)
+        if self.background is None:
+            self.canvas.draw()
+            self.background = self.canvas.copy_from_bbox(self.fig.bbox)
+        self.canvas.restore_region(self.background)
+        for a in dynamic:
+            self.fig.draw_artist(a)
         buf = np.asarray(self.canvas.buffer_rgba())
         W, H = self.size
         out = np.full((H, W, 3), 255, np.uint8)
