@@ -38,7 +38,7 @@ def test_plan_labels_folders_and_seeds(tmp_path):
     assert specs[2].cfg.optim.batch_size == 32 and specs[2].cfg.seed == 3
     assert specs[3].out == tmp_path / "bre-toy+optim.batch_size=32" / "seed4"
     assert label_for("x", {"reg.bre.layers": [1, 2], "reg.bre.samples": ["fake"]}) == \
-        "x+reg.bre.layers=[1,2]+reg.bre.samples=[\"fake\"]"
+        "x+reg.bre.layers=[1,2]+reg.bre.samples=[fake]"
     with pytest.raises(ValueError, match="optim.batch_size must be ≥ 2"):
         plan(tiny(), [0], [{"optim.batch_size": 1}], tmp_path)
 

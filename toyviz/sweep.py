@@ -71,9 +71,9 @@ def parse_grid(items: list[str]) -> list[dict]:
 
 
 def label_for(name: str, point: dict) -> str:
-    """A folder-safe label for one grid point: `name+key=value+...` (values as compact JSON)."""
-    parts = [name] + [f"{k}={json.dumps(v, separators=(',', ':')).strip(chr(34))}" for k, v in point.items()]
-    return "+".join(parts).replace("/", "_").replace(" ", "")
+    """A folder-safe label for one grid point: `name+key=value+...` (values as compact JSON without quotes)."""
+    parts = [name] + [f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in point.items()]
+    return "+".join(parts).replace('"', "").replace("/", "_").replace(" ", "")
 
 
 def plan(base: Config, seeds: list[int], grid: Optional[list[dict]] = None, out=".",

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Regenerates the tables and plots of docs/RESULTS.md: sweeps (runs already done are skipped) then reports that
+# replace the <!-- report:NAME --> blocks of the page, keeping its prose.
+#   RUNS=/tmp/results WORKERS=2 bash docs/results.sh [SECTION ...]     (default: every section, in this order)
+# Sections: bre-toy tune protocol-ring8 protocol-grid25 modereg-toy
+# Seeds 0–9 are reported; seeds 100+ are only used to choose settings (section tune).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-/tmp/results}
+WORKERS=${WORKERS:-2}
+PAGE=docs/RESULTS.md
+PY=${PY:-python}
+sweep() { $PY -m toyviz sweep --workers "$WORKERS" "$@"; }
+report() { $PY -m toyviz report "$@" --into "$PAGE" > /dev/null; }
+EXTRAS=regions,div/patterns,div/entropy
+
+bre_toy() {      # 1. baseline vs BRE on the paper's toy, seeds 0–9, presets as they are
+  for p in bre-toy bre-toy-bre; do sweep --preset "$p" --seeds 10 --out "$RUNS/bre-toy"; done
+  report "$RUNS/bre-toy" --section bre-toy --at 500,1000,1500,final --pair bre-toy,bre-toy-bre --extras "$EXTRAS"
+}
+
+TUNE=(--seeds 6 --seed 100 --set viz.metrics_every=250)
+tune() {         # the settings the paper leaves open, one at a time, on seeds 100–105 only
+  local out="$RUNS/tune"
+  for p in bre-toy bre-toy-bre; do
+    sweep --preset "$p" "${TUNE[@]}" --out "$out"
+    sweep --preset "$p" "${TUNE[@]}" --grid nets.latent_dim=8 --out "$out"
+    sweep --preset "$p" "${TUNE[@]}" --grid optim.batch_size=64,512 --out "$out"
+    sweep --preset "$p" "${TUNE[@]}" --grid optim.iters=1000 --out "$out"
+  done
+  sweep --preset bre-toy-bre "${TUNE[@]}" --grid reg.bre.layers=all_but_first_last,all --out "$out"
+  sweep --preset bre-toy-bre "${TUNE[@]}" --grid 'reg.bre.samples=["fake"]' --out "$out"
+  sweep --preset bre-toy-bre "${TUNE[@]}" --grid reg.bre.schedule=constant --out "$out"
+  local pairs=(--pair bre-toy,bre-toy-bre)
+  for g in nets.latent_dim=8 optim.batch_size=64 optim.batch_size=512 optim.iters=1000; do
+    pairs+=(--pair "bre-toy+$g,bre-toy-bre+$g")
+  done
+  for g in reg.bre.layers=all_but_first_last reg.bre.layers=all 'reg.bre.samples=[fake]' \
+           reg.bre.schedule=constant; do
+    pairs+=(--pair "bre-toy,bre-toy-bre+$g")
+  done
+  report "$out" --section tune --at 500,1000,final --no-plots --extras regions "${pairs[@]}"
+}
+
+GRID25=(--set data.kind=grid --set data.std=0.05 --set 'viz.extent=[-5.5,5.5,-5.5,5.5]' --set optim.iters=4000)
+TECHNIQUES=(fm mbd ha smooth wgan-gp unrolled pac4 modereg mdgan)
+protocol_ring8() {   # 2. one network (3×128 MLPs) and length (2000 steps) for every method, seeds 0–9
+  local out="$RUNS/protocol-ring8"
+  for p in ring8 ring8-bre; do sweep --preset "$p" --seeds 10 --out "$out"; done
+  for t in "${TECHNIQUES[@]}"; do sweep --preset "ring8-$t" --seeds 10 --out "$out"; done
+  report "$out" --section protocol-ring8 --at 500,1000,final --pair ring8,ring8-bre --extras regions
+}
+protocol_grid25() {  # the same methods on grid25 (4000 steps): each ring8-<technique> with grid25's data
+  local out="$RUNS/protocol-grid25"
+  for p in grid25 grid25-bre; do sweep --preset "$p" --seeds 10 --out "$out"; done
+  for t in "${TECHNIQUES[@]}"; do sweep --preset "ring8-$t" --name "grid25-$t" "${GRID25[@]}" --seeds 10 --out "$out"; done
+  report "$out" --section protocol-grid25 --at 1000,2000,final --pair grid25,grid25-bre --extras regions
+}
+modereg_toy() {      # 3. Che et al.'s toy with and without their regularizers
+  for p in modereg-toy modereg-toy-reg; do sweep --preset "$p" --seeds 10 --out "$RUNS/modereg-toy"; done
+  report "$RUNS/modereg-toy" --section modereg-toy --at 1000,final --pair modereg-toy,modereg-toy-reg --extras regions
+}
+
+for s in "${@:-bre-toy tune protocol-ring8 protocol-grid25 modereg-toy}"; do
+  for one in $s; do
+    start=$(date +%s)
+    "${one//-/_}"
+    echo "results.sh: section $one took $(( $(date +%s) - start )) s" >&2
+  done
+done
