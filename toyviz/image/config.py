@@ -1,0 +1,199 @@
+"""The image trainer's configuration: one nested dataclass tree, strict JSON round trip (the toy's `build_dataclass`),
+and `validate()` with messages naming the field and its allowed values.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Literal, Optional, Union
+
+from ..config import atomic_write_text, build_dataclass, set_dotted
+
+DATASETS = ("digits", "stacked-digits", "mnist", "cifar10", "folder")
+IMAGE_SIZES = (16, 28, 32, 64)
+
+
+@dataclass
+class ImageDataConfig:
+    """`path`: the folder holding the files of mnist / cifar10 / folder (digits and stacked-digits need none)."""
+    name: Literal["digits", "stacked-digits", "mnist", "cifar10", "folder"] = "digits"
+    path: Optional[str] = None
+    image_size: int = 32
+    test_fraction: float = 0.2          # digits: held out for the classifier, missing mass and K+1 accuracy
+
+
+@dataclass
+class ConvNetsConfig:
+    """DCGAN nets (Radford et al. 2016). `width`: D's first / G's last conv channels, doubling per resolution step
+    ("dcgan") or constant ("equal": the BRE paper's equal-width variant). `extra_layers`: stride-1 3×3 convs after
+    each of D's stride-2 convs (and before each of G's), as in the DCGAN reference `n_extra_layers`."""
+    arch: Literal["dcgan", "equal"] = "dcgan"
+    latent_dim: int = 100
+    width: int = 64
+    extra_layers: int = 0
+    g_norm: Literal["batch", "vbn", "none"] = "batch"
+    d_norm: Literal["batch", "layer", "none"] = "batch"
+    d_spectral_norm: bool = False
+    slope: float = 0.2
+    minibatch_kernels: int = 0
+    minibatch_dims: int = 5
+
+
+@dataclass
+class ImageOptimConfig:
+    batch_size: int = 64
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    d_steps: int = 1
+    iters: int = 40000
+    lr_schedule: Literal["constant", "linear"] = "linear"
+    lr_floor: float = 1e-6
+
+
+@dataclass
+class ImageBREConfig:
+    """Cao et al. 2018 (METHODS §1). `layers`: D's hidden conv layers, 0-based indices or a named set;
+    "all_but_first" is the reference code's conv 1..n−2 (n counting the output layer)."""
+    weight: float = 0.0
+    layers: Union[Literal["all", "all_but_first"], list[int]] = "all_but_first"
+    samples: list[Literal["fake", "interp", "real"]] = field(default_factory=lambda: ["fake", "interp"])
+    interp: Literal["paper", "code"] = "paper"
+    pairs: Literal["paper", "code"] = "paper"
+    margin_s: float = 3.0
+    eps_scale: float = 1e-3
+
+
+@dataclass
+class ImageRegConfig:
+    """Every technique; a weight of 0 (1 for real_target) means off (METHODS §2–3)."""
+    bre: ImageBREConfig = field(default_factory=ImageBREConfig)
+    gp_weight: float = 0.0
+    real_target: float = 1.0
+    historical_averaging: float = 0.0
+    feature_matching: float = 0.0
+    feature_matching_norm: Literal["l2", "l1"] = "l2"
+    feature_matching_replace: bool = False       # G's loss is feature matching alone (the K+1 recipe)
+    mode_lambda1: float = 0.0
+    mode_lambda2: float = 0.0
+    mode_sign: Literal["intent", "printed"] = "intent"
+    mdgan: bool = False
+    mdgan_lambda: float = 0.2
+    semi_supervised: bool = False                # D is a K+1 classifier (needs a labelled data set)
+    labelled_per_class: int = 10                 # labelled training images per class for the K+1 classifier
+
+
+@dataclass
+class ImageEvalConfig:
+    """`every`: metrics and a sample grid every k steps. `samples`: generated images the metrics see (10,000
+    cover 1,000 stacked-digits classes about 10 times each). `missing_mass_steps`: training steps of the noisy
+    third-party discriminator (0: off)."""
+    every: int = 1000
+    samples: int = 10000
+    grid: int = 64
+    missing_mass_steps: int = 200
+    missing_mass_noise: float = 0.3
+    missing_mass_threshold: float = 0.9
+    checkpoint_every: int = 1000
+
+
+@dataclass
+class ImageConfig:
+    data: ImageDataConfig = field(default_factory=ImageDataConfig)
+    nets: ConvNetsConfig = field(default_factory=ConvNetsConfig)
+    loss: Literal["ns", "minimax", "wgan", "hinge", "lsgan"] = "ns"
+    optim: ImageOptimConfig = field(default_factory=ImageOptimConfig)
+    reg: ImageRegConfig = field(default_factory=ImageRegConfig)
+    eval: ImageEvalConfig = field(default_factory=ImageEvalConfig)
+    seed: int = 0
+    device: str = "cpu"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ImageConfig":
+        return build_dataclass(cls, d, "")
+
+    def to_json(self, path) -> None:
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def from_json(cls, path) -> "ImageConfig":
+        try:
+            with open(path) as f:
+                d = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e})") from None
+        return cls.from_dict(d)
+
+    def replace(self, **dotted) -> "ImageConfig":
+        """A copy with dotted keys set, e.g. `cfg.replace(**{"reg.bre.weight": 1.0})`."""
+        d = self.to_dict()
+        for key, value in dotted.items():
+            set_dotted(d, key, value)
+        return ImageConfig.from_dict(d)
+
+    def validate(self) -> "ImageConfig":
+        problems = list(_problems(self))
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def _problems(c: ImageConfig):
+    d, n, o, r, e = c.data, c.nets, c.optim, c.reg, c.eval
+    if d.image_size not in IMAGE_SIZES:
+        yield f"data.image_size must be one of {', '.join(map(str, IMAGE_SIZES))} (got {d.image_size})"
+    if d.name in ("mnist", "cifar10", "folder") and not d.path:
+        yield f"data.path must name the folder holding the {d.name} files"
+    if not 0 < d.test_fraction < 1:
+        yield f"data.test_fraction must lie in (0, 1) (got {d.test_fraction})"
+    if n.latent_dim < 1 or n.width < 1 or n.extra_layers < 0:
+        yield "nets.latent_dim and nets.width must be ≥ 1, nets.extra_layers ≥ 0"
+    if n.minibatch_kernels < 0 or n.minibatch_dims < 1:
+        yield "nets.minibatch_kernels must be ≥ 0 and nets.minibatch_dims ≥ 1"
+    if o.lr_g <= 0 or o.lr_d <= 0 or o.lr_floor < 0:
+        yield "optim.lr_g and optim.lr_d must be > 0 and optim.lr_floor ≥ 0"
+    if not (0 <= o.beta1 < 1 and 0 <= o.beta2 < 1):
+        yield "optim.beta1 and optim.beta2 must lie in [0, 1)"
+    if o.batch_size < 4 or o.d_steps < 1 or o.iters < 0:
+        yield "optim.batch_size must be ≥ 4, optim.d_steps ≥ 1 and optim.iters ≥ 0"
+    b = r.bre
+    if b.weight < 0 or b.margin_s < 0 or b.eps_scale <= 0:
+        yield "reg.bre.weight and reg.bre.margin_s must be ≥ 0 and reg.bre.eps_scale > 0"
+    if b.weight > 0 and not b.samples:
+        yield "reg.bre.samples must name at least one of fake, interp, real"
+    for key in ("gp_weight", "historical_averaging", "feature_matching", "mode_lambda1", "mode_lambda2",
+                "mdgan_lambda"):
+        if getattr(r, key) < 0:
+            yield f"reg.{key} must be ≥ 0"
+    if not 0 < r.real_target <= 1:
+        yield f"reg.real_target must lie in (0, 1] (got {r.real_target})"
+    if r.real_target != 1 and c.loss in ("wgan", "hinge"):
+        yield f"reg.real_target (one-sided label smoothing) has no meaning for the {c.loss} loss"
+    if c.loss == "wgan" and r.gp_weight == 0 and not n.d_spectral_norm:
+        yield "the wgan loss needs a Lipschitz control: set reg.gp_weight > 0 (e.g. 10) or nets.d_spectral_norm"
+    if r.gp_weight > 0 and n.d_norm == "batch":
+        yield "reg.gp_weight needs a D without batch norm (the penalty is per sample): set nets.d_norm=layer or none"
+    if r.semi_supervised:
+        if d.name not in ("digits", "mnist", "cifar10"):
+            yield f"reg.semi_supervised needs a labelled data set: digits, mnist or cifar10 (got {d.name})"
+        if c.loss != "ns":
+            yield "reg.semi_supervised uses its own K+1 loss: leave loss at ns"
+        if r.mdgan or r.mode_lambda1 or r.mode_lambda2:
+            yield "reg.semi_supervised does not combine with the mode regularizers"
+        if r.labelled_per_class < 1:
+            yield "reg.labelled_per_class must be ≥ 1"
+    if r.feature_matching_replace and r.feature_matching == 0:
+        yield "reg.feature_matching_replace needs reg.feature_matching > 0"
+    if r.mdgan and c.loss != "ns":
+        yield "reg.mdgan uses the non-saturating loss of its paper: leave loss at ns"
+    if e.every < 1 or e.samples < 10 or e.grid < 1 or e.checkpoint_every < 1 or e.missing_mass_steps < 0:
+        yield "eval.every, eval.grid, eval.checkpoint_every must be ≥ 1, eval.samples ≥ 10, eval.missing_mass_steps ≥ 0"
+    if not 0 < e.missing_mass_threshold < 1 or e.missing_mass_noise < 0:
+        yield "eval.missing_mass_threshold must lie in (0, 1) and eval.missing_mass_noise be ≥ 0"
+    if not (c.device == "cpu" or c.device.startswith("cuda") or c.device == "mps"):
+        yield f"device must be cpu, cuda, cuda:N or mps (got {c.device!r})"
