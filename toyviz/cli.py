@@ -150,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-plots", action="store_true")
     r.add_argument("--extras", help="per-layer number families to keep, e.g. regions,div/patterns (default: all)")
     r.set_defaults(fn=cmd_report)
+
+    from .export import add_commands
+    add_commands(sub, add_config_args)       # export, figure, compare
     return p
 
 

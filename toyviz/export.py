@@ -12,7 +12,7 @@ from typing import Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
-from .frames import DEFAULT_PANELS, _needs_raster, iter_frame_data, nearest_snapshot, parse_panels
+from .frames import DEFAULT_PANELS, PANELS, _needs_raster, iter_frame_data, nearest_snapshot, parse_panels
 from .render import FrameRenderer, _grid, draw_figure
 
 VIDEO_EXTS, FIGURE_EXTS = (".mp4", ".gif"), (".png", ".pdf", ".svg")
@@ -51,6 +51,16 @@ class _Atomic:
             os.replace(self.tmp, self.path)
         elif os.path.exists(self.tmp):
             os.unlink(self.tmp)
+
+
+def check_size(size, path: Path) -> tuple[int, int]:
+    """(W, H) of a video frame: at least 64 pixels a side; multiples of 16 for MP4 (H.264 macro blocks)."""
+    W, H = (int(v) for v in size)
+    if W < 64 or H < 64:
+        raise ValueError(f"size: {W}x{H} is too small (at least 64x64)")
+    if path.suffix.lower() == ".mp4" and (W % 16 or H % 16):
+        raise ValueError(f"size: an MP4 needs sides that are multiples of 16 (got {W}x{H}, e.g. 512x512)")
+    return W, H
 
 
 def _as_trainer(run):
@@ -169,9 +179,7 @@ def export_video(run, path, *, fps: float = 10, panels=DEFAULT_PANELS, size=(512
     if trainer is None:
         frames = list(run)
         return write_video(frames, path, fps=fps, total=len(frames), progress_fn=progress_fn, timings=timings)
-    W, H = size
-    if path.suffix.lower() == ".mp4" and (W % 16 or H % 16):
-        raise ValueError(f"size: an MP4 needs sides that are multiples of 16 (got {W}x{H}, e.g. 512x512)")
+    size = check_size(size, path)
     frames = run_frames(trainer, panels=panels, size=size, resolution=resolution, timings=timings)
     return write_video(frames, path, fps=fps, total=len(trainer.snapshots), progress_fn=progress_fn,
                        timings=timings)
@@ -202,3 +210,135 @@ def write_figure(runs: Sequence[tuple[str, object]], path, *, steps: Sequence[in
     with _Atomic(path) as tmp:
         fig.savefig(tmp, format=path.suffix[1:].lower(), dpi=200)
     return used
+
+
+# ---- command line: python -m toyviz export | figure | compare -------------------------------------------------
+def _usage(fn, *a, **kw):
+    """Call fn, turning ValueError into the CLI's one-line UsageError."""
+    from .cli import UsageError
+    try:
+        return fn(*a, **kw)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'512x512' -> (512, 512)."""
+    w, sep, h = str(text).lower().partition("x")
+    if not (sep and w.isdigit() and h.isdigit()):
+        raise ValueError(f"size: expected WxH in pixels, e.g. 512x512 (got {text!r})")
+    return int(w), int(h)
+
+
+def parse_steps(text: str) -> list[int]:
+    try:
+        steps = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        steps = []
+    if not steps or min(steps) < 0:
+        raise ValueError(f"steps: expected non-negative integers like 0,1000,5000 (got {text!r})")
+    return steps
+
+
+def _load_run(path):
+    from .runfolder import RunFolder
+    if not Path(path).is_dir():
+        raise ValueError(f"{path} is not a run folder")
+    return RunFolder(path).trainer()
+
+
+def _bar(total: Optional[int], desc: str):
+    from .cli import progress
+    bar = progress(total, desc)
+    bar.unit = "frame"
+    bar.refresh()
+    return bar, (lambda done, n: bar.update(done - bar.n))
+
+
+def cmd_export(args) -> int:
+    out = _usage(check_output, args.out, VIDEO_EXTS)
+    size = _usage(check_size, _usage(parse_size, args.size), out)
+    trainer = _usage(_load_run, args.run)
+    panels = _usage(parse_panels, args.panels, trainer.D.depth)
+    bar, fn = _bar(len(trainer.snapshots), f"export {out.name}")
+    with bar:
+        n = _usage(export_video, trainer, out, fps=args.fps, panels=panels, size=size, progress_fn=fn)
+    print(f"{n} frames ({size[0]}x{size[1]}, {args.fps:g} fps, steps 0..{trainer.snapshots[-1]['iteration']}) "
+          f"-> {out}")
+    return 0
+
+
+def cmd_figure(args) -> int:
+    out = _usage(check_output, args.out, FIGURE_EXTS)
+    steps = _usage(parse_steps, args.steps)
+    paths = [args.run] + ([args.compare] if args.compare else [])
+    labels = args.labels.split(",") if args.labels else [Path(p).resolve().name for p in paths]
+    if len(labels) != len(paths):
+        from .cli import UsageError
+        raise UsageError(f"labels: give {len(paths)} comma-separated labels (got {args.labels!r})")
+    runs = [(label, _usage(_load_run, p)) for label, p in zip(labels, paths)]
+    for _, t in runs:
+        _usage(parse_panels, args.panels, t.D.depth)
+    bar, fn = _bar(len(runs) * len(steps), f"figure {out.name}")
+    with bar:
+        used = _usage(write_figure, runs, out, steps=steps, panels=args.panels, exact=args.exact, progress_fn=fn)
+    for label, asked, got in used:
+        print(f"{label}: step {asked}" + (f" -> nearest stored snapshot, step {got}" if got != asked else ""))
+    print(f"{len(used)} rows x {len(parse_panels(args.panels, runs[0][1].D.depth))} panels -> {out}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from .cli import config_from_args, train_run
+    from .config import parse_assignment
+    out = _usage(check_output, args.out, VIDEO_EXTS)
+    size = _usage(check_size, _usage(parse_size, args.size), out)
+    base = config_from_args(args)
+    cfgs = [_usage(lambda sets: base.replace(**dict(parse_assignment(s) for s in sets or [])).validate(), sets)
+            for sets in (args.a, args.b)]
+    labels = [f"{n}: {' '.join(sets) if sets else base.preset}" for n, sets in (("A", args.a), ("B", args.b))]
+    with tempfile.TemporaryDirectory(prefix="toyviz-compare-") as tmp:
+        root = Path(args.runs) if args.runs else Path(tmp)
+        trainers = [_usage(train_run, cfg, root / name) for cfg, name in zip(cfgs, ("a", "b"))]
+        _usage(parse_panels, args.panels, min(t.D.depth for t in trainers))
+        n = min(len(t.snapshots) for t in trainers)
+        bar, fn = _bar(n, f"compare {out.name}")
+        with bar:
+            frames = side_by_side(*trainers, labels, panels=args.panels, size=size)
+            n = _usage(write_video, frames, out, fps=args.fps, total=n, progress_fn=fn)
+    print(f"{n} frames side by side ({labels[0]} | {labels[1]}) -> {out}"
+          + (f"; runs in {args.runs}/a, {args.runs}/b" if args.runs else ""))
+    return 0
+
+
+def add_commands(sub, add_config_args) -> None:
+    """The export, figure and compare subcommands (called by `toyviz.cli.build_parser`)."""
+    panels_help = f"comma-separated, from: {', '.join(PANELS)} (L = 1-based layer)"
+    e = sub.add_parser("export", help="a video (MP4/GIF) of a run's stored snapshots")
+    e.add_argument("run", help="run folder")
+    e.add_argument("--out", required=True, help="video.mp4 or video.gif")
+    e.add_argument("--panels", default=",".join(DEFAULT_PANELS), help=panels_help)
+    e.add_argument("--fps", type=float, default=10)
+    e.add_argument("--size", default="512x512", help="WxH pixels (multiples of 16 for MP4)")
+    e.set_defaults(fn=cmd_export)
+
+    f = sub.add_parser("figure", help="a paper figure: rows = steps (per run), columns = panels (PNG/PDF/SVG)")
+    f.add_argument("run", help="run folder")
+    f.add_argument("--steps", required=True, help="e.g. 0,1000,5000 (nearest stored snapshot each)")
+    f.add_argument("--out", required=True, help="fig.pdf, fig.png or fig.svg")
+    f.add_argument("--compare", help="a second run folder, stacked below")
+    f.add_argument("--labels", help="row labels of the runs, comma-separated (default: folder names)")
+    f.add_argument("--panels", default=",".join(FIGURE_PANELS), help=panels_help)
+    f.add_argument("--exact", action="store_true", help="overlay exact region boundaries (ReLU/LeakyReLU D)")
+    f.set_defaults(fn=cmd_figure)
+
+    c = sub.add_parser("compare", help="train two variants with one seed and write a side-by-side video")
+    add_config_args(c)
+    c.add_argument("--a", action="append", metavar="KEY.PATH=VALUE", help="override for run A (repeatable)")
+    c.add_argument("--b", action="append", metavar="KEY.PATH=VALUE", help="override for run B (repeatable)")
+    c.add_argument("--out", required=True, help="ab.mp4 or ab.gif")
+    c.add_argument("--runs", help="keep the two run folders here (DIR/a, DIR/b); default: a temporary folder")
+    c.add_argument("--panels", default=",".join(DEFAULT_PANELS), help=panels_help)
+    c.add_argument("--fps", type=float, default=10)
+    c.add_argument("--size", default="1024x512", help="WxH pixels of the whole frame (two halves)")
+    c.set_defaults(fn=cmd_compare)
