@@ -319,7 +319,7 @@ class LayerPartition(Sequence[Region]):
 def _pattern_keys(patterns: np.ndarray) -> np.ndarray:
     """Rows of a bool array as bytes strings (for sorting and matching)."""
     packed = np.ascontiguousarray(np.packbits(patterns, axis=1))
-    return packed.view(np.dtype((np.void, packed.shape[1]))).ravel().astype(f"S{packed.shape[1]}")
+    return packed.view(f"S{packed.shape[1]}").ravel()     # fixed length: dropping trailing NULs stays injective
 
 
 @dataclass
