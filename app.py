@@ -51,13 +51,17 @@ def transport(s: Session) -> None:
 
 
 def view_options(s: Session) -> dict:
+    options = panel_options(s.cfg.nets.d.depth)
+    defaults = {"panels": [p for p in DEFAULT_PANELS if p in options], "resolution": 256, "width": 800,
+                "interactive": False}
+    for key, value in defaults.items():              # defaults via the state, so a test or a link may preset them
+        st.session_state.setdefault(key, value)
+    st.session_state.panels = [p for p in st.session_state.panels if p in options] or ["data"]
     with st.sidebar.expander("Panels", expanded=False):
-        options = panel_options(s.cfg.nets.d.depth)
-        panels = st.multiselect("panels", options, [p for p in DEFAULT_PANELS if p in options], key="panels")
-        res = st.select_slider("grid resolution", [64, 128, 256, 512], 256 if s.cfg.viz.resolution >= 256 else 128,
-                               key="resolution")
-        width = st.select_slider("picture width", [480, 640, 800, 960, 1280], 800, key="width")
-        interactive = st.checkbox("interactive panels (zoom, hover bits and ∇ₓD)", False, key="interactive")
+        panels = st.multiselect("panels", options, key="panels")
+        res = st.select_slider("grid resolution", [32, 64, 128, 256, 512], key="resolution")
+        width = st.select_slider("picture width", [320, 480, 640, 800, 960, 1280], key="width")
+        interactive = st.checkbox("interactive panels (zoom, hover bits and ∇ₓD)", key="interactive")
     return {"panels": panels or ["data"], "resolution": res, "width": width, "interactive": interactive}
 
 
@@ -186,9 +190,9 @@ def live(s: Session, view: dict) -> None:
         attempt(s.update)
         if was_playing and not s.playing:
             st.rerun()                         # the run finished or diverged: redraw the controls
+        timeline(s)
         state = "playing" if s.playing else ("snapshot" if s.view is not None else "paused")
         st.caption(f"{state} · step {s.trainer.iteration} of {s.cfg.optim.iters} · {s.n_snapshots} snapshots")
-        timeline(s)
         pictures(s, view)
     body()
 
@@ -199,7 +203,8 @@ def export(s: Session, view: dict) -> None:
     fmt = c[0].selectbox("video format", ["mp4", "gif"], key="video_fmt")
     if c[0].button("Prepare video", key="video_go"):
         bar = st.progress(0.0, "encoding")
-        data = attempt(s.export_video_bytes, fmt, view["panels"], (640, 480),
+        size = (view["width"] // 16 * 16, view["width"] * 3 // 64 * 16)       # MP4 sides: multiples of 16
+        data = attempt(s.export_video_bytes, fmt, view["panels"], size,
                        lambda done, total: bar.progress(done / max(total, 1), f"encoding {done}/{total}"))
         if data is not None:
             st.session_state.video = (fmt, data)
@@ -213,12 +218,15 @@ def export(s: Session, view: dict) -> None:
         st.session_state.figure = (ffmt, attempt(s.paper_figure_bytes, view["panels"], ffmt))
     if st.session_state.get("figure", (None, None))[1] is not None:
         ffmt, fdata = st.session_state.figure
-        c[1].download_button(f"Download {ffmt.upper()}", fdata, f"toyviz-figure.{ffmt}", key="fig_dl", on_click="ignore")
-    c[2].download_button("Download config.json", s.config_json(), "config.json", "application/json", key="cfg_dl", on_click="ignore")
+        c[1].download_button(f"Download {ffmt.upper()}", fdata, f"toyviz-figure.{ffmt}", key="fig_dl",
+                             on_click="ignore")
+    c[2].download_button("Download config.json", s.config_json(), "config.json", "application/json", key="cfg_dl",
+                         on_click="ignore")
     if c[3].button("Prepare checkpoint", key="ckpt_go"):
         st.session_state.checkpoint = s.checkpoint_bytes()
     if "checkpoint" in st.session_state:
-        c[3].download_button("Download checkpoint.pt", st.session_state.checkpoint, "checkpoint.pt", key="ckpt_dl", on_click="ignore")
+        c[3].download_button("Download checkpoint.pt", st.session_state.checkpoint, "checkpoint.pt", key="ckpt_dl",
+                             on_click="ignore")
 
 
 def explore_page() -> None:
@@ -280,7 +288,12 @@ def image_runs_page() -> None:
         st.json(run.config)
 
 
-st.set_page_config(page_title="toyviz", layout="wide")
-st.navigation([st.Page(explore_page, title="Explore a run", default=True),
-               st.Page(divergences_page, title="Minibatch divergences"),
-               st.Page(image_runs_page, title="Image-scale runs")]).run()
+def main() -> None:
+    st.set_page_config(page_title="toyviz", layout="wide")
+    st.navigation([st.Page(explore_page, title="Explore a run", default=True),
+                   st.Page(divergences_page, title="Minibatch divergences", url_path="divergences"),
+                   st.Page(image_runs_page, title="Image-scale runs", url_path="image-runs")]).run()
+
+
+if __name__ == "__main__":          # `streamlit run app.py` runs this file as __main__; tests import the pages
+    main()

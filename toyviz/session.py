@@ -5,7 +5,6 @@ and the config-tree description the page turns into widgets. Every user mistake 
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import os
 import tempfile
@@ -373,27 +372,33 @@ class Session:
             os.unlink(tmp)
 
     def paper_figure_bytes(self, panels: Sequence[str], fmt: str = "png") -> bytes:
-        """A BRE-paper-style figure (rows: start, middle, end of each run; A's rows above B's) as PNG or PDF."""
-        from .frames import iter_frame_data
-        from .render import draw_figure
+        """A BRE-paper-style figure (rows: start, middle and end of each run, A's above B's) as PNG or PDF, by
+        `toyviz.export.write_figure`."""
+        from .export import write_figure
         if fmt not in ("png", "pdf"):
             raise ValueError(f"figure format must be png or pdf (got {fmt!r})")
-        n = self.n_snapshots
-        picks = sorted({0, n // 2, n - 1})
-        rows = [(label, fd) for label, t in self.runs.items() for fd in iter_frame_data(t, picks)]
-        buf = io.BytesIO()
-        draw_figure(rows, panels).savefig(buf, format=fmt, dpi=150)
-        return buf.getvalue()
+        its = self.snapshot_steps()
+        steps = sorted({its[0], its[len(its) // 2], its[-1]})
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / f"figure.{fmt}"
+            write_figure(list(self.runs.items()), path, steps=steps, panels=list(panels))
+            return path.read_bytes()
 
     def export_video_bytes(self, fmt: str, panels: Sequence[str], size=(640, 480), progress_fn=None,
-                           fps: int = 10) -> bytes:
-        """Run A's snapshots so far as an MP4 or GIF (by `toyviz.export.export_video`), as bytes."""
-        from .export import export_video
+                           fps: float = 10) -> bytes:
+        """The stored snapshots so far as an MP4 or GIF by `toyviz.export` (A/B: side by side, each `size`)."""
+        from .export import export_video, side_by_side
         if fmt not in ("mp4", "gif"):
             raise ValueError(f"video format must be mp4 or gif (got {fmt!r})")
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / f"run.{fmt}"
-            export_video(self.trainer, path, fps=fps, panels=list(panels), size=size, progress_fn=progress_fn)
+            if "B" in self.runs:
+                label_b = "B: " + ", ".join(f"{k}={v}" for k, v in self.ab.items())
+                run = side_by_side(self.runs["A"], self.runs["B"], ("A", label_b), panels=list(panels),
+                                   size=(2 * size[0], size[1]))
+            else:
+                run = self.trainer
+            export_video(run, path, fps=fps, panels=list(panels), size=size, progress_fn=progress_fn)
             return path.read_bytes()
 
     def numbers(self) -> dict[str, dict[str, float]]:

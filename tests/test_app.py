@@ -1,0 +1,155 @@
+"""The page's flows through Streamlit's AppTest: step, play/pause, scrub, change a regularizer (and an
+architecture option, which asks first), A/B, export (the MP4 decodes), bad uploads, the divergences page."""
+from pathlib import Path
+
+import imageio.v2 as imageio
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from toyviz.session import Session
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def at(tiny_cfg):
+    """The page on a tiny run, drawn small (the defaults are ring8 at 256² and 800 px)."""
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    app.session_state["session"] = Session(tiny_cfg, steps_per_update=3)
+    app.session_state["width"] = 320
+    app.session_state["resolution"] = 32
+    app.session_state["panels"] = ["data", "regions"]
+    app.run()
+    assert not app.exception
+    return app
+
+
+def sess(app) -> Session:
+    return app.session_state["session"]
+
+
+def caption(app) -> str:
+    return " ".join(c.value for c in app.caption)
+
+
+def image_urls(app) -> list[str]:
+    return [u for img in app.image for u in img.value]   # media ids hash the picture's bytes
+
+
+def test_step_then_play_and_pause(at):
+    before = image_urls(at)
+    at.button(key="step").click().run()
+    assert sess(at).trainer.iteration == 3 and "paused · step 3 of 20" in caption(at)
+    assert image_urls(at) != before                               # the picture changed with the weights
+    at.button(key="play").click().run()                           # the live fragment trains one update per run
+    assert sess(at).playing and sess(at).trainer.iteration == 6
+    at.button(key="pause").click().run()
+    it = sess(at).trainer.iteration
+    at.run()
+    assert not sess(at).playing and sess(at).trainer.iteration == it
+    at.button(key="reset").click().run()
+    assert sess(at).trainer.iteration == 0
+    assert not at.exception and not at.error
+
+
+def test_scrub_back_to_a_snapshot(at):
+    at.number_input(key="spu").set_value(6).run()
+    at.button(key="step").click().run()                          # snapshots at 0, 2, 4, 6
+    live = image_urls(at)
+    slider = at.select_slider(key="timeline6")
+    assert slider.options[-1] == "live" and "1: step 2" in slider.options
+    slider.set_value("1: step 2").run()
+    assert sess(at).view == 1 and "snapshot · step 6" in caption(at)
+    assert image_urls(at) != live and "step 2" in at.image[0].captions[0]
+    at.button(key="step").click().run()                         # stepping returns to the live weights
+    assert sess(at).view is None and sess(at).trainer.iteration == 12
+
+
+def test_change_a_regularizer_keeps_the_run(at):
+    at.button(key="step").click().run()
+    at.number_input(key="cfg0:reg.bre.weight").set_value(1.0)
+    at.button[[b.label for b in at.button].index("Apply")].click().run()
+    s = sess(at)
+    assert s.cfg.reg.bre.weight == 1.0 and s.trainer.iteration == 3
+    assert any("applied" in m.value for m in at.success)
+    at.button(key="step").click().run()
+    assert "reg/bre" in s.trainer.history[-1]
+
+
+def test_architecture_change_asks_first_and_invalid_options_are_refused(at):
+    at.button(key="step").click().run()
+    at.number_input(key="cfg0:nets.d.width").set_value(24)
+    at.button[[b.label for b in at.button].index("Apply")].click().run()
+    assert sess(at).pending is not None and sess(at).trainer.iteration == 3
+    assert any("must start again" in w.value for w in at.warning)
+    at.button(key="confirm_reset").click().run()
+    assert sess(at).trainer.iteration == 0 and sess(at).cfg.nets.d.width == 24
+    version = sess(at).version
+    at.number_input(key=f"cfg{version}:reg.real_target").set_value(2.0)
+    at.button[[b.label for b in at.button].index("Apply")].click().run()
+    assert any("reg.real_target" in e.value for e in at.error) and sess(at).cfg.reg.real_target == 1.0
+    assert not at.exception
+
+
+def test_ab_side_by_side(at):
+    at.text_area(key="ab_text").set_value("reg.bre.weight=1.0\n")
+    at.button(key="ab_start").click().run()
+    at.button(key="step").click().run()
+    s = sess(at)
+    assert list(s.runs) == ["A", "B"] and s.runs["B"].iteration == 3 == s.runs["A"].iteration
+    assert len(at.image) == 2 and len(at.dataframe) == 2
+    assert any("reg.bre.weight=1.0" in m.value for m in at.markdown)
+    at.text_area(key="ab_text").set_value("seed=4")
+    at.button(key="ab_start").click().run()
+    assert any("seed" in e.value for e in at.error) and list(s.runs) == ["A", "B"]
+    at.button(key="ab_stop").click().run()
+    assert list(sess(at).runs) == ["A"] and len(at.image) == 1
+
+
+def test_export_mp4_decodes_and_downloads_appear(at, tmp_path):
+    at.number_input(key="spu").set_value(6).run()
+    at.button(key="step").click().run()
+    at.button(key="video_go").click().run()
+    fmt, data = at.session_state["video"]
+    assert fmt == "mp4" and data[4:8] == b"ftyp"
+    (tmp_path / "v.mp4").write_bytes(data)
+    frames = [f for f in imageio.get_reader(str(tmp_path / "v.mp4")).iter_data()]   # len() is inf: no list()
+    assert len(frames) == sess(at).n_snapshots == 4 and frames[0].shape == (240, 320, 3)     # the picture width
+    labels = [d.label for d in at.get("download_button")]
+    assert "Download MP4" in labels and "Download config.json" in labels
+    assert not at.exception and not at.error
+
+
+BAD_UPLOADS = [
+    ("upload_csv", "bad.csv", b"x,y\n1,nan\n", "NaN"),
+    ("upload_csv", "empty.csv", b"", "empty"),
+    ("upload_csv", "words.csv", b"a,b\nc,d\n", "not numeric"),
+    ("upload_config", "c.json", b'{"loss": "wgan"}', "gp_weight"),
+    ("upload_ckpt", "c.pt", b"not a checkpoint", "not a toyviz checkpoint"),
+]
+
+
+def test_bad_uploads_show_an_error_and_keep_the_run(at):
+    at.button(key="step").click().run()
+    cfg = sess(at).cfg
+    for uploader, name, data, message in BAD_UPLOADS:
+        at.file_uploader(key=uploader).upload(name, data).run()
+        assert any(message in e.value for e in at.error), (name, [e.value for e in at.error])
+        assert not at.exception and sess(at).cfg is cfg and sess(at).trainer.iteration == 3
+
+
+def test_good_csv_upload_and_checkpoint_of_another_architecture(at, tiny_cfg):
+    at.file_uploader(key="upload_csv").upload("pts.csv", b"x,y\n0,0\n1,1\n0.5,-0.5\n").run()
+    assert sess(at).cfg.data.kind == "points" and any("3 points" in m.value for m in at.success)
+    other = Session(tiny_cfg.replace(**{"nets.d.depth": 2}))
+    at.file_uploader(key="upload_ckpt").upload("other.pt", other.checkpoint_bytes()).run()
+    assert any("networks differ" in e.value for e in at.error) and sess(at).cfg.nets.d.depth == 3
+
+
+def test_divergences_page():
+    at = AppTest.from_string(f"import sys; sys.path.insert(0, {str(ROOT)!r}); import app; app.divergences_page()",
+                             default_timeout=30)
+    at.run()
+    assert not at.exception and len(at.get("plotly_chart")) == 2
+    at.slider(key="div_n").set_value(3).run()
+    assert not at.exception and any("N=3" in str(c.proto.spec) for c in at.get("plotly_chart"))
