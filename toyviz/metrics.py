@@ -40,3 +40,31 @@ def evaluate(trainer) -> dict[str, float]:
     x = trainer.eval_samples().cpu().numpy()
     cov = mode_coverage(x, data.centers.numpy(), data.std, data.weights.numpy())
     return {"eval/modes": float(cov.modes), "eval/hq": cov.hq, "eval/reverse_kl": cov.reverse_kl}
+
+
+@dataclass
+class RegionStats:
+    """Per hidden layer l (0-based): regions of the joint pattern of layers 0..l inside the extent."""
+    exact: list[int]        # exact count (toyviz.partition)
+    grid: list[int]         # distinct joint patterns at the resolution² pixel centres (toyviz.regions.rasterize)
+    missed: list[int]       # exact regions that hold no pixel centre: what the grid merged away
+    unmatched: list[int]    # grid patterns with no exact region (float32 rounding on a boundary; normally 0)
+
+
+def exact_region_stats(D, extent, resolution: int = 256) -> RegionStats:
+    """Exact region counts per layer against the grid's, and how many regions the grid missed (METHODS §6)."""
+    from .partition import exact_partition
+    from .regions import rasterize
+    part = exact_partition(D, extent)
+    raster = rasterize(D, extent, resolution, grad_resolution=0)
+    stats = RegionStats([], [], [], [])
+    for l in range(part.depth):
+        _, first = np.unique(raster.cumulative_ids[l].reshape(-1), return_index=True)     # a pixel per grid region
+        joint = np.concatenate([raster.patterns[k][raster.ids[k].reshape(-1)[first]] for k in range(l + 1)], 1)
+        hit = part[l].lookup(joint)
+        seen = len(np.unique(hit[hit >= 0]))
+        stats.exact.append(len(part[l]))
+        stats.grid.append(raster.cumulative_counts[l])
+        stats.missed.append(len(part[l]) - seen)
+        stats.unmatched.append(int((hit < 0).sum()))
+    return stats
