@@ -128,7 +128,7 @@ def read_idx(folder: Path, stem: str, ndim: int) -> np.ndarray:
     if len(raw) < 4 + 4 * ndim or raw[:2] != b"\x00\x00" or raw[2] != 0x08 or raw[3] != ndim:
         raise ValueError(f"mnist: {path} is not an IDX file of unsigned bytes with {ndim} dimensions")
     dims = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
-    data = np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim)
+    data = np.frombuffer(bytearray(raw), np.uint8, offset=4 + 4 * ndim)
     if data.size != int(np.prod(dims)):
         raise ValueError(f"mnist: {path} holds {data.size} bytes of data but its header says {dims}")
     return data.reshape(dims)
@@ -195,7 +195,7 @@ def load_folder(path: str, size: int, test_fraction: float = 0.2) -> ImageData:
     images = []
     for p in files:
         try:
-            a = np.asarray(iio.imread(p))
+            a = np.asarray(iio.imread(p, index=0, plugin="pillow"))
         except Exception as e:
             raise ValueError(f"folder: cannot read {p} as an image ({type(e).__name__})") from None
         if a.ndim == 3 and a.shape[-1] == 4:
