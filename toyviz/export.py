@@ -186,11 +186,12 @@ def export_video(run, path, *, fps: float = 10, panels=DEFAULT_PANELS, size=(512
 
 
 def write_figure(runs: Sequence[tuple[str, object]], path, *, steps: Sequence[int], panels=FIGURE_PANELS,
-                 exact: bool = False, progress_fn: Optional[ProgressFn] = None) -> list[tuple[str, int, int]]:
+                 exact: bool = False, resolution: Optional[int] = None,
+                 progress_fn: Optional[ProgressFn] = None) -> list[tuple[str, int, int]]:
     """A paper figure (rows = `steps` of each run, stacked; columns = panels) to .png/.pdf/.svg, atomically.
 
-    runs: (label, Trainer or run folder) pairs. Each step is drawn from the nearest stored snapshot; returns
-    (label, asked step, drawn step) per row."""
+    runs: (label, Trainer or run folder) pairs; resolution: raster pixels a side (default viz.resolution). Each
+    step is drawn from the nearest stored snapshot; returns (label, asked step, drawn step) per row."""
     path = check_output(path, FIGURE_EXTS)
     if not steps:
         raise ValueError("steps: give at least one step")
@@ -201,7 +202,7 @@ def write_figure(runs: Sequence[tuple[str, object]], path, *, steps: Sequence[in
         parse_panels(panels, trainer.D.depth)
         idx = [nearest_snapshot(trainer, s) for s in steps]
         for s, fd in zip(steps, iter_frame_data(trainer, idx, raster=_needs_raster(parse_panels(panels, 8)),
-                                                exact=exact)):
+                                                resolution=resolution, exact=exact)):
             rows.append((label, fd))
             used.append((label, int(s), fd.step))
             if progress_fn is not None:
@@ -281,7 +282,8 @@ def cmd_figure(args) -> int:
         _usage(parse_panels, args.panels, t.D.depth)
     bar, fn = _bar(len(runs) * len(steps), f"figure {out.name}")
     with bar:
-        used = _usage(write_figure, runs, out, steps=steps, panels=args.panels, exact=args.exact, progress_fn=fn)
+        used = _usage(write_figure, runs, out, steps=steps, panels=args.panels, exact=args.exact,
+                      resolution=args.resolution, progress_fn=fn)
     for label, asked, got in used:
         print(f"{label}: step {asked}" + (f" -> nearest stored snapshot, step {got}" if got != asked else ""))
     print(f"{len(used)} rows x {len(parse_panels(args.panels, runs[0][1].D.depth))} panels -> {out}")
@@ -329,6 +331,7 @@ def add_commands(sub, add_config_args) -> None:
     f.add_argument("--compare", help="a second run folder, stacked below")
     f.add_argument("--labels", help="row labels of the runs, comma-separated (default: folder names)")
     f.add_argument("--panels", default=",".join(FIGURE_PANELS), help=panels_help)
+    f.add_argument("--resolution", type=int, help="raster pixels a side (default: the run's viz.resolution)")
     f.add_argument("--exact", action="store_true", help="overlay exact region boundaries (ReLU/LeakyReLU D)")
     f.set_defaults(fn=cmd_figure)
 
