@@ -243,3 +243,18 @@ def test_refuses_nets_without_a_fixed_planar_partition(override, match):
 def test_bad_arguments(extent, layers, match):
     with pytest.raises(ValueError, match=match):
         exact_partition(random_net(4, 2, 0), extent, layers)
+
+
+# ---- metrics.exact_region_stats ------------------------------------------------------------------------------------
+def test_exact_region_stats_counts_what_the_grid_missed():
+    from toyviz.metrics import exact_region_stats
+    net = random_net(12, 2, 6).float()
+    extent = (-3.0, 3.0, -3.0, 3.0)
+    stats = exact_region_stats(net, extent, 32)
+    part = exact_partition(net, extent)
+    assert stats.exact == [len(part[0]), len(part[1])]
+    assert stats.unmatched == [0, 0]
+    assert [e - m for e, m in zip(stats.exact, stats.missed)] == stats.grid       # each grid region is one exact one
+    assert stats.missed[1] > 0                                                   # 32² pixels miss small regions
+    fine = exact_region_stats(net, extent, 1024)
+    assert fine.missed[1] < stats.missed[1]

@@ -86,3 +86,46 @@ TRAIN_VARIANTS: dict[str, dict] = {
 }
 
 BENCHES = {"train": bench_train}
+
+
+# ---- exact partitions (issue 8) ------------------------------------------------------------------------------------
+def _best_seconds(fn, rounds: int = 3):
+    """(best CPU seconds of this process over `rounds` calls, the last result): robust on a shared machine."""
+    best, out = float("inf"), None
+    for _ in range(rounds):
+        t0 = time.process_time()
+        out = fn()
+        best = min(best, time.process_time() - t0)
+    return best, out
+
+
+def bench_exact(args) -> None:
+    """Exact partition (regions found per second, ∇ₓD per region) vs the 512² raster of the same nets."""
+    from .config import MLPConfig
+    from .nets import MLP
+    from .partition import exact_partition
+    from .regions import rasterize
+
+    torch.set_num_threads(1)
+    nets = {}
+    for depth, width in ((2, 16), (2, 64), (2, 100), (3, 128)):
+        torch.manual_seed(0)
+        nets[f"{depth}x{width} D"] = (MLP(2, 1, MLPConfig(width, depth, "leaky_relu", 0.2)), (-4.0, 4.0, -4.0, 4.0))
+    toy = Trainer(presets.get("bre-toy"))
+    nets["bre-toy D (4x10)"] = (toy.D, tuple(toy.cfg.viz.extent))
+    print("CPU time of this process, best of 3, one thread; D at PyTorch's default init (seed 0), LeakyReLU 0.2; "
+          "3x128 etc. over [-4, 4]², bre-toy over its extent")
+    print(f"{'net':<18}{'regions':>9}{'exact s':>9}{'regions/s':>11}{'+∇ₓD s':>9}"
+          f"{'raster 512² s':>15}{'(no ∇ₓD)':>10}{'grid regions':>14}")
+    for name, (D, extent) in nets.items():
+        t_exact, part = _best_seconds(lambda: exact_partition(D, extent))
+        last = part[D.depth - 1]
+        t_grad, _ = _best_seconds(lambda: exact_partition(D, extent)[D.depth - 1].grads)
+        t_ras, r = _best_seconds(lambda: rasterize(D, extent, 512))
+        t_ras0, _ = _best_seconds(lambda: rasterize(D, extent, 512, grad_resolution=0))
+        print(f"{name:<18}{len(last):>9,}{t_exact:>9.3f}{len(last) / t_exact:>11,.0f}{t_grad:>9.3f}"
+              f"{t_ras:>15.3f}{t_ras0:>10.3f}{r.cumulative_counts[-1]:>14,}")
+    print("goal: >= 50,000 regions/s on 3x128; bre-toy's D exactly (with ∇ₓD) in less time than its 512² raster")
+
+
+BENCHES["exact"] = bench_exact

@@ -153,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .export import add_commands
     add_commands(sub, add_config_args)       # export, figure, compare
+
+    from .partition_figure import add_command as add_partition
+    add_partition(sub)                        # partition
     return p
 
 
