@@ -247,19 +247,22 @@ class Session:
             index %= self.n_snapshots
         self.view = index
 
-    def frame_data(self, label: str, panels: Sequence[str], resolution: Optional[int] = None):
+    def frame_data(self, label: str, panels: Sequence[str], resolution: Optional[int] = None,
+                   timings: Optional[dict] = None):
         """`toyviz.frames.FrameData` of run `label` at the current view: the scrubbed snapshot, or the live
-        weights (lent to the renderer as a temporary last snapshot, so stored snapshots stay on their grid)."""
+        weights (lent to the renderer as a temporary last snapshot, so stored snapshots stay on their grid).
+        `timings` accumulates seconds under 'rasterize' and 'gather'."""
         from .frames import frame_data, parse_panels
         t = self.runs[label]
-        raster = any(not p.startswith(("data", "curves")) for p in parse_panels(panels, t.D.depth))
+        kw = {"raster": any(not p.startswith(("data", "curves")) for p in parse_panels(panels, t.D.depth)),
+              "resolution": resolution, "timings": timings}
         if self.view is not None:
-            return frame_data(t, self.view, raster=raster, resolution=resolution)
+            return frame_data(t, self.view, **kw)
         if t.snapshots[-1]["iteration"] == t.iteration:
-            return frame_data(t, -1, raster=raster, resolution=resolution)
+            return frame_data(t, -1, **kw)
         t.snapshots.append({"iteration": t.iteration, "nets": t.state_of_nets()})
         try:
-            return frame_data(t, -1, raster=raster, resolution=resolution)
+            return frame_data(t, -1, **kw)
         finally:
             t.snapshots.pop()
 
