@@ -405,3 +405,6 @@ def raster_of(trainer, resolution: Optional[int] = None, snapshot: Optional[int]
     viz = trainer.cfg.viz
     return rasterize(D, tuple(viz.extent), viz.resolution if resolution is None else resolution, ref,
                      prob_fn=trainer.loss.prob, reference_name=name or "", **kwargs)
+
+
+from .partition import exact_partition  # noqa: E402,F401
