@@ -107,22 +107,33 @@ print(status("VmHWM") - before, tracemalloc.get_traced_memory()[1] // 1024)
 """
 
 
+def _interleaved(fns, rounds: int, clock=time.process_time) -> list[float]:
+    """Seconds per call of each fn, measured alternately `rounds` times (after one warm-up call each), min of each:
+    the fns see the same machine load, so their ratio holds even when other jobs share the cores."""
+    for fn in fns:
+        fn()
+    best = [float("inf")] * len(fns)
+    for _ in range(rounds):
+        for i, fn in enumerate(fns):
+            t0 = clock()
+            fn()
+            best[i] = min(best[i], clock() - t0)
+    return best
+
+
 def bench_regions(args) -> None:
     """rasterize vs the bare forward pass of D over the grid (CPU time, one thread), ∇ₓD on 64², memory at 1024²."""
     import subprocess
     import sys
 
-    import numpy as np
-
     from .nets import Discriminator
     from .regions import Probe, grid, input_gradient, rasterize
 
     torch.set_num_threads(1)
-    clock = time.process_time
     extent = (-1.5, 1.5, -1.5, 1.5)
     nets = {"bre-toy D (4x10)": presets.get("bre-toy"),
             "4x64 D": presets.get("ring8").replace(**{"nets.d.width": 64, "nets.d.depth": 4})}
-    print(f"CPU time of this process, best of 3 rounds, torch threads {torch.get_num_threads()}; freshly "
+    print(f"CPU time of this process, min over alternated rounds, torch threads {torch.get_num_threads()}; freshly "
           f"initialized D (seed 0), extent {extent}, chunk 65536")
     print(f"{'net':<18}{'R':>6}{'forward ms':>12}{'rasterize ms':>14}{'ratio':>7}{'regions':>9}")
     for name, cfg in nets.items():
@@ -135,9 +146,8 @@ def bench_regions(args) -> None:
                 with torch.no_grad():
                     for s in range(0, len(x), 65536):
                         D(x[s:s + 65536])
-            steps = 3 if R == 256 else 1
-            t_fwd = 1 / _rate(forward, steps, clock)
-            t_ras = 1 / _rate(lambda: rasterize(D, extent, R, grad_resolution=0), steps, clock)
+            t_fwd, t_ras = _interleaved([forward, lambda: rasterize(D, extent, R, grad_resolution=0)],
+                                        12 if R == 256 else 5)
             n = rasterize(D, extent, R, grad_resolution=0).cumulative_counts[-1]
             print(f"{name:<18}{R:>6}{1e3 * t_fwd:>12.1f}{1e3 * t_ras:>14.1f}{t_ras / t_fwd:>7.2f}{n:>9}")
     print("goal: rasterize (all layers: ids, cumulative ids, colours, counts, patterns, prob) <= 1.5x the forward")
@@ -152,9 +162,8 @@ def bench_regions(args) -> None:
         def forward():
             with torch.no_grad():
                 D(x)
-        t_fwd = 1 / _rate(forward, 20, clock)
-        t_grad = 1 / _rate(lambda: input_gradient(probe, g), 20, clock)
-        t_full = 1 / _rate(lambda: rasterize(D, extent, 256), 2, clock)
+        t_fwd, t_grad = _interleaved([forward, lambda: input_gradient(probe, g)], 60)
+        t_full, = _interleaved([lambda: rasterize(D, extent, 256)], 5)
         print(f"{name:<18}{1e3 * t_grad:>12.2f}{1e3 * t_fwd:>12.2f}{t_grad / t_fwd:>7.2f}{1e3 * t_full:>21.1f}")
     print("goal: ∇ₓD on 64² <= 2x a forward at that size; 'full raster' adds ∇ₓD on 64² and the mosaic glass")
     out = subprocess.run([sys.executable, "-c", _REGIONS_MEMORY], capture_output=True, text=True, check=True)
@@ -165,7 +174,6 @@ def bench_regions(args) -> None:
     print(f"peak memory, 4x64 D at R = 1024 (fresh process): peak RSS growth {rss / 1024:.0f} MiB (Linux VmHWM); "
           f"numpy peak {numpy_peak / 1024:.0f} MiB (tracemalloc); computed: result arrays {result:.0f} MiB + one "
           f"chunk's torch features {torch_chunk:.0f} MiB")
-    del np
 
 
 BENCHES["regions"] = bench_regions
