@@ -92,7 +92,7 @@ def test_prob_and_output_are_the_nets():
     assert r.grad.shape == (0, 0, 2) and r.mosaic.shape == (0, 0, 2)
 
 
-@pytest.mark.parametrize("activation", ["leaky_relu", "tanh"])
+@pytest.mark.parametrize("activation", ["leaky_relu", "relu", "tanh"])     # closed form, closed form, autograd
 def test_gradient_matches_finite_differences(activation):
     D = make_d(8, 3, activation).double()
     r = rasterize(D, EXTENT, 16, grad_resolution=9)
@@ -116,6 +116,18 @@ def test_mosaic_is_the_gradient_averaged_per_region(activation):
         inside = regions == k
         np.testing.assert_allclose(r.mosaic.reshape(-1, 2)[inside], np.broadcast_to(full[inside].mean(0), (inside.sum(), 2)),
                                    rtol=1e-5, atol=1e-6)
+
+
+def test_closed_form_gradient_equals_autograd_on_packed_spectral_d():
+    D = make_d(9, 3, pack=2, d_spectral_norm=True).eval()
+    ref = np.array([[0.4, -0.1], [1.0, 0.0]])
+    probe = Probe(D, ref)
+    assert probe.affine
+    pts = grid(EXTENT, 16)[2]
+    x = torch.as_tensor(pts, dtype=torch.float32).requires_grad_(True)
+    logit = D(torch.cat([x, torch.tensor([[0.4, -0.1]]).expand(len(x), 2)], 1))
+    expected, = torch.autograd.grad(logit.sum(), x)
+    torch.testing.assert_close(torch.as_tensor(input_gradient(probe, pts)), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_chunked_equals_unchunked():

@@ -1,10 +1,13 @@
-"""Numbers about a run: mode coverage of 2D mixtures (METHODS §5)."""
+"""Numbers about a run: mode coverage of 2D mixtures (METHODS §5) and the BRE thesis in numbers: activation-pattern
+diversity of fake points, ∇ₓD directions and region counts (METHODS §1, §6)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from . import regions
 
 
 @dataclass
@@ -34,12 +37,70 @@ def mode_coverage(samples, centers, std: float, weights=None) -> Coverage:
     return Coverage(int((counts > 0).sum()), float(hq.mean()), rkl, counts)
 
 
+@dataclass
+class Diversity:
+    patterns: list[int]              # distinct single-layer patterns among the points, per hidden layer
+    entropy: list[float]             # entropy (nats) of the points' pattern distribution per layer; ≤ ln N
+    cumulative_patterns: list[int]   # distinct joint patterns of layers 1..l (linear regions holding a point)
+    grad_dirs: int                   # distinct ∇ₓD directions among the points (see pattern_diversity)
+
+
+def pattern_diversity(D, points, reference_batch=None, *, angle_tol: float = 1e-3, chunk: int = 65536
+                      ) -> Diversity:
+    """How diversely D treats a set of (fake) points (BRE's thesis, Cao et al. 2018; METHODS §1, §6).
+
+    Patterns are `preact_l > 0` per hidden layer, compared exactly; entropy H_l = −Σ_p (n_p/N) ln(n_p/N) over the
+    distinct patterns p. Directions: the angle atan2(∂D/∂y, ∂D/∂x) of ∇ₓ logit, rounded to multiples of `angle_tol`
+    radians (default 1e-3 ≈ 0.06°; inside one linear region of a ReLU D the gradient is exactly constant, so the
+    tolerance only absorbs float rounding); all gradients of norm < 1e-12 count as one further direction, "flat".
+    `reference_batch` as in `regions.rasterize` for a D that packs or uses minibatch discrimination.
+    """
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if len(pts) == 0:
+        raise ValueError("points: need at least one point")
+    if not angle_tol > 0:
+        raise ValueError(f"angle_tol must be > 0 radians (got {angle_tol!r})")
+    probe = regions.Probe(D, reference_batch)
+    with regions.eval_mode(D):
+        words, _, _, grad = regions.forward_patterns(probe, pts, chunk, gradient=True)
+    grad = grad.astype(np.float64)
+    patterns, entropy, cumulative = [], [], []
+    for l, w in enumerate(words):
+        _, _, counts = regions.unique_rows(w)
+        p = counts / len(pts)
+        patterns.append(len(counts))
+        entropy.append(float(-(p * np.log(p)).sum()))
+        cumulative.append(len(regions.unique_rows(np.concatenate(words[:l + 1], 1))[2]))
+    flat = np.hypot(grad[:, 0], grad[:, 1]) < 1e-12
+    bins = np.round(np.arctan2(grad[~flat, 1], grad[~flat, 0]) / angle_tol).astype(np.int64)
+    bins[bins == round(np.pi / angle_tol)] = -round(np.pi / angle_tol)       # the angles π and −π are one direction
+    return Diversity(patterns, entropy, cumulative, len(np.unique(bins)) + int(flat.any()))
+
+
+def region_counts(D, extent, resolution: int = 128, reference_batch=None) -> list[int]:
+    """Cumulative region counts (distinct joint patterns of layers 1..l) seen on a resolution² grid. A grid
+    undercounts regions smaller than a pixel (METHODS §6)."""
+    return regions.rasterize(D, extent, resolution, reference_batch, grad_resolution=0).cumulative_counts
+
+
+EVAL_GRID = 128     # the grid of the logged region counts (regions/l*)
+
+
 def evaluate(trainer) -> dict[str, float]:
-    """What the trainer logs every `viz.metrics_every` steps, on G's fixed evaluation noise."""
+    """What the trainer logs every `viz.metrics_every` steps, on G's fixed evaluation noise: mode coverage, the
+    pattern diversity of the fake points (`div/...`), and region counts on a EVAL_GRID² grid (`regions/l*`)."""
     data = trainer.data
     x = trainer.eval_samples().cpu().numpy()
     cov = mode_coverage(x, data.centers.numpy(), data.std, data.weights.numpy())
-    return {"eval/modes": float(cov.modes), "eval/hq": cov.hq, "eval/reverse_kl": cov.reverse_kl}
+    out = {"eval/modes": float(cov.modes), "eval/hq": cov.hq, "eval/reverse_kl": cov.reverse_kl}
+    ref, _ = regions.reference_of(trainer)
+    div = pattern_diversity(trainer.D, x, ref)
+    for l, (n, h, c) in enumerate(zip(div.patterns, div.entropy, div.cumulative_patterns), 1):
+        out.update({f"div/patterns/l{l}": float(n), f"div/entropy/l{l}": h, f"div/cumulative/l{l}": float(c)})
+    out["div/grad_dirs"] = float(div.grad_dirs)
+    counts = region_counts(trainer.D, tuple(trainer.cfg.viz.extent), EVAL_GRID, ref)
+    out.update({f"regions/l{l}": float(c) for l, c in enumerate(counts, 1)})
+    return out
 
 
 @dataclass

@@ -12,6 +12,8 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
+from .nets import MLP
+
 MIN_RESOLUTION, MAX_RESOLUTION = 16, 2048
 
 
@@ -134,9 +136,25 @@ class Probe:
                 parts.append(f"the minibatch layer compares each point with the {m // self.pack} rows of "
                              f"{reference_name}")
             self.description = f"D uses {why}: " + "; ".join(parts) + "."
-        # On a region of constant pattern a (leaky) ReLU net with one output is affine, so ∇ₓ logit is constant.
-        self.affine = (getattr(net, "activation", None) in ("relu", "leaky_relu") and not minibatch
-                       and getattr(net, "out_dim", None) == 1)
+        # On a region of constant pattern a plain (leaky) ReLU MLP with one output is affine: ∇ₓ logit is constant
+        # there, and is the product of its masked weight matrices (`chain_gradient`).
+        self.affine = (isinstance(net, MLP) and type(net).forward_features is MLP.forward_features
+                       and net.activation in ("relu", "leaky_relu") and net.minibatch is None
+                       and getattr(net, "vbn", None) is None and net.out_dim == 1)
+
+    def chain_gradient(self, feats) -> torch.Tensor:
+        """∇ₓ logit (N, 2) of an affine-per-region net from its recorded pre-activations, without autograd:
+        gᵀ = w_out · S_L W_L ⋯ S_1 W_1, S_l = diag(1 where preact_l > 0, else the leaky slope (0 for ReLU)) —
+        the same convention as autograd's (leaky) ReLU derivative at 0. Only x's slot of a packed row."""
+        net = self.net
+        g = net.out.weight[:1].expand(len(feats.preacts[-1]), -1)               # (N, width_L)
+        for layer, pre in zip(reversed(net.hidden), reversed(feats.preacts)):
+            if net.activation == "leaky_relu":     # the fused derivative ops: g·1 where pre > 0, else g·slope (or 0)
+                g = torch.ops.aten.leaky_relu_backward(g, pre, net.slope, False)
+            else:
+                g = torch.ops.aten.threshold_backward(g, pre, 0.0)
+            g = g @ layer.weight                                                # (N, width_{l-1})
+        return g[:, :2]
 
     def inputs(self, x: torch.Tensor) -> torch.Tensor:
         return x if self.pad is None else torch.cat([x, self.pad.expand(len(x), -1)], 1)
@@ -157,32 +175,44 @@ def logit_of(out: torch.Tensor) -> torch.Tensor:
 
 
 def input_gradient(probe: Probe, pts: np.ndarray, chunk: int = 65536) -> np.ndarray:
-    """(N, 2) float32 ∇ₓ of the logit at each point (autograd; weights get no gradient). Summing the logits before
-    differentiating is exact: each output depends on its own point only (references are held fixed)."""
-    out = np.empty((len(pts), 2), np.float32)
-    for s in range(0, len(pts), chunk):
-        x = probe.tensor(pts[s:s + chunk]).requires_grad_(True)
-        with torch.enable_grad():
-            logit = logit_of(probe.forward(x)[0])
-            g, = torch.autograd.grad(logit.sum(), x)
-        out[s:s + chunk] = g.detach().cpu().numpy()
-    return out
+    """(N, 2) float32 ∇ₓ of the logit at each point: `Probe.chain_gradient` for an affine-per-region D, else
+    autograd (weights get no gradient; summing the logits first is exact since each output depends on its own
+    point only, the references being held fixed)."""
+    return forward_patterns(probe, pts, chunk, gradient=True, patterns=False)[3]
 
 
 # ---- patterns -> exact ids -----------------------------------------------------------------------------------------
-def pack_bits(pre: torch.Tensor, out: Optional[np.ndarray] = None) -> np.ndarray:
-    """(N, width) pre-activations -> (N, ceil(width/64)) uint64 words holding the bits `pre > 0` (np.packbits order,
-    zero-padded). Equal words iff equal patterns: ids built on them are exact."""
-    packed = np.packbits((pre > 0).cpu().numpy(), axis=1)                       # (N, ceil(width/8)) uint8
-    if out is None:
-        out = np.zeros((len(packed), -(-packed.shape[1] // 8) * 8), np.uint8)
-    out[:, :packed.shape[1]] = packed
-    return out.view(np.uint64)
+def pack_bits(pre: torch.Tensor) -> np.ndarray:
+    """(N, width) pre-activations -> (N, ceil(width/64)) uint64 words holding the bits `pre > 0`, exactly: equal
+    words iff equal patterns, so ids built on them never merge two patterns.
+
+    Bit-sliced, to stay cheap for any width: the 0/1 bytes of the pattern, read 8 at a time as uint64 "byte
+    words" b_0, b_1, ..., are OR-ed in groups of 8 as b_{8j} | b_{8j+1} << 1 | ... | b_{8j+7} << 7 (each byte of a
+    byte word is 0 or 1, so the shifted bits never overlap). Pattern bit i = 64j + 8k + r sits in word j, byte r,
+    bit k; `unpack_bits` inverts it.
+    """
+    bits = (pre > 0).cpu().numpy().view(np.uint8)                               # (N, width) of 0/1 bytes
+    n, width = bits.shape
+    n_bytewords = -(-width // 8)
+    if width % 8:
+        padded = np.zeros((n, n_bytewords * 8), np.uint8)
+        padded[:, :width] = bits
+        bits = padded
+    bw = np.ascontiguousarray(bits).view(np.uint64)                             # (N, n_bytewords)
+    words = np.empty((n, -(-n_bytewords // 8)), np.uint64)
+    for j in range(words.shape[1]):
+        w = bw[:, 8 * j].copy()
+        for k in range(1, min(8, n_bytewords - 8 * j)):
+            w |= bw[:, 8 * j + k] << np.uint64(k)
+        words[:, j] = w
+    return words
 
 
 def unpack_bits(words: np.ndarray, width: int) -> np.ndarray:
     """Inverse of pack_bits: (n, n_words) uint64 -> (n, width) bool."""
-    return np.unpackbits(np.ascontiguousarray(words).view(np.uint8), axis=1, count=width).astype(bool)
+    n = len(words)
+    bw = (np.ascontiguousarray(words)[:, :, None] >> np.arange(8, dtype=np.uint64)) & np.uint64(0x0101010101010101)
+    return bw.reshape(n, -1).view(np.uint8).reshape(n, -1)[:, :width].astype(bool)   # (n, words, k) -> bytes
 
 
 def unique_rows(words: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -206,8 +236,10 @@ def _run_starts(words: np.ndarray) -> np.ndarray:
     large, so the runs are few and the exact unique runs over them instead of over all N pixels."""
     starts = np.empty(len(words), bool)
     starts[0] = True
-    diff = words[1:] != words[:-1]
-    starts[1:] = diff[:, 0] if words.shape[1] == 1 else diff.any(1)
+    diff = starts[1:]
+    np.not_equal(words[1:, 0], words[:-1, 0], out=diff)
+    for k in range(1, words.shape[1]):
+        diff |= words[1:, k] != words[:-1, k]
     return starts
 
 
@@ -235,11 +267,16 @@ def pattern_hash(words: np.ndarray) -> np.ndarray:
 def hash_colors(h: np.ndarray) -> np.ndarray:
     """(n,) uint64 hashes -> (n, 3) uint8 RGB: hue from 16 bits, saturation 0.45–0.95 and value 0.6–1.0 from
     8 bits each, so neighbouring regions differ in hue and usually in lightness too."""
-    from matplotlib.colors import hsv_to_rgb      # lazily: `import toyviz` stays light
-    hue = (h & np.uint64(0xFFFF)).astype(np.float64) / 65536.0
+    hue = (h & np.uint64(0xFFFF)).astype(np.float64) * (6.0 / 65536.0)         # in [0, 6): the colour wheel's sector
     sat = 0.45 + 0.5 * ((h >> np.uint64(16)) & np.uint64(0xFF)).astype(np.float64) / 255.0
     val = 0.6 + 0.4 * ((h >> np.uint64(24)) & np.uint64(0xFF)).astype(np.float64) / 255.0
-    return np.round(hsv_to_rgb(np.stack([hue, sat, val], -1).reshape(-1, 1, 3)) * 255).astype(np.uint8).reshape(-1, 3)
+    sector = hue.astype(np.int64)
+    f = hue - sector
+    p, q, t = val * (1 - sat), val * (1 - sat * f), val * (1 - sat * (1 - f))
+    # HSV -> RGB: (r, g, b) per sector 0..5 = (v,t,p) (q,v,p) (p,v,t) (p,q,v) (t,p,v) (v,p,q)
+    choices = np.stack([val, q, p, p, t, val, t, val, val, q, p, p, p, p, t, val, val, q]).reshape(3, 6, -1)
+    rgb = np.take_along_axis(choices, sector[None, None, :], 1)[:, 0]          # (3, n)
+    return np.round(rgb.T * 255).astype(np.uint8)
 
 
 # ---- the rasterizer ------------------------------------------------------------------------------------------------
@@ -293,18 +330,32 @@ def _mosaic(probe: Probe, pts: np.ndarray, regions: np.ndarray, n: int, chunk: i
 
 
 @torch.no_grad()
-def forward_patterns(probe: Probe, pts: np.ndarray, chunk: int):
-    """One chunked forward pass: each hidden layer's pattern words and the raw outputs, (N, out_dim) float32."""
-    words, outs = None, []
+def forward_patterns(probe: Probe, pts: np.ndarray, chunk: int = 65536, gradient: bool = False,
+                     patterns: bool = True):
+    """One chunked forward pass over (N, 2) points: per hidden layer the (N, n_words) pattern words (`pack_bits`;
+    empty list without `patterns`), the widths, the raw outputs (N, out_dim) float32 tensor, and with `gradient`
+    ∇ₓ logit (N, 2) float32 from the same pass (else None)."""
+    words, widths, outs, grads = [], [], [], []
+    autograd = gradient and not probe.affine
     for s in range(0, len(pts), chunk):
-        out, feats = probe.forward(probe.tensor(pts[s:s + chunk]))
-        if words is None:
-            words = [np.zeros((len(pts), -(-p.shape[1] // 64) * 8), np.uint8) for p in feats.preacts]
-            widths = [p.shape[1] for p in feats.preacts]
-        for buf, pre in zip(words, feats.preacts):
-            pack_bits(pre, buf[s:s + chunk])
-        outs.append(out.float().cpu())
-    return [w.view(np.uint64) for w in words], widths, torch.cat(outs)
+        x = probe.tensor(pts[s:s + chunk]).requires_grad_(autograd)
+        with torch.set_grad_enabled(autograd):
+            out, feats = probe.forward(x)
+            if autograd:
+                grads.append(torch.autograd.grad(logit_of(out).sum(), x)[0])
+        if gradient and not autograd:
+            with torch.no_grad():
+                grads.append(probe.chain_gradient(feats))
+        if patterns:
+            if not words:
+                widths = [p.shape[1] for p in feats.preacts]
+                words = [[] for _ in widths]
+            for acc, pre in zip(words, feats.preacts):
+                acc.append(pack_bits(pre.detach()))
+        outs.append(out.detach().float().cpu())
+    words = [w[0] if len(w) == 1 else np.concatenate(w) for w in words]
+    grad = torch.cat(grads).detach().float().cpu().numpy() if gradient else None
+    return words, widths, torch.cat(outs), grad
 
 
 @contextlib.contextmanager
@@ -343,7 +394,7 @@ def rasterize(D, extent=(-1.5, 1.5, -1.5, 1.5), resolution: int = 256, reference
     probe = Probe(D, reference_batch, reference_name)
     xs, ys, pts = grid(extent, R)
     with eval_mode(D):
-        words, widths, out = forward_patterns(probe, pts, chunk)
+        words, widths, out, _ = forward_patterns(probe, pts, chunk)
         ids, cum_ids, colors, cum_colors, counts, cum_counts, patterns = _partition(words, widths, R)
         prob = prob_fn(logit_of(out)).numpy().astype(np.float32).reshape(R, R)
         gxs, gys = np.linspace(extent[0], extent[1], Rg), np.linspace(extent[3], extent[2], Rg)
@@ -372,7 +423,7 @@ def rasterize_latent(G, extent=(-3.0, 3.0, -3.0, 3.0), resolution: int = 256, *,
     probe = Probe(G)
     xs, ys, pts = grid(extent, R)
     with eval_mode(G):
-        words, widths, out = forward_patterns(probe, pts, chunk)
+        words, widths, out, _ = forward_patterns(probe, pts, chunk)
     parts = _partition(words, widths, R)
     empty2 = np.zeros((0, 0, 2), np.float32)
     return Raster(extent, R, xs, ys, *parts, np.zeros((0, 0), np.float32), empty2, np.zeros(0), np.zeros(0),
