@@ -22,21 +22,18 @@ bre_toy() {      # 1. baseline vs BRE on the paper's toy, seeds 0–9, presets a
 TUNE=(--seeds 6 --seed 100 --set viz.metrics_every=250)
 tune() {         # the settings the paper leaves open, one at a time, on seeds 100–105 only
   local out="$RUNS/tune"
-  for p in bre-toy bre-toy-bre; do
-    sweep --preset "$p" "${TUNE[@]}" --out "$out"
-    sweep --preset "$p" "${TUNE[@]}" --grid nets.latent_dim=8 --out "$out"
-    sweep --preset "$p" "${TUNE[@]}" --grid optim.batch_size=64,512 --out "$out"
-    sweep --preset "$p" "${TUNE[@]}" --grid optim.iters=1000 --out "$out"
+  for p in bre-toy bre-toy-bre; do sweep --preset "$p" "${TUNE[@]}" --out "$out"; done
+  for g in nets.latent_dim=8 optim.batch_size=64 optim.iters=1000; do
+    for p in bre-toy bre-toy-bre; do sweep --preset "$p" "${TUNE[@]}" --grid "$g" --out "$out"; done
   done
-  sweep --preset bre-toy-bre "${TUNE[@]}" --grid reg.bre.layers=all_but_first_last,all --out "$out"
+  sweep --preset bre-toy-bre "${TUNE[@]}" --grid reg.bre.layers=all_but_first_last --out "$out"
   sweep --preset bre-toy-bre "${TUNE[@]}" --grid 'reg.bre.samples=["fake"]' --out "$out"
   sweep --preset bre-toy-bre "${TUNE[@]}" --grid reg.bre.schedule=constant --out "$out"
   local pairs=(--pair bre-toy,bre-toy-bre)
-  for g in nets.latent_dim=8 optim.batch_size=64 optim.batch_size=512 optim.iters=1000; do
+  for g in nets.latent_dim=8 optim.batch_size=64 optim.iters=1000; do
     pairs+=(--pair "bre-toy+$g,bre-toy-bre+$g")
   done
-  for g in reg.bre.layers=all_but_first_last reg.bre.layers=all 'reg.bre.samples=[fake]' \
-           reg.bre.schedule=constant; do
+  for g in reg.bre.layers=all_but_first_last 'reg.bre.samples=[fake]' reg.bre.schedule=constant; do
     pairs+=(--pair "bre-toy,bre-toy-bre+$g")
   done
   report "$out" --section tune --at 500,1000,final --no-plots --extras regions "${pairs[@]}"

@@ -43,6 +43,7 @@ def test_mean_and_standard_error_by_hand():
     assert se == pytest.approx(math.sqrt(((1 - 7 / 3) ** 2 + (2 - 7 / 3) ** 2 + (4 - 7 / 3) ** 2) / 2 / 3))
     assert math.isnan(mean_se([5.0])[1]) and mean_se([5.0])[0] == 5.0
     assert mean_se([1.0, math.inf])[0] == math.inf
+    assert mean_se([1.0, math.nan, 3.0]) == (2.0, 1.0)         # NaN: a run that did not log the number
 
 
 def test_load_group_values_and_steps_to_all_modes(sweep):
@@ -77,6 +78,7 @@ def test_report_table_extras_and_plots(sweep, tmp_path):
     assert "| 0,1 | 5.5 ± 0.5 | 80.0 ± 0.0 |" in row and "| 7.5 ± 0.5 | 80.0 ± 10.0 | 0.200 ± 0.100 |" in row
     assert row.endswith("| 300 (1/2) |")
     assert "| regions | plain | 15.0 ± 1.0 | 29.0 ± 5.0 |" in md
+    assert "| regions | bre | – | – |" in md                      # bre logged no region counts
     assert "Left out (failed or unfinished): bre seed 2 (TrainingDiverged: loss/d nan)." in md
     assert "![modes](plots/modes.png)" in md and "![regions](plots/regions.png)" in md
     for name in ("modes", "HQ", "reverse_KL", "regions"):

@@ -80,8 +80,10 @@ def group(runs: list[Run]) -> dict[str, list[Run]]:
 
 
 def mean_se(values) -> tuple[float, float]:
-    """Mean and standard error s/√n (s with n−1); se is NaN for one value; inf if any value is inf."""
+    """Mean and standard error s/√n (s with n−1) of the values that were logged (NaN = not logged, left out);
+    se is NaN for one value; the mean is inf if any value is inf."""
     v = np.asarray(values, dtype=np.float64)
+    v = v[~np.isnan(v)]
     if len(v) == 0:
         return math.nan, math.nan
     if not np.all(np.isfinite(v)):
