@@ -3,9 +3,9 @@ written atomically, and the `partition` command."""
 import numpy as np
 import pytest
 import torch
-from matplotlib.collections import LineCollection
 from matplotlib.colors import rgb_to_hsv
 from matplotlib.figure import Figure
+from matplotlib.path import Path
 
 from toyviz import presets
 from toyviz.cli import main, train_run
@@ -40,9 +40,12 @@ def test_boundaries_are_the_lines_inside_the_box_each_drawn_once():
     assert (np.abs(segs) <= 1 + 1e-12).all()
     ax = Figure().subplots()
     lines = draw_exact_boundaries(ax, part, 0, colors="r", linewidths=2)
-    assert isinstance(lines, LineCollection) and lines in ax.collections
-    assert len(lines.get_segments()) == len(segs)
+    assert lines in ax.collections
+    (path,) = lines.get_paths()                                              # one compound path
+    np.testing.assert_array_equal(path.vertices, segs.reshape(-1, 2))
+    np.testing.assert_array_equal(path.codes[:4], [Path.MOVETO, Path.LINETO] * 2)
     np.testing.assert_allclose(lines.get_linewidths(), [2])
+    np.testing.assert_allclose(lines.get_edgecolors(), [[1, 0, 0, 0.8]])
 
 
 def test_region_colours_are_the_rasters_cumulative_colours():
@@ -89,6 +92,17 @@ def test_save_partition_figure_writes_the_format_of_the_extension(tmp_path, ext,
     if ext == ".svg":
         text = path.read_text()
         assert "<image" not in text and text.count("<path") > len(part[1])      # vector: one path per polygon
+
+
+def test_many_regions_embed_their_fills_as_an_image_but_keep_vector_boundaries(tmp_path, monkeypatch):
+    import toyviz.partition_figure as pf
+    monkeypatch.setattr(pf, "VECTOR_FILLS", 10)
+    torch.manual_seed(0)
+    path = tmp_path / "fig.svg"
+    part = save_partition_figure(MLP(2, 1, MLPConfig(12, 1, "relu")), (-2, 2, -2, 2), path)
+    assert len(part[0]) > 10
+    text = path.read_text()
+    assert text.count("<image") == 2 and text.count("<path") < len(part[0])   # regions + mosaic panels
 
 
 def test_save_partition_figure_refuses_an_unknown_extension(tmp_path):

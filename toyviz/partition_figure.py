@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.collections import PathCollection, PolyCollection
 from matplotlib.colors import hsv_to_rgb
 from matplotlib.figure import Figure
+from matplotlib.path import Path
 
 from .export import FIGURE_EXTS, _Atomic, check_output
 from .partition import ExactPartition, LayerPartition, _next_rows, exact_partition
@@ -34,11 +35,14 @@ def boundary_segments(layer: LayerPartition, extent) -> np.ndarray:
     return np.stack([v[keep], w[keep]], 1)
 
 
-def draw_exact_boundaries(ax, partition: ExactPartition, layer: int, **style) -> LineCollection:
+def draw_exact_boundaries(ax, partition: ExactPartition, layer: int, **style) -> PathCollection:
     """Overlay the boundaries of the cumulative regions of hidden layer `layer` (0-based) on `ax` (data
-    coordinates = the plane). `style`: LineCollection keywords (default thin black lines)."""
-    style = {"colors": "k", "linewidths": 0.4, "alpha": 0.8, **style}
-    lines = LineCollection(boundary_segments(partition[layer], partition.extent), **style)
+    coordinates = the plane). `style`: Collection keywords (`colors`/`edgecolors`, `linewidths`, `alpha`, ...;
+    default thin black lines). All segments form one compound path: one SVG/PDF element, however many regions."""
+    style = {"edgecolors": style.pop("colors", "k"), "linewidths": 0.4, "alpha": 0.8, **style}
+    segs = boundary_segments(partition[layer], partition.extent)
+    codes = np.tile(np.array([Path.MOVETO, Path.LINETO], np.uint8), len(segs))
+    lines = PathCollection([Path(segs.reshape(-1, 2), codes)], facecolors="none", **style)
     ax.add_collection(lines)
     return lines
 
@@ -54,11 +58,20 @@ def region_colors(layer: LayerPartition) -> np.ndarray:
     return hash_colors(h)
 
 
+VECTOR_FILLS = 20_000
+
+
+def _fill_style(n: int, style: dict) -> dict:
+    """Polygons stroked in their own colour (no hairline seams between neighbours); past VECTOR_FILLS polygons the
+    fills are embedded as an image in SVG/PDF (a vector file of 10⁵ paths is tens of MB) — boundaries stay vector."""
+    return {"linewidths": 0.15, "rasterized": n > VECTOR_FILLS, **style}
+
+
 def draw_exact_regions(ax, partition: ExactPartition, layer: int, **style) -> PolyCollection:
     """Fill the regions of hidden layer `layer` with the rasterizer's cumulative colours."""
     part = partition[layer]
     rgb = region_colors(part) / 255.0
-    polys = PolyCollection(part.polygons(), facecolors=rgb, edgecolors=rgb, linewidths=0.15, **style)
+    polys = PolyCollection(part.polygons(), facecolors=rgb, edgecolors=rgb, **_fill_style(len(part), style))
     ax.add_collection(polys)
     _frame(ax, partition.extent)
     return polys
@@ -84,7 +97,7 @@ def exact_mosaic(ax, partition: ExactPartition, **style) -> PolyCollection:
                          f"(layers: {partition.layers})")
     part = partition[last]
     rgb = mosaic_colors(part.grads)
-    polys = PolyCollection(part.polygons(), facecolors=rgb, edgecolors=rgb, linewidths=0.15, **style)
+    polys = PolyCollection(part.polygons(), facecolors=rgb, edgecolors=rgb, **_fill_style(len(part), style))
     ax.add_collection(polys)
     _frame(ax, partition.extent)
     return polys
