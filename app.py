@@ -38,29 +38,36 @@ def attempt(fn, *args, errors=(ValueError,)):
 
 # ---- sidebar: transport, panels, configuration, A/B, files --------------------------------------------------------
 def transport(s: Session) -> None:
-    c = st.sidebar.columns(4)
-    if c[0].button("Play", key="play", width="stretch"):
+    top, bottom = st.sidebar.columns(2), st.sidebar.columns(2)
+    if top[0].button("Play", key="play", width="stretch", icon=":material/play_arrow:"):
         s.play()
-    if c[1].button("Pause", key="pause", width="stretch"):
+    if top[1].button("Pause", key="pause", width="stretch", icon=":material/pause:"):
         s.pause()
-    if c[2].button("Step", key="step", width="stretch"):
+    if bottom[0].button("Step", key="step", width="stretch", icon=":material/skip_next:"):
         attempt(s.step)
-    if c[3].button("Reset", key="reset", width="stretch"):
+    if bottom[1].button("Reset", key="reset", width="stretch", icon=":material/restart_alt:"):
         s.reset()
     s.steps_per_update = st.sidebar.number_input("steps per update", 1, 1000, s.steps_per_update, key="spu")
+
+
+RESOLUTIONS, WIDTHS = [32, 64, 128, 256, 512], [320, 480, 640, 800, 960, 1280]
 
 
 def view_options(s: Session) -> dict:
     options = panel_options(s.cfg.nets.d.depth)
     defaults = {"panels": [p for p in DEFAULT_PANELS if p in options], "resolution": 256, "width": 800,
                 "interactive": False}
+    for key, allowed in (("resolution", RESOLUTIONS), ("width", WIDTHS)):     # a link may preset ?width=480
+        q = st.query_params.get(key, "")
+        if q.isdigit() and int(q) in allowed:
+            defaults[key] = int(q)
     for key, value in defaults.items():              # defaults via the state, so a test or a link may preset them
         st.session_state.setdefault(key, value)
     st.session_state.panels = [p for p in st.session_state.panels if p in options] or ["data"]
     with st.sidebar.expander("Panels", expanded=False):
         panels = st.multiselect("panels", options, key="panels")
-        res = st.select_slider("grid resolution", [32, 64, 128, 256, 512], key="resolution")
-        width = st.select_slider("picture width", [320, 480, 640, 800, 960, 1280], key="width")
+        res = st.select_slider("grid resolution", RESOLUTIONS, key="resolution")
+        width = st.select_slider("picture width", WIDTHS, key="width")
         interactive = st.checkbox("interactive panels (zoom, hover bits and ∇ₓD)", key="interactive")
     return {"panels": panels or ["data"], "resolution": res, "width": width, "interactive": interactive}
 
