@@ -194,9 +194,13 @@ def live(s: Session, view: dict) -> None:
     @st.fragment(run_every=0.25 if s.playing else None)
     def body():
         was_playing = s.playing
-        attempt(s.update)
-        if was_playing and not s.playing:
-            st.rerun()                         # the run finished or diverged: redraw the controls
+        try:
+            s.update()
+        except ValueError as e:
+            st.session_state.flash = str(e)
+        if was_playing and not s.playing:      # the run finished or diverged: redraw the controls, say why
+            st.session_state.setdefault("flash", f"run complete at step {s.trainer.iteration}")
+            st.rerun()
         timeline(s)
         state = "playing" if s.playing else ("snapshot" if s.view is not None else "paused")
         st.caption(f"{state} · step {s.trainer.iteration} of {s.cfg.optim.iters} · {s.n_snapshots} snapshots")
@@ -239,6 +243,8 @@ def export(s: Session, view: dict) -> None:
 def explore_page() -> None:
     s = session()
     st.title("toyviz: how D partitions the plane")
+    if "flash" in st.session_state:
+        st.warning(st.session_state.pop("flash"))
     transport(s)
     view = view_options(s)
     configuration(s)

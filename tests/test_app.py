@@ -153,3 +153,29 @@ def test_divergences_page():
     assert not at.exception and len(at.get("plotly_chart")) == 2
     at.slider(key="div_n").set_value(3).run()
     assert not at.exception and any("N=3" in str(c.proto.spec) for c in at.get("plotly_chart"))
+
+
+def test_play_to_the_end_says_so(at):
+    at.number_input(key="spu").set_value(12).run()
+    at.button(key="play").click().run()                           # 12 steps
+    at.run()                                                      # 8 more: complete, paused, told
+    assert sess(at).trainer.iteration == 20 and not sess(at).playing
+    assert any("run complete at step 20" in w.value for w in at.warning)
+
+
+def test_image_runs_page(tmp_path):
+    import json
+
+    import numpy as np
+    (tmp_path / "config.json").write_text(json.dumps({"dataset": "mnist"}))
+    (tmp_path / "stats.jsonl").write_text('{"step": 10, "loss/d": 1.2}\n{"step": 20, "loss/d": 0.9}\n')
+    for step in (10, 20):
+        imageio.imwrite(tmp_path / f"samples_{step:06d}.png", np.full((8, 8, 3), step, np.uint8))
+    at = AppTest.from_string(f"import sys; sys.path.insert(0, {str(ROOT)!r}); import app; app.image_runs_page()",
+                             default_timeout=30)
+    at.run()
+    at.text_input(key="image_run").set_value(str(tmp_path)).run()
+    assert not at.exception and "samples at step 20" in at.image[0].captions[0]
+    assert at.select_slider(key="image_step").options == ["10", "20"]
+    at.text_input(key="image_run").set_value(str(tmp_path / "nope")).run()
+    assert any("is not a folder" in e.value for e in at.error) and not at.exception

@@ -208,7 +208,8 @@ class Session:
         self.advance(n)
 
     def update(self) -> bool:
-        """One tick of the page: train a batch of steps when playing. True when something was trained."""
+        """One tick of the page: train a batch of steps when playing (never past `optim.iters`, where playing
+        stops). True when something was trained."""
         if not self.playing:
             return False
         remaining = max(t.cfg.optim.iters - t.iteration for t in self.runs.values())
@@ -216,6 +217,8 @@ class Session:
             self.playing = False                       # the run is complete: stop rather than overshoot
             return False
         self.advance(min(self.steps_per_update, remaining))
+        if remaining <= self.steps_per_update:
+            self.playing = False                       # reached the end: the page says so once
         return True
 
     def advance(self, n: Optional[int] = None) -> None:
