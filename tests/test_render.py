@@ -10,13 +10,18 @@ from toyviz.render import FrameRenderer, _grid, draw_figure, draw_frame
 
 
 @pytest.fixture(scope="module")
-def frames():
+def trainer():
     cfg = toyviz.presets.get("bre-toy-bre").replace(**{
         "optim.batch_size": 32, "viz.eval_samples": 200, "viz.metrics_every": 10, "viz.snapshot_every": 10,
         "optim.iters": 30})
     t = toyviz.Trainer(cfg)
     t.run(30)
-    return list(iter_frame_data(t, resolution=48))
+    return t
+
+
+@pytest.fixture(scope="module")
+def frames(trainer):
+    return list(iter_frame_data(trainer, resolution=48))
 
 
 def test_draw_frame_size_and_content(frames):
@@ -70,3 +75,14 @@ def test_paper_figure_has_rows_times_panels(frames):
     assert [ax.get_title() for ax in fig.axes[:6]] == [panel_title(frames[0], p) for p in
                                                        ["data", "regions:1", "regions:2", "regions:3", "regions:4",
                                                         "prob"]]
+
+
+
+def test_exact_boundaries_overlay_cumulative_panels(trainer):
+    (fd,) = iter_frame_data(trainer, [-1], resolution=48, exact=True)
+    plain = draw_figure([("A", fd)], ["regions", "regions:1"])
+    fig = draw_figure([("A", fd)], ["regions", "regions:1"], exact=True)
+    added = [len(a.collections) - len(b.collections) for a, b in zip(fig.axes, plain.axes)]
+    assert added == [1, 0]                             # the overlay; single-layer panels get none
+    # a grid sees at most the exact number of regions (it misses those smaller than a pixel)
+    assert fd.raster.cumulative_counts[3] <= len(fd.partition[3])

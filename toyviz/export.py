@@ -332,7 +332,8 @@ def add_commands(sub, add_config_args) -> None:
     f.add_argument("--labels", help="row labels of the runs, comma-separated (default: folder names)")
     f.add_argument("--panels", default=",".join(FIGURE_PANELS), help=panels_help)
     f.add_argument("--resolution", type=int, help="raster pixels a side (default: the run's viz.resolution)")
-    f.add_argument("--exact", action="store_true", help="overlay exact region boundaries (ReLU/LeakyReLU D)")
+    f.add_argument("--exact", action="store_true", help="overlay exact region boundaries on cumulative panels (regions, "
+                   "cumulative:L; pointwise ReLU/LeakyReLU D)")
     f.set_defaults(fn=cmd_figure)
 
     c = sub.add_parser("compare", help="train two variants with one seed and write a side-by-side video")

@@ -147,7 +147,7 @@ class RegionPanel(_MapPanel):
         l, cum = _layer(self.panel, fd.raster)
         self.image(fd, (fd.raster.cumulative_colors if cum else fd.raster.colors)[l])
         self.fake.set_offsets(fd.fake)
-        if self.style["exact"] and fd.partition is not None:
+        if self.style["exact"] and fd.partition is not None and cum:     # exact = cumulative regions' edges
             from .partition_figure import draw_exact_boundaries
             before = set(self.ax.get_children())
             draw_exact_boundaries(self.ax, fd.partition, l)
@@ -279,7 +279,8 @@ class FrameRenderer:
     """Draws frames of fixed panels and size into one reused figure. The first frame draws everything and keeps
     the static part (axes, ticks, legends, real points) as a background; later frames restore it and draw only
     the artists that change (blitting). `fast` paints the 0.5 contour into the heat map's pixels instead of
-    tracing it; `exact` overlays exact region boundaries (needs `FrameData.partition`)."""
+    tracing it; `exact` overlays the exact region boundaries on cumulative region panels (needs
+    `FrameData.partition`, from `iter_frame_data(..., exact=True)`)."""
 
     def __init__(self, panels: Sequence[str] = DEFAULT_PANELS, size=(512, 512), *, header: bool = True,
                  fast: bool = True, exact: bool = False):
