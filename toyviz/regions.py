@@ -280,31 +280,48 @@ def hash_colors(h: np.ndarray) -> np.ndarray:
 
 
 # ---- the rasterizer ------------------------------------------------------------------------------------------------
+def _paint(rgb: np.ndarray, run_ids: np.ndarray, lengths: np.ndarray, R: int) -> np.ndarray:
+    """Colour table (n, 3) and runs -> (R, R, 3) uint8 image: runs are expanded as one uint32 per pixel (RGBA bytes,
+    far faster than 3-byte rows), and the RGB view of that buffer is returned (strides (4R, 4, 1))."""
+    rgba = np.full((len(rgb), 4), 255, np.uint8)
+    rgba[:, :3] = rgb
+    return np.repeat(rgba.view(np.uint32)[:, 0][run_ids], lengths).view(np.uint8).reshape(R, R, 4)[..., :3]
+
+
 def _partition(words: list[np.ndarray], widths: list[int], R: int):
-    """Per-layer and cumulative ids, colours, counts and patterns from each layer's (N, k) pattern words."""
+    """Per-layer and cumulative ids, colours, counts and patterns from each layer's (N, k) pattern words.
+
+    Works on runs of equal pattern along raster order: the exact unique runs over the run starts only, and ids are
+    expanded with np.repeat. Cumulative layer l: the pair (region up to l−1, pattern of l) at each joint run start.
+    """
+    N = R * R
     ids, cum_ids, colors, cum_colors, counts, cum_counts, patterns = [], [], [], [], [], [], []
-    cum_starts = cum = cum_hash = None
+    cum = None
     for w, width in zip(words, widths):
         starts = _run_starts(w)
-        uniq, inv, _ = unique_rows(w[starts])
-        run = np.cumsum(starts) - 1
-        layer_ids = inv[run]
+        pos = np.flatnonzero(starts)
+        uniq, inv, _ = unique_rows(w[pos])
+        lengths = np.diff(pos, append=N)
+        layer_ids = np.repeat(inv, lengths)
         h = pattern_hash(uniq)
         n = len(uniq)
         if cum is None:
-            cum_starts, cum, cum_hash, n_cum = starts, layer_ids, h, n
+            cum_starts, cum_inv, cum_lengths, cum_hash, n_cum = starts, inv, lengths, h, n
+            cum = layer_ids
         else:
             cum_starts = cum_starts | starts
-            pos = np.flatnonzero(cum_starts)
-            key = cum[pos] * n + layer_ids[pos]                                  # (previous region, this pattern)
-            ku, kinv = np.unique(key, return_inverse=True)
-            cum = kinv.reshape(-1)[np.cumsum(cum_starts) - 1]
+            cpos = np.flatnonzero(cum_starts)
+            key = cum[cpos] * n + layer_ids[cpos]                                # (region up to l−1, this pattern)
+            ku, cum_inv = np.unique(key, return_inverse=True)
+            cum_inv = cum_inv.reshape(-1)
+            cum_lengths = np.diff(cpos, append=N)
+            cum = np.repeat(cum_inv, cum_lengths)
             cum_hash = splitmix64(cum_hash[ku // n] ^ h[ku % n])
             n_cum = len(ku)
         ids.append(layer_ids.reshape(R, R))
         cum_ids.append(cum.reshape(R, R))
-        colors.append(np.take(hash_colors(h), layer_ids, axis=0).reshape(R, R, 3))
-        cum_colors.append(np.take(hash_colors(cum_hash), cum, axis=0).reshape(R, R, 3))
+        colors.append(_paint(hash_colors(h), inv, lengths, R))
+        cum_colors.append(_paint(hash_colors(cum_hash), cum_inv, cum_lengths, R))
         counts.append(n)
         cum_counts.append(n_cum)
         patterns.append(unpack_bits(uniq, width))
