@@ -1,4 +1,4 @@
-"""toyviz.image.classifier: the metrics' digits classifier reaches ≥ 95% test accuracy and is cached per run folder."""
+"""toyviz.image.classifier: the metrics' digits classifier reaches ≥ 95% test accuracy; cached per run folder."""
 import os
 
 import torch

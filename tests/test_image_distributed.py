@@ -1,6 +1,6 @@
 """toyviz.image.distributed: `torchrun --nproc_per_node 2` (gloo, CPU) on a tiny config agrees with one process at
-the same global batch (per-sample norms: virtual batch norm in G, layer norm in D; batch norm, BRE and feature
-matching take their batch statistics over each rank's own slice); rank 0 alone writes; metrics are gathered."""
+the same global batch (per-sample norms: virtual batch norm in G, layer norm in D; BRE gathers the global batch; batch norm and
+feature matching take their batch statistics over each rank's own slice); rank 0 alone writes; metrics gathered."""
 import os
 import subprocess
 import sys
@@ -33,6 +33,7 @@ def test_two_processes_match_one(tmp_path):
     args = ["train", "--dataset", "folder", "--set", f"data.path={folder}", "--size", "16", "--iters", "3",
             "--set", "nets.width=4", "--set", "nets.latent_dim=8", "--set", "optim.batch_size=8",
             "--set", "nets.g_norm=vbn", "--set", "nets.d_norm=layer", "--set", "reg.real_target=0.9",
+            "--set", "reg.bre.weight=1.0",
             "--set", "eval.every=3", "--set", "eval.samples=60", "--set", "eval.missing_mass_steps=5", "--quiet"]
     assert main(args + ["--out", str(tmp_path / "one")]) == 0
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
@@ -48,7 +49,7 @@ def test_two_processes_match_one(tmp_path):
             torch.testing.assert_close(b["nets"][net][k], v, atol=1e-5, rtol=1e-4)
     for sa, sb in zip(a["history"], b["history"]):
         assert sa.keys() == sb.keys()
-        for k in ("loss/d", "loss/g"):
+        for k in ("loss/d", "loss/g", "reg/bre/interp/ac", "reg/bre/fake/me"):
             assert abs(sa[k] - sb[k]) < 1e-4 * max(1.0, abs(sa[k])), k
     assert "eval/missing_mass" in b["history"][-1]
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())

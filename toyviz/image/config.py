@@ -192,7 +192,8 @@ def _problems(c: ImageConfig):
     if r.mdgan and c.loss != "ns":
         yield "reg.mdgan uses the non-saturating loss of its paper: leave loss at ns"
     if e.every < 1 or e.samples < 10 or e.grid < 1 or e.checkpoint_every < 1 or e.missing_mass_steps < 0:
-        yield "eval.every, eval.grid, eval.checkpoint_every must be ≥ 1, eval.samples ≥ 10, eval.missing_mass_steps ≥ 0"
+        yield ("eval.every, eval.grid, eval.checkpoint_every must be ≥ 1, eval.samples ≥ 10 and "
+               "eval.missing_mass_steps ≥ 0")
     if not 0 < e.missing_mass_threshold < 1 or e.missing_mass_noise < 0:
         yield "eval.missing_mass_threshold must lie in (0, 1) and eval.missing_mass_noise be ≥ 0"
     if not (c.device == "cpu" or c.device.startswith("cuda") or c.device == "mps"):

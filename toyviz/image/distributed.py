@@ -52,6 +52,14 @@ class DistContext:
         dist.all_gather(parts, x.contiguous())
         return torch.cat(parts)
 
+    def gather_with_grad(self, x: torch.Tensor) -> torch.Tensor:
+        """`gather` through autograd: a loss computed identically on every rank from the gathered batch gets the
+        one-process gradient (all_gather's backward sums the W identical copies; DDP's average divides by W)."""
+        if not self.enabled:
+            return x
+        from torch.distributed.nn.functional import all_gather
+        return torch.cat(all_gather(x.contiguous()))
+
     def mean_stats(self, stats: dict[str, float], device) -> dict[str, float]:
         """Average per-rank float stats over ranks (keys in sorted order, identical on every rank)."""
         if not self.enabled or not stats:

@@ -38,9 +38,10 @@ def dcgan_init(module: nn.Module) -> None:
 
 
 class VirtualBatchNorm2d(nn.Module):
-    """Virtual batch norm (Salimans et al. 2016, §3.4): each example is normalized with the per-channel statistics
-    of a fixed reference batch (recomputed with the current weights every step) blended with its own at weight
-    1/(N_ref+1): μ_i = (N_ref·μ_ref + μ_i^own)/(N_ref+1), likewise E[h²]; σ² = E[h²] − μ². Pointwise in x."""
+    """Virtual batch norm (Salimans et al. 2016, §3.4): each example is normalized with the per-channel
+    statistics of a fixed reference batch (recomputed with the current weights every step) blended with its own
+    at weight 1/(N_ref+1): μ_i = (N_ref·μ_ref + μ_i^own)/(N_ref+1), likewise E[h²]; σ² = E[h²] − μ².
+    Pointwise in x."""
 
     def __init__(self, channels: int, eps: float = 1e-5):
         super().__init__()

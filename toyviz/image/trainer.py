@@ -133,18 +133,20 @@ class ImageTrainer:
         return self.cfg.reg.historical_averaging * value
 
     def _bre(self, D, real, fake, real_feats, fake_feats, stats: dict) -> torch.Tensor:
-        """R_BRE on each chosen sample set: fake, interp (x̂ = α·x + (1−α)·x̃), real (METHODS §1)."""
-        b, total = self.cfg.reg.bre, 0.0
+        """R_BRE on each chosen sample set: fake, interp (x̂ = α·x + (1−α)·x̃), real (METHODS §1). Over several
+        processes the interpolates and the pair statistics are those of the global batch, as with one process."""
+        b, total, dist = self.cfg.reg.bre, 0.0, self.dist
         for kind in b.samples:
             if kind == "fake":
                 feats = fake_feats
             elif kind == "real":
                 feats = real_feats
             else:
-                x = interpolate(real.flatten(1), fake.flatten(1), b.interp, self.rngs["reg"]).view_as(real)
-                feats = D(x, features=True)[1]
-            res = bre([feats.preacts[i].flatten(1) for i in self.bre_layers],          # (K, C·H·W) per layer
-                      margin_s=b.margin_s, eps_scale=b.eps_scale, pairs=b.pairs)
+                x = interpolate(dist.gather(real).flatten(1), dist.gather(fake).flatten(1), b.interp,
+                                self.rngs["reg"])                                    # (B, C·H·W), global
+                feats = D(dist.shard(x).view_as(real), features=True)[1]
+            res = bre([dist.gather_with_grad(feats.preacts[i].flatten(1)) for i in self.bre_layers],
+                      margin_s=b.margin_s, eps_scale=b.eps_scale, pairs=b.pairs)     # (K, C·H·W) per layer
             total = total + res.total
             stats.update({f"reg/bre/{kind}/me": res.me.item(), f"reg/bre/{kind}/ac": res.ac.item(),
                           f"reg/bre/{kind}/frac09": res.frac_09})
