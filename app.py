@@ -91,10 +91,9 @@ def configuration(s: Session) -> None:
     """One widget per config field, generated from the dataclass tree, applied together."""
     with st.sidebar.expander("Configuration", expanded=False):
         names = presets.names()
-        pc = st.columns([3, 1])
-        name = pc[0].selectbox("preset", names, names.index(s.cfg.preset) if s.cfg.preset in names else 0,
-                               key="preset", label_visibility="collapsed")
-        if pc[1].button("Load", key="load_preset"):
+        name = st.selectbox("preset", names, names.index(s.cfg.preset) if s.cfg.preset in names else 0,
+                            key="preset")
+        if st.button("Load preset (a new run)", key="load_preset"):
             s.load_preset(name)
             st.rerun()
         with st.form(f"config{s.version}"):

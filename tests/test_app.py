@@ -179,3 +179,15 @@ def test_image_runs_page(tmp_path):
     assert at.select_slider(key="image_step").options == ["10", "20"]
     at.text_input(key="image_run").set_value(str(tmp_path / "nope")).run()
     assert any("is not a folder" in e.value for e in at.error) and not at.exception
+
+
+def test_two_visitors_have_their_own_runs(at, tiny_cfg):
+    other = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    other.session_state["session"] = Session(tiny_cfg, steps_per_update=3)
+    other.session_state["resolution"] = 32
+    other.session_state["width"] = 320
+    other.run()
+    at.button(key="step").click().run()
+    other.run()
+    assert sess(at).trainer.iteration == 3 and sess(other).trainer.iteration == 0
+    assert sess(at) is not sess(other)

@@ -340,6 +340,9 @@ class Session:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             t = Trainer.load(tmp, expect=self.cfg)
+        except ValueError as e:
+            hint = " (load its config.json or preset first)" if "networks differ" in str(e) else ""
+            raise ValueError(str(e).replace(tmp, "the uploaded file") + hint) from None
         finally:
             os.unlink(tmp)
         self.cfg, self.ab, self.runs, self.view, self.playing = t.cfg, None, {"A": t}, None, False
