@@ -48,6 +48,9 @@ class _Atomic:
 
     def __exit__(self, exc_type, *exc):
         if exc_type is None:
+            mask = os.umask(0)
+            os.umask(mask)
+            os.chmod(self.tmp, 0o666 & ~mask)        # mkstemp makes 0600; a picture is an ordinary file
             os.replace(self.tmp, self.path)
         elif os.path.exists(self.tmp):
             os.unlink(self.tmp)

@@ -211,14 +211,15 @@ class CurvesPanel:
         fs = style["fs"]
         x, y, w, h = rect
         groups = curve_groups(fd)
-        n = max(1, min(len(groups), int(h * style["H"] / (4.5 * fs))))
+        n = max(1, min(len(groups), int(h * style["H"] / (7 * fs))))     # at least 7 font sizes tall each
         groups = groups[:n]
-        top_pad, bot_pad, left_pad = 1.9 * fs / style["H"], 1.8 * fs / style["H"], 4.2 * fs / style["W"]
+        top_pad, bot_pad, left_pad = 0.6 * fs / style["H"], 1.8 * fs / style["H"], 4.2 * fs / style["W"]
         gh = (h - top_pad - bot_pad) / max(n, 1)
+        title_h = 1.4 * fs / style["H"]            # a group title of 0.8 fs points, in figure height
         self.lines, self.K = [], len(fd.centers)
         self.axes = []
         for i, (title, keys) in enumerate(groups):
-            ax = fig.add_axes((x + left_pad, y + bot_pad + (n - 1 - i) * gh, w - left_pad - 0.01, gh * 0.82))
+            ax = fig.add_axes((x + left_pad, y + bot_pad + (n - 1 - i) * gh, w - left_pad - 0.01, gh - title_h))
             ax.set_xlim(0, fd.total_steps)
             ax.tick_params(labelsize=fs * 0.75, length=2, pad=1)
             if i < n - 1:
