@@ -183,36 +183,33 @@ def input_gradient(probe: Probe, pts: np.ndarray, chunk: int = 65536) -> np.ndar
 
 # ---- patterns -> exact ids -----------------------------------------------------------------------------------------
 def pack_bits(pre: torch.Tensor) -> np.ndarray:
-    """(N, width) pre-activations -> (N, ceil(width/64)) uint64 words holding the bits `pre > 0`, exactly: equal
-    words iff equal patterns, so ids built on them never merge two patterns.
+    """(N, width) pre-activations -> (N, ceil(width/64)) uint64 words holding the bits `pre > 0`: pattern bit i is
+    bit i % 64 of word i // 64. Exact: equal words iff equal patterns, so ids built on them never merge two.
 
-    Bit-sliced, to stay cheap for any width: the 0/1 bytes of the pattern, read 8 at a time as uint64 "byte
-    words" b_0, b_1, ..., are OR-ed in groups of 8 as b_{8j} | b_{8j+1} << 1 | ... | b_{8j+7} << 7 (each byte of a
-    byte word is 0 or 1, so the shifted bits never overlap). Pattern bit i = 64j + 8k + r sits in word j, byte r,
-    bit k; `unpack_bits` inverts it.
+    Widths ≤ 24 take one float32 product [pre > 0] · (2^0, ..., 2^(w−1)) (sums of distinct powers below 2^24 are
+    exact in float32), cheaper than packing short rows; wider layers use np.packbits.
     """
-    bits = (pre > 0).cpu().numpy().view(np.uint8)                               # (N, width) of 0/1 bytes
-    n, width = bits.shape
-    n_bytewords = -(-width // 8)
-    if width % 8:
-        padded = np.zeros((n, n_bytewords * 8), np.uint8)
-        padded[:, :width] = bits
-        bits = padded
-    bw = np.ascontiguousarray(bits).view(np.uint64)                             # (N, n_bytewords)
-    words = np.empty((n, -(-n_bytewords // 8)), np.uint64)
-    for j in range(words.shape[1]):
-        w = bw[:, 8 * j].copy()
-        for k in range(1, min(8, n_bytewords - 8 * j)):
-            w |= bw[:, 8 * j + k] << np.uint64(k)
-        words[:, j] = w
-    return words
+    p = pre.detach()
+    p = p.numpy() if p.device.type == "cpu" else p.cpu().numpy()
+    n, width = p.shape
+    if width <= 24:
+        return ((p > 0).astype(np.float32) @ _POW2[:width]).astype(np.uint64)[:, None]
+    packed = np.packbits(p > 0, axis=1, bitorder="little")                    # (N, ceil(width/8)) uint8
+    n_words = -(-width // 64)
+    if packed.shape[1] != n_words * 8:
+        padded = np.zeros((n, n_words * 8), np.uint8)
+        padded[:, :packed.shape[1]] = packed
+        packed = padded
+    return packed.view("<u8").astype(np.uint64, copy=False)                    # little-endian: byte j = bits 8j..
+
+
+_POW2 = 2.0 ** np.arange(24, dtype=np.float32)
 
 
 def unpack_bits(words: np.ndarray, width: int) -> np.ndarray:
     """Inverse of pack_bits: (n, n_words) uint64 -> (n, width) bool."""
-    n = len(words)
-    bw = (np.ascontiguousarray(words)[:, :, None] >> np.arange(8, dtype=np.uint64)) & np.uint64(0x0101010101010101)
-    return bw.reshape(n, -1).view(np.uint8).reshape(n, -1)[:, :width].astype(bool)   # (n, words, k) -> bytes
+    raw = np.ascontiguousarray(words, dtype="<u8").view(np.uint8)
+    return np.unpackbits(raw, axis=1, count=width, bitorder="little").astype(bool)
 
 
 def unique_rows(words: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
