@@ -193,7 +193,8 @@ def pack_bits(pre: torch.Tensor) -> np.ndarray:
     p = p.numpy() if p.device.type == "cpu" else p.cpu().numpy()
     n, width = p.shape
     if width <= 24:
-        return ((p > 0).astype(np.float32) @ _POW2[:width]).astype(np.uint64)[:, None]
+        step = torch.from_numpy((p > 0).astype(np.float32))                     # torch's mv: numpy's BLAS may
+        return (step @ _POW2[:width]).numpy().astype(np.uint64)[:, None]        # spawn threads on a busy machine
     packed = np.packbits(p > 0, axis=1, bitorder="little")                    # (N, ceil(width/8)) uint8
     n_words = -(-width // 64)
     if packed.shape[1] != n_words * 8:
@@ -203,7 +204,7 @@ def pack_bits(pre: torch.Tensor) -> np.ndarray:
     return packed.view("<u8").astype(np.uint64, copy=False)                    # little-endian: byte j = bits 8j..
 
 
-_POW2 = 2.0 ** np.arange(24, dtype=np.float32)
+_POW2 = 2.0 ** torch.arange(24, dtype=torch.float32)
 
 
 def unpack_bits(words: np.ndarray, width: int) -> np.ndarray:
