@@ -3,6 +3,7 @@ and the colour maps shared by the matplotlib (render.py) and plotly (plotly_figu
 """
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
@@ -73,72 +74,59 @@ def _needs_raster(panels: Iterable[str]) -> bool:
     return any(not p.startswith(("data", "curves")) for p in panels)
 
 
-class _Snapshots:
-    """Loads snapshots into a trainer's nets and puts the latest weights back on exit."""
-
-    def __init__(self, trainer):
-        self.trainer = trainer
-
-    def __enter__(self):
-        self.latest = self.trainer.state_of_nets()
-        return self
-
-    def __exit__(self, *exc):
-        for name, sd in self.latest.items():
-            self.trainer.nets[name].load_state_dict(sd)
-
-
-def _push(trainer, fake: torch.Tensor) -> Optional[np.ndarray]:
+def _push(trainer, D, fake: torch.Tensor) -> Optional[np.ndarray]:
     """−∇ₓ of G's loss at each point (summed, so not scaled by 1/m); only for a pointwise D on single points."""
-    if trainer.cfg.nets.pack != 1 or not trainer.D.pointwise:
+    if trainer.cfg.nets.pack != 1 or not D.pointwise:
         return None
     x = fake.detach().clone().requires_grad_(True)
-    (g,) = torch.autograd.grad(trainer.loss.g(trainer.D(x)) * len(x), x)
+    (g,) = torch.autograd.grad(trainer.loss.g(D(x)) * len(x), x)
     return (-g).cpu().numpy()
 
 
 def iter_frame_data(trainer, indices: Optional[Sequence[int]] = None, *, raster: bool = True,
                     resolution: Optional[int] = None, n_real: int = 1000, arrows: int = 200,
                     exact: bool = False, timings: Optional[dict] = None) -> Iterable[FrameData]:
-    """FrameData for snapshots `indices` (default: all), in order; the trainer's latest weights are restored
-    afterwards. `raster=False` skips the region/probability raster (data and curves panels only); `exact` adds
-    the exact partition for the boundary overlay (ReLU/LeakyReLU pointwise D only); `timings` accumulates
-    seconds under 'rasterize' and 'gather' (the rest)."""
-    cfg, data = trainer.cfg, trainer.data
-    indices = range(len(trainer.snapshots)) if indices is None else [i % len(trainer.snapshots) for i in indices]
+    """FrameData for snapshots `indices` (default: all), in order. Snapshots are loaded into copies of the nets,
+    so the trainer is never touched (safe beside a training thread). `raster=False` skips the region/probability
+    raster (data and curves panels only); `exact` adds the exact partition for the boundary overlay
+    (ReLU/LeakyReLU pointwise D only); `timings` accumulates seconds under 'rasterize' and 'gather' (the rest)."""
+    cfg, data, snaps = trainer.cfg, trainer.data, list(trainer.snapshots)
+    indices = range(len(snaps)) if indices is None else [i % len(snaps) for i in indices]
     real = data.sample(n_real, torch.Generator().manual_seed(cfg.seed * 1000 + 13)).cpu().numpy()
     curves = curves_of(trainer.history)
     centers, w = data.centers.cpu().numpy(), data.weights.cpu().numpy()
+    G, D = copy.deepcopy(trainer.G), copy.deepcopy(trainer.D)
     if exact:
         from .partition import exact_partition
-    with _Snapshots(trainer):
-        for i in indices:
-            t0 = time.perf_counter()
-            motion = None
-            if i + 1 < len(trainer.snapshots):
-                trainer.load_snapshot(i + 1)
-                nxt = trainer.eval_samples()[:arrows]
-            trainer.load_snapshot(i)
-            fake_t = trainer.eval_samples()
-            if i + 1 < len(trainer.snapshots):
-                motion = (nxt - fake_t[:arrows]).cpu().numpy()
-            fake = fake_t.cpu().numpy()
-            cov = metrics.mode_coverage(fake, centers, data.std, w)
-            r, t1 = None, time.perf_counter()
-            if raster:
-                from .regions import raster_of
-                r = raster_of(trainer, resolution)
-            t2 = time.perf_counter()
-            fd = FrameData(
-                preset=cfg.preset, step=trainer.snapshots[i]["iteration"], total_steps=max(cfg.optim.iters, 1),
-                extent=tuple(float(v) for v in cfg.viz.extent), real=real, fake=fake, centers=centers,
-                captured=cov.counts > 0, hq=cov.hq, reverse_kl=cov.reverse_kl, curves=curves,
-                probability=cfg.loss in ("ns", "minimax"), raster=r, push=_push(trainer, fake_t[:arrows]),
-                motion=motion, partition=exact_partition(trainer.D, cfg.viz.extent) if exact else None)
-            if timings is not None:
-                timings["rasterize"] = timings.get("rasterize", 0.0) + t2 - t1
-                timings["gather"] = timings.get("gather", 0.0) + time.perf_counter() - t0 - (t2 - t1)
-            yield fd
+    if raster:
+        from .regions import raster_of
+
+    def fakes(i):
+        G.load_state_dict(snaps[i]["nets"]["G"])
+        with torch.no_grad():
+            return G(trainer.z_eval)
+
+    for i in indices:
+        t0 = time.perf_counter()
+        nxt = fakes(i + 1)[:arrows] if i + 1 < len(snaps) else None
+        fake_t = fakes(i)
+        D.load_state_dict(snaps[i]["nets"]["D"])
+        fake = fake_t.cpu().numpy()
+        cov = metrics.mode_coverage(fake, centers, data.std, w)
+        t1 = time.perf_counter()
+        r = raster_of(trainer, resolution, snapshot=i) if raster else None
+        t2 = time.perf_counter()
+        fd = FrameData(
+            preset=cfg.preset, step=snaps[i]["iteration"], total_steps=max(cfg.optim.iters, 1),
+            extent=tuple(float(v) for v in cfg.viz.extent), real=real, fake=fake, centers=centers,
+            captured=cov.counts > 0, hq=cov.hq, reverse_kl=cov.reverse_kl, curves=curves,
+            probability=cfg.loss in ("ns", "minimax"), raster=r, push=_push(trainer, D, fake_t[:arrows]),
+            motion=None if nxt is None else (nxt - fake_t[:arrows]).cpu().numpy(),
+            partition=exact_partition(D, cfg.viz.extent) if exact else None)
+        if timings is not None:
+            timings["rasterize"] = timings.get("rasterize", 0.0) + t2 - t1
+            timings["gather"] = timings.get("gather", 0.0) + time.perf_counter() - t0 - (t2 - t1)
+        yield fd
 
 
 def frame_data(trainer, index: int = -1, **kw) -> FrameData:
