@@ -67,10 +67,7 @@ class ImageTrainer:
                 self.nets["D2"] = Discriminator(cfg, c)
         for net in self.nets.values():
             net.to(self.device)
-        self.bre_layers = bre_layers(r.bre.layers, self.D.depth) if r.bre.weight > 0 else []
-        if r.bre.weight > 0 and not self.bre_layers:
-            raise ValueError(f"reg.bre.layers {r.bre.layers!r} selects no layer of a D with {self.D.depth} conv "
-                             "layers: use a larger image size, nets.extra_layers, or reg.bre.layers=all")
+        self.bre_layers = bre_layers(r.bre.layers, self.D.depth) if r.bre.weight > 0 else []   # D has ≥ 2 convs
         self.wrapped = {k: self.dist.wrap(v) for k, v in self.nets.items()}
         lrs = {"G": o.lr_g, "E": o.lr_g, "D": o.lr_d, "D2": o.lr_d}
         self.base_lr = {k: lrs[k] for k in self.nets}
