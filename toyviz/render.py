@@ -82,7 +82,9 @@ class _MapPanel:
         for a in self.extra:
             a.remove()
         self.extra = []
-        self.ax.title.set_text(panel_title(fd, self.panel))
+        self.title = panel_title(fd, self.panel)
+        if not self.style["fast"]:
+            self.ax.title.set_text(self.title)
         self.update(fd)
 
     def keep_new(self, before):
@@ -91,7 +93,8 @@ class _MapPanel:
     def dynamic(self) -> list:
         """Artists that change between frames (drawn over a cached background when blitting)."""
         own = [getattr(self, "im", None), *self.moving()]
-        return [a for a in own if a is not None] + self.extra + [self.ax.title, *self.ax.spines.values()]
+        title = [] if self.style["fast"] else [self.ax.title]      # fast: stamped by FrameRenderer instead
+        return [a for a in own if a is not None] + self.extra + title + list(self.ax.spines.values())
 
     def moving(self) -> list:
         return []
@@ -215,7 +218,7 @@ class CurvesPanel:
         groups = groups[:n]
         top_pad, bot_pad, left_pad = 0.6 * fs / style["H"], 1.8 * fs / style["H"], 4.2 * fs / style["W"]
         gh = (h - top_pad - bot_pad) / max(n, 1)
-        title_h = 1.4 * fs / style["H"]            # a group title of 0.8 fs points, in figure height
+        title_h = 1.8 * fs / style["H"]            # room for a group title of 0.8 fs points
         self.lines, self.K = [], len(fd.centers)
         self.axes = []
         for i, (title, keys) in enumerate(groups):
@@ -310,8 +313,9 @@ class FrameRenderer:
             rect = ((px / W, py / H, cw / W, ch / H) if cls is CurvesPanel
                     else _map_rect(px, py, cw, ch, fd, self.style))
             self.items.append(cls(self.fig, rect, p, fd, self.style))
-        self.head = (self.fig.text(0.5, 1 - 0.4 * self.style["fs"] / H, "", ha="center", va="top",
-                                   fontsize=self.style["fs"]) if self.header else None)
+        from matplotlib import font_manager
+        from PIL import ImageFont
+        self.font = ImageFont.truetype(font_manager.findfont("DejaVu Sans"), round(self.style["fs"] * DPI / 72))
 
     def draw(self, fd: FrameData) -> np.ndarray:
         """(H, W, 3) uint8 RGB of one frame."""
@@ -320,9 +324,6 @@ class FrameRenderer:
         for item in self.items:
             item.draw(fd)
         dynamic = [a for item in self.items for a in sorted(item.dynamic(), key=lambda a: a.get_zorder())]
-        if self.head is not None:
-            self.head.set_text(header_text(fd))
-            dynamic.append(self.head)
         for a in dynamic:
             a.set_animated(True)
         if self.background is None:
@@ -336,7 +337,23 @@ class FrameRenderer:
         out = np.full((H, W, 3), 255, np.uint8)
         h, w = min(H, buf.shape[0]), min(W, buf.shape[1])
         out[:h, :w] = buf[:h, :w, :3]
-        return out
+        return self._stamp(out, fd)
+
+    def _stamp(self, out: np.ndarray, fd: FrameData) -> np.ndarray:
+        """Write the per-frame texts (header, panel titles) with Pillow: matplotlib's text layout cost more
+        than all the other artists of a frame together."""
+        from PIL import Image, ImageDraw
+        W, H = self.size
+        labels = [(W / 2, 0.4 * self.style["fs"], "mt", header_text(fd))] if self.header else []
+        for item in self.items:
+            if isinstance(item, _MapPanel) and self.style["fast"]:
+                x0, _, x1, y1 = item.ax.bbox.extents
+                labels.append(((x0 + x1) / 2, H - y1 - 2, "mb", item.title))
+        img = Image.fromarray(out)
+        draw = ImageDraw.Draw(img)
+        for x, y, anchor, text in labels:
+            draw.text((x, y), text, fill=(0, 0, 0), font=self.font, anchor=anchor)
+        return np.asarray(img).copy()
 
 
 _CACHE: "OrderedDict[tuple, FrameRenderer]" = OrderedDict()
