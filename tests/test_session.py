@@ -233,3 +233,16 @@ def test_open_image_run(tmp_path):
 def test_default_session_is_ring8():
     s = Session()
     assert s.cfg.preset == "ring8" and list(s.runs) == ["A"] and isinstance(s.cfg, Config)
+
+
+def test_exports_gif_side_by_side_and_paper_figure(sess, tmp_path):
+    import imageio.v2 as imageio
+    sess.set_ab({"reg.bre.weight": 1.0})
+    sess.step(4)                                                      # snapshots at 0, 2, 4
+    gif = imageio.mimread(sess.export_video_bytes("gif", ["data"], size=(96, 96)), format="GIF")
+    assert len(gif) == 3 and gif[0].shape[:2] == (96, 192)          # A beside B
+    assert sess.paper_figure_bytes(["data", "regions"], "pdf")[:5] == b"%PDF-"
+    with pytest.raises(ValueError, match="mp4 or gif"):
+        sess.export_video_bytes("avi", ["data"])
+    with pytest.raises(ValueError, match="png or pdf"):
+        sess.paper_figure_bytes(["data"], "svgz")
