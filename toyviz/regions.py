@@ -82,11 +82,15 @@ def check_resolution(resolution, name: str = "resolution", lo: int = MIN_RESOLUT
     return int(resolution)
 
 
+def axes(extent, resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    """xs = linspace(xmin, xmax, R) and ys = linspace(ymax, ymin, R): pixel [i, j] is (xs[j], ys[i])."""
+    xmin, xmax, ymin, ymax = extent
+    return np.linspace(xmin, xmax, resolution), np.linspace(ymax, ymin, resolution)
+
+
 def grid(extent, resolution: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """xs (R,), ys (R,) top-down, and the (R·R, 2) float64 points in raster order (row by row from the top)."""
-    xmin, xmax, ymin, ymax = extent
-    xs = np.linspace(xmin, xmax, resolution)
-    ys = np.linspace(ymax, ymin, resolution)
+    xs, ys = axes(extent, resolution)
     pts = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)                     # (R·R, 2): [i·R + j] = (xs[j], ys[i])
     return xs, ys, pts
 
@@ -164,8 +168,14 @@ class Probe:
             return self.net.forward_features(self.inputs(x))
         return self.net.forward_features(self.inputs(x), reference=self.reference)
 
-    def tensor(self, pts: np.ndarray) -> torch.Tensor:
+    def tensor(self, pts) -> torch.Tensor:
         return torch.as_tensor(pts, dtype=self.dtype).to(self.device)
+
+    def grid(self, xs: np.ndarray, ys: np.ndarray) -> torch.Tensor:
+        """The (R·R, 2) points of `grid` in raster order, built directly in the net's dtype (4x cheaper than
+        converting the float64 grid)."""
+        x, y = self.tensor(xs), self.tensor(ys)
+        return torch.stack([x.repeat(len(y)), y.repeat_interleave(len(x))], 1)
 
 
 def logit_of(out: torch.Tensor) -> torch.Tensor:
@@ -326,7 +336,7 @@ def _partition(words: list[np.ndarray], widths: list[int], R: int):
     return ids, cum_ids, colors, cum_colors, counts, cum_counts, patterns
 
 
-def _mosaic(probe: Probe, pts: np.ndarray, regions: np.ndarray, n: int, chunk: int) -> np.ndarray:
+def _mosaic(probe: Probe, pts: torch.Tensor, regions: np.ndarray, n: int, chunk: int) -> np.ndarray:
     """∇ₓ logit averaged over each region, broadcast back to the pixels: (N, 2).
 
     For a (leaky) ReLU D with one output and no minibatch layer, the logit is affine on each region, so the
@@ -336,7 +346,7 @@ def _mosaic(probe: Probe, pts: np.ndarray, regions: np.ndarray, n: int, chunk: i
     if probe.affine:
         rep = np.empty(n, np.int64)
         rep[flat] = np.arange(len(flat))                                        # any pixel of each region will do
-        per_region = input_gradient(probe, pts[rep], chunk)
+        per_region = input_gradient(probe, pts[torch.from_numpy(rep)], chunk)
     else:
         g = input_gradient(probe, pts, chunk).astype(np.float64)
         size = np.bincount(flat, minlength=n)
@@ -407,14 +417,15 @@ def rasterize(D, extent=(-1.5, 1.5, -1.5, 1.5), resolution: int = 256, reference
     Rg = 0 if grad_resolution == 0 else check_resolution(grad_resolution, "grad_resolution", lo=2)
     chunk = _check_chunk(chunk)
     probe = Probe(D, reference_batch, reference_name)
-    xs, ys, pts = grid(extent, R)
+    xs, ys = axes(extent, R)
+    pts = probe.grid(xs, ys)
     with eval_mode(D):
         words, widths, out, _ = forward_patterns(probe, pts, chunk)
         ids, cum_ids, colors, cum_colors, counts, cum_counts, patterns = _partition(words, widths, R)
         prob = prob_fn(logit_of(out)).numpy().astype(np.float32).reshape(R, R)
-        gxs, gys = np.linspace(extent[0], extent[1], Rg), np.linspace(extent[3], extent[2], Rg)
+        gxs, gys = axes(extent, Rg)
         if Rg:
-            gpts = np.stack(np.meshgrid(gxs, gys), -1).reshape(-1, 2)
+            gpts = probe.grid(gxs, gys)
             grad = input_gradient(probe, gpts, chunk).reshape(Rg, Rg, 2)
             mosaic = (_mosaic(probe, pts, cum_ids[-1], cum_counts[-1], chunk).reshape(R, R, 2) if ids
                       else np.zeros((R, R, 2), np.float32))
@@ -436,7 +447,8 @@ def rasterize_latent(G, extent=(-3.0, 3.0, -3.0, 3.0), resolution: int = 256, *,
     if getattr(G, "latent_dim", 2) != 2:
         raise ValueError(f"rasterize_latent needs a 2D latent space (G.latent_dim = {G.latent_dim})")
     probe = Probe(G)
-    xs, ys, pts = grid(extent, R)
+    xs, ys = axes(extent, R)
+    pts = probe.grid(xs, ys)
     with eval_mode(G):
         words, widths, out, _ = forward_patterns(probe, pts, chunk)
     parts = _partition(words, widths, R)
