@@ -23,7 +23,8 @@ class Raster:
 
     `ids[l][i, j] == ids[l][k, m]` iff the two pixels' patterns `preact_l > 0` on hidden layer l are equal (exact);
     `cumulative_ids[l]` is the same for the joint pattern of layers 1..l, i.e. D's linear regions up to layer l.
-    Colours are a hash of the pattern bits, so a region keeps its colour between training steps.
+    Colours are a hash of the pattern bits (SplitMix64 -> HSV), so a region keeps its colour between training steps
+    and on any grid; `mosaic`, `grad` are of the logit (not of `prob`), so they do not fade where D saturates.
     """
     extent: tuple[float, float, float, float]   # (xmin, xmax, ymin, ymax)
     resolution: int                               # R
@@ -31,7 +32,8 @@ class Raster:
     ys: np.ndarray                                # (R,) linspace(ymax, ymin, R): row 0 is the top
     ids: list[np.ndarray]                         # per hidden layer, (R, R) int64
     cumulative_ids: list[np.ndarray]              # per hidden layer, (R, R) int64: the joint pattern of layers 1..l
-    colors: list[np.ndarray]                      # (R, R, 3) uint8, a function of the single-layer pattern
+    colors: list[np.ndarray]                      # (R, R, 3) uint8, a function of the single-layer pattern (the RGB
+                                                  # view of an RGBA buffer: strides (4R, 4, 1))
     cumulative_colors: list[np.ndarray]           # (R, R, 3) uint8, a function of the joint pattern
     counts: list[int]                             # distinct single-layer patterns on the grid
     cumulative_counts: list[int]                  # distinct joint patterns (regions seen by the grid)
@@ -340,8 +342,8 @@ def _mosaic(probe: Probe, pts: torch.Tensor, regions: np.ndarray, n: int, chunk:
     """∇ₓ logit averaged over each region, broadcast back to the pixels: (N, 2).
 
     For a (leaky) ReLU D with one output and no minibatch layer, the logit is affine on each region, so the
-    gradient at any one pixel of it is the region's exact average: one backward over n representatives. Otherwise
-    the gradient is computed at every pixel and averaged per region."""
+    gradient at any one pixel of it is the region's exact average: the gradient is taken at one representative per
+    region only. Otherwise it is taken at every pixel and averaged per region."""
     flat = regions.reshape(-1)
     if probe.affine:
         rep = np.empty(n, np.int64)
@@ -354,7 +356,6 @@ def _mosaic(probe: Probe, pts: torch.Tensor, regions: np.ndarray, n: int, chunk:
     return per_region.astype(np.float32)[flat]
 
 
-@torch.no_grad()
 def forward_patterns(probe: Probe, pts: np.ndarray, chunk: int = 65536, gradient: bool = False,
                      patterns: bool = True):
     """One chunked forward pass over (N, 2) points: per hidden layer the (N, n_words) pattern words (`pack_bits`;
