@@ -109,6 +109,9 @@ def cmd_bench(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m toyviz", description="Train 2D GANs and see D's partition of the plane.")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (default 1: the toy's small MLPs run fastest on one, and parallel "
+                        "processes then do not oversubscribe the cores)")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     t = sub.add_parser("train", help="train a run into a folder")
@@ -162,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        if args.threads < 1:
+            raise UsageError(f"--threads must be ≥ 1 (got {args.threads})")
+        import torch
+        torch.set_num_threads(args.threads)
         return args.fn(args)
     except UsageError as e:
         print(f"toyviz: error: {e}", file=sys.stderr)
