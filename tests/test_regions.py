@@ -138,8 +138,8 @@ def test_mosaic_is_the_gradient_averaged_per_region(activation):
     regions = r.cumulative_ids[-1].reshape(-1)
     for k in range(r.cumulative_counts[-1]):
         inside = regions == k
-        np.testing.assert_allclose(r.mosaic.reshape(-1, 2)[inside], np.broadcast_to(full[inside].mean(0), (inside.sum(), 2)),
-                                   rtol=1e-5, atol=1e-6)
+        expected = np.broadcast_to(full[inside].mean(0), (inside.sum(), 2))
+        np.testing.assert_allclose(r.mosaic.reshape(-1, 2)[inside], expected, rtol=1e-5, atol=1e-6)
 
 
 def test_closed_form_gradient_equals_autograd_on_packed_spectral_d():
