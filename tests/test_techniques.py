@@ -57,7 +57,7 @@ EXPECTED_KEYS = {
 
 def _tiny(cfg):
     return cfg.replace(**{"nets.g.width": 16, "nets.d.width": 16, "nets.e.width": 16, "optim.batch_size": 32,
-                          "viz.eval_samples": 200, "viz.metrics_every": 4, "optim.iters": 20})
+                          "viz.eval_samples": 200, "viz.metrics_every": 3, "optim.iters": 20})
 
 
 @pytest.mark.parametrize("bre", [0.0, 1.0])
@@ -65,7 +65,7 @@ def _tiny(cfg):
 def test_each_technique_trains_alone_and_with_bre(name, bre):
     t = Trainer(_tiny(toyviz.presets.get(name)).replace(**{"reg.bre.weight": bre}))
     before = {n: _param_sum(net) for n, net in t.nets.items()}
-    hist = t.run(4)
+    hist = t.run(3)
     assert all(math.isfinite(v) for s in hist for k, v in s.items() if k.startswith("loss/"))
     assert EXPECTED_KEYS.get(name, set()) <= set(hist[-1])
     assert all(_param_sum(net) != before[n] for n, net in t.nets.items()), "every net is trained"
