@@ -239,6 +239,27 @@ def export(s: Session, view: dict) -> None:
                              on_click="ignore")
 
 
+def centre_picker(s: Session) -> None:
+    """Place Gaussian centres by selecting points of a grid over the view (click, shift-click, box or lasso)."""
+    with st.expander("Place Gaussian centres by clicking", expanded=False):
+        x0, x1, y0, y1 = s.cfg.viz.extent
+        gx, gy = np.meshgrid(np.linspace(x0, x1, 25), np.linspace(y0, y1, 25))
+        centres = s.trainer.data.centers.numpy()
+        fig = go.Figure([go.Scatter(x=gx.ravel(), y=gy.ravel(), mode="markers", name="grid",
+                                    marker={"size": 7, "color": "#cccccc"}),
+                         go.Scatter(x=centres[:, 0], y=centres[:, 1], mode="markers", name="current centres",
+                                    marker={"size": 10, "color": "#1f5fbf", "symbol": "x"})])
+        fig.update_layout(height=420, width=460, margin={"t": 10, "b": 10}, dragmode="select",
+                          yaxis={"scaleanchor": "x"}, showlegend=False)
+        event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"),
+                                key=f"centre_pick{s.version}", width="content")
+        chosen = [[p["x"], p["y"]] for p in event.selection.points if p.get("curve_number") == 0]
+        if st.button(f"Use the {len(chosen)} selected points as centres", key="centres_go", disabled=not chosen):
+            message = attempt(s.set_centers, chosen)
+            if message:
+                st.rerun()
+
+
 def explore_page() -> None:
     s = session()
     st.title("toyviz: how D partitions the plane")
@@ -250,6 +271,7 @@ def explore_page() -> None:
     ab_controls(s)
     uploads(s)
     live(s, view)
+    centre_picker(s)
     export(s, view)
 
 

@@ -246,3 +246,11 @@ def test_exports_gif_side_by_side_and_paper_figure(sess, tmp_path):
         sess.export_video_bytes("avi", ["data"])
     with pytest.raises(ValueError, match="png or pdf"):
         sess.paper_figure_bytes(["data"], "svgz")
+
+
+def test_clicked_centres_become_a_mixture(sess):
+    sess.step(2)
+    assert "2 Gaussian centres" in sess.set_centers([(0.5, 0.5), (-0.5, 0.0)])
+    assert sess.cfg.data.kind == "mixture" and sess.trainer.data.n_modes == 2 and sess.trainer.iteration == 2
+    with pytest.raises(ValueError, match="data.centers"):
+        sess.set_centers([])
