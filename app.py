@@ -3,8 +3,6 @@
 """
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
@@ -74,17 +72,18 @@ def view_options(s: Session) -> dict:
 
 def field_widget(f, key: str):
     label = f.path.split(".", 1)[-1] if "." in f.path else f.path
+    tip = f"{f.path} (command line: --set {f.path}=...)" + (", as JSON" if f.kind == "json" else "")
     if f.kind == "choice":
-        return st.selectbox(label, f.options, list(f.options).index(f.value), key=key)
+        return st.selectbox(label, f.options, list(f.options).index(f.value), key=key, help=tip)
     if f.kind == "bool":
-        return st.checkbox(label, f.value, key=key)
+        return st.checkbox(label, f.value, key=key, help=tip)
     if f.kind == "int":
-        return st.number_input(label, value=int(f.value), step=1, key=key)
+        return st.number_input(label, value=int(f.value), step=1, key=key, help=tip)
     if f.kind == "float":
-        return st.number_input(label, value=float(f.value), format="%g", key=key)
+        return st.number_input(label, value=float(f.value), format="%g", key=key, help=tip)
     if f.kind == "multi":
-        return st.multiselect(label, f.options, f.value, key=key)
-    return st.text_input(label, f.value, key=key, help="JSON" if f.kind == "json" else None)
+        return st.multiselect(label, f.options, f.value, key=key, help=tip)
+    return st.text_input(label, f.value, key=key, help=tip)
 
 
 def configuration(s: Session) -> None:
