@@ -8,11 +8,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import tempfile
 import typing
 from dataclasses import dataclass, field
 from typing import Literal, Optional, Union
+
+from .atomic import atomic_write_text  # noqa: F401  (re-exported: config files are written through it)
 
 Activation = Literal["relu", "leaky_relu", "tanh"]
 
@@ -391,17 +391,3 @@ def parse_assignment(text: str) -> tuple[str, object]:
     except json.JSONDecodeError:
         value = raw
     return key.strip(), value
-
-
-def atomic_write_text(path, text: str) -> None:
-    """Write to a temporary name beside `path`, then rename: a failure never leaves a half-written file."""
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

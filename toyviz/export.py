@@ -12,6 +12,7 @@ from typing import Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
+from .atomic import atomic_path
 from .frames import DEFAULT_PANELS, PANELS, _needs_raster, iter_frame_data, nearest_snapshot, parse_panels
 from .render import FrameRenderer, _grid, draw_figure
 
@@ -33,27 +34,6 @@ def check_output(path, exts: Sequence[str]) -> Path:
     if p.is_dir():
         raise ValueError(f"out: {p} is a folder")
     return p
-
-
-class _Atomic:
-    """`with _Atomic(path) as tmp:` write tmp (same folder, same extension); renamed to path on success only."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def __enter__(self) -> str:
-        fd, self.tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".tmp-", suffix=self.path.suffix)
-        os.close(fd)
-        return self.tmp
-
-    def __exit__(self, exc_type, *exc):
-        if exc_type is None:
-            mask = os.umask(0)
-            os.umask(mask)
-            os.chmod(self.tmp, 0o666 & ~mask)        # mkstemp makes 0600; a picture is an ordinary file
-            os.replace(self.tmp, self.path)
-        elif os.path.exists(self.tmp):
-            os.unlink(self.tmp)
 
 
 def check_size(size, path: Path) -> tuple[int, int]:
@@ -130,7 +110,7 @@ def write_video(frames: Iterable[np.ndarray], path, *, fps: float = 10, total: O
         raise ValueError(f"fps: must be positive (got {fps})")
     mp4 = path.suffix.lower() == ".mp4"
     n, shape = 0, None
-    with _Atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         if mp4:
             writer = _mp4_writer(tmp, fps)
         else:
@@ -211,7 +191,7 @@ def write_figure(runs: Sequence[tuple[str, object]], path, *, steps: Sequence[in
             if progress_fn is not None:
                 progress_fn(len(rows), total)
     fig = draw_figure(rows, panels, exact=exact)
-    with _Atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix[1:].lower(), dpi=200)
     return used
 

@@ -10,7 +10,8 @@ from matplotlib.colors import hsv_to_rgb
 from matplotlib.figure import Figure
 from matplotlib.path import Path
 
-from .export import FIGURE_EXTS, _Atomic, check_output
+from .atomic import atomic_path
+from .export import FIGURE_EXTS, check_output
 from .partition import ExactPartition, LayerPartition, _next_rows, exact_partition
 from .regions import hash_colors, pack_bits, pattern_hash, splitmix64
 
@@ -134,7 +135,7 @@ def save_partition_figure(D, extent, path, layers=None) -> ExactPartition:
     path = check_output(path, FIGURE_EXTS)
     partition = exact_partition(D, extent, layers)
     fig = partition_figure(partition)
-    with _Atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix[1:].lower(), dpi=200)
     return partition
 

@@ -7,25 +7,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
-import torch
 
-from .config import Config, atomic_write_text
-
-
-def atomic_torch_save(obj, path) -> None:
-    path = os.fspath(path)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".", prefix=".tmp-", suffix=".pt")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+from .atomic import atomic_torch_save, atomic_write_text  # noqa: F401  (re-exported)
+from .config import Config
 
 
 def _json_safe(stats: dict) -> dict:
