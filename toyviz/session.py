@@ -36,7 +36,6 @@ class Field:
     kind: Literal["choice", "bool", "int", "float", "multi", "text", "json"]
     value: object
     options: tuple = ()
-    doc: str = ""
 
     @property
     def section(self) -> str:
@@ -58,21 +57,20 @@ def config_fields(cfg: Config, hidden: Sequence[str] = HIDDEN_FIELDS) -> list[Fi
                 walk(value, path + ".")
                 continue
             origin, args = typing.get_origin(tp), typing.get_args(tp)
-            doc = (type(obj).__doc__ or "").strip().split("\n")[0] if prefix else ""
             if origin is Literal:
-                out.append(Field(path, "choice", value, args, doc))
+                out.append(Field(path, "choice", value, args))
             elif tp is bool:
-                out.append(Field(path, "bool", value, (), doc))
+                out.append(Field(path, "bool", value))
             elif tp is int:
-                out.append(Field(path, "int", value, (), doc))
+                out.append(Field(path, "int", value))
             elif tp is float:
-                out.append(Field(path, "float", value, (), doc))
+                out.append(Field(path, "float", value))
             elif tp is str:
-                out.append(Field(path, "text", value, (), doc))
+                out.append(Field(path, "text", value))
             elif origin is list and typing.get_origin(args[0]) is Literal:
-                out.append(Field(path, "multi", list(value), typing.get_args(args[0]), doc))
+                out.append(Field(path, "multi", list(value), typing.get_args(args[0])))
             else:                                                       # list[...], Optional[...], Union[...]
-                out.append(Field(path, "json", json.dumps(value), (), doc))
+                out.append(Field(path, "json", json.dumps(value)))
     walk(cfg, "")
     return out
 
