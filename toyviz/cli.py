@@ -5,6 +5,7 @@ Bad input prints one line on stderr and exits 2, before anything is written.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -176,3 +177,6 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("toyviz: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:                         # `python -m toyviz presets | head`
+        sys.stdout = open(os.devnull, "w")
+        return 0

@@ -48,6 +48,7 @@ def ring8() -> Config:
 
 @register("ring8-bre")
 def ring8_bre() -> Config:
+    """ring8 with BRE (λ = 1) on D's middle hidden layer, on fake and interpolated samples."""
     return _with_bre(ring8())
 
 
@@ -63,6 +64,7 @@ def grid25() -> Config:
 
 @register("grid25-bre")
 def grid25_bre() -> Config:
+    """grid25 with BRE (λ = 1) on D's middle hidden layer, on fake and interpolated samples."""
     return _with_bre(grid25())
 
 
