@@ -75,6 +75,12 @@ def wait_for_new_picture(page, old_src: str) -> str:
     return page.locator(PICTURE).first.get_attribute("src")
 
 
+def settle(page) -> None:
+    """Wait until no script run is in flight (Streamlit shows its status widget while one is)."""
+    page.wait_for_timeout(300)
+    expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0, timeout=WAIT_MS)
+
+
 def test_step_play_export_and_errors_in_a_real_browser(server, browser, tmp_path):
     page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
     page.goto(f"{server}/?width=480&resolution=64")              # a small picture: the test times the page, not D
@@ -94,6 +100,7 @@ def test_step_play_export_and_errors_in_a_real_browser(server, browser, tmp_path
     wait_for_new_picture(page, src1)                              # it trains and redraws on its own
     page.get_by_role("button", name="Pause", exact=True).click()
     expect(page.get_by_text("paused · step")).to_be_visible(timeout=WAIT_MS)
+    settle(page)                                                  # no fragment tick may swallow the next click
 
     page.get_by_role("button", name="Prepare video").click()
     download_button = page.get_by_role("button", name="Download MP4")
