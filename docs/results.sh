@@ -10,19 +10,27 @@ RUNS=${RUNS:-/tmp/results}
 WORKERS=${WORKERS:-2}
 PAGE=docs/RESULTS.md
 PY=${PY:-python}
-sweep() { $PY -m toyviz sweep --workers "$WORKERS" "$@"; }
+sweep() {       # exit status 1 = some runs failed (they are listed in the report): go on; anything else: stop
+  local rc=0
+  $PY -m toyviz sweep --workers "$WORKERS" "$@" || rc=$?
+  if [ "$rc" -gt 1 ]; then exit "$rc"; fi
+}
 report() { $PY -m toyviz report "$@" --into "$PAGE" > /dev/null; }
 EXTRAS=regions,div/patterns,div/entropy
 
-bre_toy() {      # 1. baseline vs BRE on the paper's toy, seeds 0–9, presets as they are
+bre_toy() {      # 1. baseline vs BRE on the paper's toy, seeds 0–9: the presets as they are, and BRE at the weight
+                 #    chosen on seeds 100–105 (section tune)
   for p in bre-toy bre-toy-bre; do sweep --preset "$p" --seeds 10 --out "$RUNS/bre-toy"; done
-  report "$RUNS/bre-toy" --section bre-toy --at 500,1000,1500,final --pair bre-toy,bre-toy-bre --extras "$EXTRAS"
+  sweep --preset bre-toy-bre --seeds 10 --grid reg.bre.weight=0.1 --out "$RUNS/bre-toy"
+  report "$RUNS/bre-toy" --section bre-toy --at 500,1000,1500,final --extras "$EXTRAS" \
+    --pair bre-toy,bre-toy-bre --pair bre-toy,bre-toy-bre+reg.bre.weight=0.1
 }
 
 TUNE=(--seeds 6 --seed 100 --set viz.metrics_every=250)
 tune() {         # the settings the paper leaves open, one at a time, on seeds 100–105 only
   local out="$RUNS/tune"
   for p in bre-toy bre-toy-bre; do sweep --preset "$p" "${TUNE[@]}" --out "$out"; done
+  sweep --preset bre-toy-bre "${TUNE[@]}" --grid reg.bre.weight=0.1,0.3 --out "$out"
   for g in nets.latent_dim=8 optim.batch_size=64 optim.iters=1000; do
     for p in bre-toy bre-toy-bre; do sweep --preset "$p" "${TUNE[@]}" --grid "$g" --out "$out"; done
   done
@@ -33,7 +41,8 @@ tune() {         # the settings the paper leaves open, one at a time, on seeds 1
   for g in nets.latent_dim=8 optim.batch_size=64 optim.iters=1000; do
     pairs+=(--pair "bre-toy+$g,bre-toy-bre+$g")
   done
-  for g in reg.bre.layers=all_but_first_last 'reg.bre.samples=[fake]' reg.bre.schedule=constant; do
+  for g in reg.bre.weight=0.1 reg.bre.weight=0.3 reg.bre.layers=all_but_first_last 'reg.bre.samples=[fake]' \
+           reg.bre.schedule=constant; do
     pairs+=(--pair "bre-toy,bre-toy-bre+$g")
   done
   report "$out" --section tune --at 500,1000,final --no-plots --extras regions "${pairs[@]}"
