@@ -49,6 +49,7 @@ def transport(s: Session) -> None:
 
 
 RESOLUTIONS, WIDTHS = [32, 64, 128, 256, 512], [320, 480, 640, 800, 960, 1280]
+PLAY_RESOLUTION = 128      # while playing, grids are at most 128² (≥ 5 updates/s, `python -m toyviz bench app`)
 
 
 def view_options(s: Session) -> dict:
@@ -165,10 +166,11 @@ def timeline(s: Session) -> None:
 def pictures(s: Session, view: dict) -> None:
     cols = st.columns(len(s.runs))
     width = view["width"] // len(s.runs)
+    resolution = min(view["resolution"], PLAY_RESOLUTION) if s.playing else view["resolution"]
     numbers = s.numbers()
     for col, label in zip(cols, s.runs):
         with col:
-            fd = s.frame_data(label, view["panels"], view["resolution"])
+            fd = s.frame_data(label, view["panels"], resolution)
             if len(s.runs) > 1:
                 diff = "" if label == "A" else " · " + ", ".join(f"{k}={v}" for k, v in s.ab.items())
                 st.markdown(f"**{label}**{diff}")
@@ -201,7 +203,9 @@ def live(s: Session, view: dict) -> None:
             st.rerun()
         timeline(s)
         state = "playing" if s.playing else ("snapshot" if s.view is not None else "paused")
-        st.caption(f"{state} · step {s.trainer.iteration} of {s.cfg.optim.iters} · {s.n_snapshots} snapshots")
+        coarse = s.playing and view["resolution"] > PLAY_RESOLUTION
+        grid = f" · grid ≤ {PLAY_RESOLUTION}² while playing" if coarse else ""
+        st.caption(f"{state} · step {s.trainer.iteration} of {s.cfg.optim.iters} · {s.n_snapshots} snapshots{grid}")
         pictures(s, view)
     body()
 
