@@ -15,7 +15,7 @@ from playwright.sync_api import expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]   # containers: small /dev/shm
 PICTURE = '[data-testid="stMain"] [data-testid="stImage"] img'
 WAIT_MS = 90_000                          # generous: the first picture imports torch and rasterizes 256²
 
