@@ -66,6 +66,11 @@ def test_paired_counts_seeds(sweep):
     assert "more modes at step 200 on 2, as many on 0, fewer on 0" in text
     assert "more modes at the end on 1, as many on 1, fewer on 0" in text
     assert "all modes sooner on 2, at the same evaluation on 0, later on 0" in text
+    assert "regions" not in text                                     # bre logged none: nothing to pair
+    write_run(sweep, "more", 0, [2, 5, 8], [0.5, 0.8, 0.9], [1, 1, 1], regions=[[10, 12, 13], [20, 22, 25]])
+    write_run(sweep, "more", 1, [3, 6, 7], [0.6, 0.8, 0.7], [1, 1, 1], regions=[[12, 14, 17], [30, 32, 30]])
+    text = paired(group(load_runs(sweep)), "plain", "more", [None])
+    assert "more regions/l1 at the end on 1; more regions/l2 at the end on 1;" in text
     with pytest.raises(ValueError, match="no complete runs labelled 'nope'"):
         paired(groups, "plain", "nope", [None])
 

@@ -212,6 +212,11 @@ def paired(groups: dict[str, list[Run]], base: str, other: str, at: list[Optiona
         tag = "at the end" if step is None else f"at step {step}"
         parts.append(f"more modes {tag} on {sum(x > 0 for x in d)}, as many on {sum(x == 0 for x in d)}, "
                      f"fewer on {sum(x < 0 for x in d)}")
+    for key in families(extra_keys([o[s] for s in seeds] + [b[s] for s in seeds])).get("regions", []):
+        d = [value_at(o[s], key, at[-1]) - value_at(b[s], key, at[-1]) for s in seeds]
+        if not any(math.isnan(x) for x in d):
+            parts.append(f"more {key} {'at the end' if at[-1] is None else f'at step {at[-1]}'} "
+                         f"on {sum(x > 0 for x in d)}")
     t = [(steps_to_all_modes(o[s]), steps_to_all_modes(b[s])) for s in seeds]
     parts.append(f"all modes sooner on {sum(x < y for x, y in t)}, at the same evaluation on "
                  f"{sum(x == y for x, y in t)}, later on {sum(x > y for x, y in t)} "
