@@ -65,7 +65,7 @@ def test_paired_counts_seeds(sweep):
     assert "2 common seeds" in text
     assert "more modes at step 200 on 2, as many on 0, fewer on 0" in text
     assert "more modes at the end on 1, as many on 1, fewer on 0" in text
-    assert "all modes sooner on 2, at the same evaluation on 0, later on 0" in text
+    assert "all modes sooner on 2, at the same evaluation on 0, later on 0, neither ever on 0" in text
     assert "regions" not in text                                     # bre logged none: nothing to pair
     write_run(sweep, "more", 0, [2, 5, 8], [0.5, 0.8, 0.9], [1, 1, 1], regions=[[10, 12, 13], [20, 22, 25]])
     write_run(sweep, "more", 1, [3, 6, 7], [0.6, 0.8, 0.7], [1, 1, 1], regions=[[12, 14, 17], [30, 32, 30]])

@@ -219,8 +219,8 @@ def paired(groups: dict[str, list[Run]], base: str, other: str, at: list[Optiona
                          f"on {sum(x > 0 for x in d)}")
     t = [(steps_to_all_modes(o[s]), steps_to_all_modes(b[s])) for s in seeds]
     parts.append(f"all modes sooner on {sum(x < y for x, y in t)}, at the same evaluation on "
-                 f"{sum(x == y for x, y in t)}, later on {sum(x > y for x, y in t)} "
-                 f"(never counts as later than any step)")
+                 f"{sum(x == y < math.inf for x, y in t)}, later on {sum(x > y for x, y in t)}, "
+                 f"neither ever on {sum(x == y == math.inf for x, y in t)}")
     return f"**{other}** vs **{base}**, {len(seeds)} common seeds: " + "; ".join(parts) + "."
 
 
