@@ -14,6 +14,10 @@ from toyviz.frames import DEFAULT_PANELS
 from toyviz.session import Session, config_fields, config_with, open_image_run, panel_options, parse_overrides
 
 torch.set_num_threads(1)                 # small nets: one thread per visitor is fastest on a shared machine
+BRE_MEASURED = ("Measured over seeds 0–9 (docs/RESULTS.md): with BRE as in the paper (λ = 1 on D's 2nd layer, "
+                "decayed), D's 2nd layer cuts the plane into more regions on 10 of 10 seeds, but G captured fewer "
+                "modes at the end on 9 of 10; the claim that BRE helps G find the modes did not reproduce in any "
+                "setting tried.")
 UPLOAD_ERRORS = (ValueError, KeyError, RuntimeError, TypeError)
 SECTIONS = {"data": "Data", "nets": "Networks", "run": "Loss and seed", "optim": "Optimizer",
             "reg": "Regularizers and techniques", "viz": "Snapshots and grid"}
@@ -122,6 +126,7 @@ def configuration(s: Session) -> None:
 
 def ab_controls(s: Session) -> None:
     with st.sidebar.expander("A/B comparison", expanded=s.ab is not None):
+        st.caption(BRE_MEASURED)
         text = st.text_area("B differs from A in (key.path=value per line)", "reg.bre.weight=1.0", key="ab_text")
         c = st.columns(2)
         if c[0].button("Start A/B", key="ab_start", help="restarts both runs from the same seed"):
