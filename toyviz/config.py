@@ -124,8 +124,38 @@ class VizConfig:
     metrics_every: int = 100
 
 
+class JsonConfig:
+    """The strict JSON round trip shared by every config tree (the toy's `Config`, `toyviz.image`'s ImageConfig)."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        return _build(cls, d, "")
+
+    def to_json(self, path) -> None:
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def from_json(cls, path):
+        try:
+            with open(path) as f:
+                d = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e})") from None
+        return cls.from_dict(d)
+
+    def replace(self, **dotted):
+        """A copy with dotted keys set, e.g. `cfg.replace(**{"reg.bre.weight": 1.0})`."""
+        d = self.to_dict()
+        for key, value in dotted.items():
+            set_dotted(d, key, value)
+        return type(self).from_dict(d)
+
+
 @dataclass
-class Config:
+class Config(JsonConfig):
     data: DataConfig = field(default_factory=DataConfig)
     nets: NetsConfig = field(default_factory=NetsConfig)
     loss: Literal["ns", "minimax", "wgan", "hinge", "lsgan"] = "ns"
@@ -135,33 +165,6 @@ class Config:
     preset: str = "custom"
     seed: int = 0
     device: str = "cpu"
-
-    # ---- round trip ------------------------------------------------------------------------------------------
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Config":
-        return _build(cls, d, "")
-
-    def to_json(self, path) -> None:
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
-
-    @classmethod
-    def from_json(cls, path) -> "Config":
-        try:
-            with open(path) as f:
-                d = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON ({e})") from None
-        return cls.from_dict(d)
-
-    def replace(self, **dotted) -> "Config":
-        """A copy with dotted keys set, e.g. `cfg.replace(**{"reg.bre.weight": 1.0})`."""
-        d = self.to_dict()
-        for key, value in dotted.items():
-            set_dotted(d, key, value)
-        return Config.from_dict(d)
 
     # ---- validation ------------------------------------------------------------------------------------------
     def validate(self) -> "Config":

@@ -1,14 +1,12 @@
-"""The image trainer's configuration: one nested dataclass tree, strict JSON round trip (the toy's `build_dataclass`),
+"""The image trainer's configuration: one nested dataclass tree, strict JSON round trip (the toy's `JsonConfig`),
 and `validate()` with messages naming the field and its allowed values.
 """
 from __future__ import annotations
 
-import dataclasses
-import json
 from dataclasses import dataclass, field
 from typing import Literal, Optional, Union
 
-from ..config import atomic_write_text, build_dataclass, set_dotted
+from ..config import JsonConfig
 
 DATASETS = ("digits", "stacked-digits", "mnist", "cifar10", "folder")
 IMAGE_SIZES = (16, 28, 32, 64)
@@ -100,7 +98,7 @@ class ImageEvalConfig:
 
 
 @dataclass
-class ImageConfig:
+class ImageConfig(JsonConfig):
     data: ImageDataConfig = field(default_factory=ImageDataConfig)
     nets: ConvNetsConfig = field(default_factory=ConvNetsConfig)
     loss: Literal["ns", "minimax", "wgan", "hinge", "lsgan"] = "ns"
@@ -109,32 +107,6 @@ class ImageConfig:
     eval: ImageEvalConfig = field(default_factory=ImageEvalConfig)
     seed: int = 0
     device: str = "cpu"
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "ImageConfig":
-        return build_dataclass(cls, d, "")
-
-    def to_json(self, path) -> None:
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
-
-    @classmethod
-    def from_json(cls, path) -> "ImageConfig":
-        try:
-            with open(path) as f:
-                d = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON ({e})") from None
-        return cls.from_dict(d)
-
-    def replace(self, **dotted) -> "ImageConfig":
-        """A copy with dotted keys set, e.g. `cfg.replace(**{"reg.bre.weight": 1.0})`."""
-        d = self.to_dict()
-        for key, value in dotted.items():
-            set_dotted(d, key, value)
-        return ImageConfig.from_dict(d)
 
     def validate(self) -> "ImageConfig":
         problems = list(_problems(self))
