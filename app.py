@@ -53,7 +53,8 @@ def transport(s: Session) -> None:
 
 
 RESOLUTIONS, WIDTHS = [32, 64, 128, 256, 512], [320, 480, 640, 800, 960, 1280]
-PLAY_RESOLUTION = 128      # while playing, grids are at most 128² (≥ 5 updates/s, `python -m toyviz bench app`)
+PLAY_EVERY = 0.2           # seconds between updates while playing: 5 a second (`python -m toyviz bench app`: one
+                           # update of ring8 at 256² takes about 0.18 s of one core)
 
 
 def view_options(s: Session) -> dict:
@@ -171,11 +172,11 @@ def timeline(s: Session) -> None:
 def pictures(s: Session, view: dict) -> None:
     cols = st.columns(len(s.runs))
     width = view["width"] // len(s.runs)
-    resolution = min(view["resolution"], PLAY_RESOLUTION) if s.playing else view["resolution"]
+    resolution = view["resolution"]
     numbers = s.numbers()
     for col, label in zip(cols, s.runs):
         with col:
-            fd = s.frame_data(label, view["panels"], resolution)
+            fd = s.frame_data(label, view["panels"], resolution, hover=view["interactive"])
             if len(s.runs) > 1:
                 diff = "" if label == "A" else " · " + ", ".join(f"{k}={v}" for k, v in s.ab.items())
                 st.markdown(f"**{label}**{diff}")
@@ -196,7 +197,7 @@ def pictures(s: Session, view: dict) -> None:
 
 def live(s: Session, view: dict) -> None:
     """Trains while playing (a fragment that reruns itself) and draws the current view."""
-    @st.fragment(run_every=0.25 if s.playing else None)
+    @st.fragment(run_every=PLAY_EVERY if s.playing else None)
     def body():
         was_playing = s.playing
         try:
@@ -208,9 +209,7 @@ def live(s: Session, view: dict) -> None:
             st.rerun()
         timeline(s)
         state = "playing" if s.playing else ("snapshot" if s.view is not None else "paused")
-        coarse = s.playing and view["resolution"] > PLAY_RESOLUTION
-        grid = f" · grid ≤ {PLAY_RESOLUTION}² while playing" if coarse else ""
-        st.caption(f"{state} · step {s.trainer.iteration} of {s.cfg.optim.iters} · {s.n_snapshots} snapshots{grid}")
+        st.caption(f"{state} · step {s.trainer.iteration} of {s.cfg.optim.iters} · {s.n_snapshots} snapshots")
         pictures(s, view)
     body()
 

@@ -93,7 +93,52 @@ def test_bad_input():
         bre([torch.randn(1, 4)])
 
 
-def test_symmetric_gram_backward_matches_autograd():
-    from toyviz.regularizers import _Gram
-    a = torch.randn(7, 5, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(_Gram.apply, (a,))
+def test_fused_hinged_correlation_matches_autograd_chain():
+    from toyviz.regularizers import _HingedCorrelation
+    torch.manual_seed(4)
+    a = torch.randn(9, 6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: _HingedCorrelation.apply(x[None], 0.4)[0], (a,))
+    value, off_abs = _HingedCorrelation.apply(a[None], 0.4)
+    value.backward()
+    b = a.detach().clone().requires_grad_(True)
+    c = b @ b.T / 6
+    off = ~torch.eye(9, dtype=torch.bool)
+    reference = torch.relu(c.abs() - 0.4)[off].sum()
+    reference.backward()
+    torch.testing.assert_close(value[0], reference)
+    torch.testing.assert_close(a.grad, b.grad)
+    torch.testing.assert_close(off_abs[0], c.abs()[off].sum().detach())
+
+
+def test_sets_stacked_equal_sets_one_by_one():
+    from toyviz.regularizers import bre_sets
+    torch.manual_seed(5)
+    sets = [[(torch.randn(32, 10) + i).requires_grad_(), torch.randn(32, 20, requires_grad=True)] for i in range(3)]
+    together = bre_sets(sets)
+    sum(r.total for r in together).backward()
+    grads = [h.grad.clone() for layers in sets for h in layers]
+    for layers in sets:
+        for h in layers:
+            h.grad = None
+    assert together[0].frac_09 == pytest.approx(float((soft_sign(sets[0][0]).abs() > 0.9).float().mean()) / 2
+                                                + float((soft_sign(sets[0][1]).abs() > 0.9).float().mean()) / 2)
+    alone = [bre(layers) for layers in sets]
+    sum(r.total for r in alone).backward()
+    for r, q in zip(together, alone):
+        torch.testing.assert_close(r.total, q.total)
+        assert (r.frac_09, r.mean_abs_corr) == pytest.approx((q.frac_09, q.mean_abs_corr))
+    for g, h in zip(grads, [h for layers in sets for h in layers]):
+        torch.testing.assert_close(g, h.grad)
+    mixed = bre_sets([sets[0], [torch.randn(16, 10), torch.randn(16, 20)]])          # unequal shapes: one by one
+    torch.testing.assert_close(mixed[0].total, together[0].total)
+
+
+def test_features_upto_stop_after_the_layer():
+    import toyviz
+    t = toyviz.Trainer(toyviz.presets.get("bre-toy-bre"))
+    x = torch.randn(16, 2)
+    out, full = t.D.forward_features(x)
+    none, part = t.D.forward_features(x, upto=1)
+    assert none is None and len(part.preacts) == 2 and out.shape == (16, 1)
+    for p, f in zip(part.preacts, full.preacts):
+        torch.testing.assert_close(p, f)

@@ -48,3 +48,10 @@ def test_one_panel_only(fd):
         plotly_panel(fd, "regions:all")
     with pytest.raises(ValueError, match="panels"):
         plotly_panel(fd, "nope")
+
+
+def test_hover_without_the_mosaic_shows_bits_only(fd):
+    import dataclasses
+    bare = dataclasses.replace(fd, raster=dataclasses.replace(fd.raster, mosaic=np.zeros((0, 0, 2), np.float32)))
+    text = pixel_hover(bare, 1, cumulative=False)[3, 4]
+    assert text.startswith("h2 bits ") and "∇ₓD" not in text

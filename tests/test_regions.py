@@ -7,8 +7,7 @@ import torch
 from toyviz import Trainer, presets
 from toyviz.config import MLPConfig
 from toyviz.nets import MLP, Discriminator, Generator
-from toyviz.regions import (Raster, Probe, grid, hash_colors, input_gradient, pack_bits, raster_of, rasterize,
-                            rasterize_latent, splitmix64, unpack_bits, unique_rows)
+from toyviz.regions import Raster, Probe, grid, input_gradient, raster_of, rasterize, rasterize_latent
 
 EXTENT = (-1.5, 1.5, -1.2, 1.0)
 
@@ -53,29 +52,6 @@ def test_single_unit_splits_the_plane_at_x0():
     assert not np.array_equal(r.colors[0][0, 0], r.colors[0][0, -1])
     np.testing.assert_array_equal(r.pattern_at(0, *r.pixel(0.7, -0.3)), [True])
     np.testing.assert_array_equal(r.pattern_at(0, *r.pixel(-0.7, 0.9)), [False])
-
-
-@pytest.mark.parametrize("width", [1, 7, 8, 10, 63, 64, 65, 128, 130])
-def test_pack_bits_round_trip_and_injective(width):
-    bits = np.random.default_rng(width).random((400, width)) < 0.5
-    bits[:3] = [False] * width, [True] * width, [i % 2 == 0 for i in range(width)]
-    pre = torch.as_tensor(np.where(bits, 1.0, 0.0), dtype=torch.float32)        # 0.0 is "off": the pattern is pre > 0
-    words = pack_bits(pre)
-    assert words.dtype == np.uint64 and words.shape == (400, -(-width // 64))
-    np.testing.assert_array_equal(unpack_bits(words, width), bits)
-    u, inv, counts = unique_rows(words)
-    assert len(u) == len({r.tobytes() for r in bits}) and counts.sum() == 400
-    np.testing.assert_array_equal(u[inv], words)
-
-
-def test_hash_colours_are_the_hsv_formula():
-    from matplotlib.colors import hsv_to_rgb
-    h = splitmix64(np.arange(5000, dtype=np.uint64))
-    hsv = np.stack([(h & np.uint64(0xFFFF)) / 65536.0,
-                    0.45 + 0.5 * ((h >> np.uint64(16)) & np.uint64(0xFF)) / 255.0,
-                    0.6 + 0.4 * ((h >> np.uint64(24)) & np.uint64(0xFF)) / 255.0], -1)
-    np.testing.assert_array_equal(hash_colors(h), np.round(hsv_to_rgb(hsv) * 255).astype(np.uint8))
-    assert splitmix64(np.array([0], np.uint64))[0] == np.uint64(0xE220A8397B1DCDAF)   # SplitMix64's first output
 
 
 def test_grid_orientation():

@@ -254,3 +254,12 @@ def test_clicked_centres_become_a_mixture(sess):
     assert sess.cfg.data.kind == "mixture" and sess.trainer.data.n_modes == 2 and sess.trainer.iteration == 2
     with pytest.raises(ValueError, match="data.centers"):
         sess.set_centers([])
+
+
+def test_mosaic_is_computed_only_when_shown_or_hovered():
+    from toyviz import presets
+    s = Session(presets.get("bre-toy"), steps_per_update=2)
+    s.advance()
+    assert s.frame_data("A", ["regions", "grad"], 32).raster.mosaic.size == 0
+    assert s.frame_data("A", ["mosaic"], 32).raster.mosaic.shape == (32, 32, 2)
+    assert s.frame_data("A", ["regions"], 32, hover=True).raster.mosaic.shape == (32, 32, 2)

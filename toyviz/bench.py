@@ -128,16 +128,19 @@ def bench_regions(args) -> None:
     import sys
 
     from .nets import Discriminator
-    from .regions import Probe, _partition, forward_patterns, grid, input_gradient, rasterize
+    from .pattern_ids import partition_grid
+    from .regions import CHUNK, Probe, forward_patterns, grid, input_gradient, rasterize
 
     torch.set_num_threads(1)
     extent = (-1.5, 1.5, -1.5, 1.5)
     nets = {"bre-toy D (4x10)": presets.get("bre-toy"),
-            "4x64 D": presets.get("ring8").replace(**{"nets.d.width": 64, "nets.d.depth": 4})}
+            "4x64 D": presets.get("ring8").replace(**{"nets.d.width": 64, "nets.d.depth": 4}),
+            "ring8 D (3x128)": presets.get("ring8")}
     print(f"CPU time of this process, min over alternated rounds, torch threads {torch.get_num_threads()}; freshly "
-          f"initialized D (seed 0), extent {extent}, chunk 65536")
+          f"initialized D (seed 0), extent {extent}; 'forward' = D(x) over the grid in rasterize's chunks of "
+          f"{CHUNK} (the floor), 'one pass' = D(x) on all points at once")
     print(f"{'net':<18}{'R':>6}{'forward ms':>12}{'rasterize ms':>14}{'ratio':>7}{'regions':>9}"
-          f"{'of which: forward+bits':>24}{'ids+colours':>13}")
+          f"{'one pass ms':>13}{'of which: forward+bits':>24}{'ids+colours':>13}")
     for name, cfg in nets.items():
         torch.manual_seed(0)
         D = Discriminator(cfg)
@@ -148,14 +151,19 @@ def bench_regions(args) -> None:
 
             def forward():
                 with torch.no_grad():
-                    for s in range(0, len(x), 65536):
-                        D(x[s:s + 65536])
-            t_fwd, t_ras, t_bits, t_ids = _interleaved(
-                [forward, lambda: rasterize(D, extent, R, grad_resolution=0), lambda: forward_patterns(probe, x),
-                 lambda: _partition(words, widths, R)], 15 if R == 256 else 8)
+                    for s in range(0, len(x), CHUNK):
+                        D(x[s:s + CHUNK])
+
+            def one_pass():
+                with torch.no_grad():
+                    D(x)
+            t_fwd, t_ras, t_one, t_bits, t_ids = _interleaved(
+                [forward, lambda: rasterize(D, extent, R, grad_resolution=0), one_pass,
+                 lambda: forward_patterns(probe, x), lambda: partition_grid(words, widths, R)],
+                15 if R == 256 else 8)
             n = rasterize(D, extent, R, grad_resolution=0).cumulative_counts[-1]
             print(f"{name:<18}{R:>6}{1e3 * t_fwd:>12.1f}{1e3 * t_ras:>14.1f}{t_ras / t_fwd:>7.2f}{n:>9}"
-                  f"{1e3 * t_bits:>24.1f}{1e3 * t_ids:>13.1f}")
+                  f"{1e3 * t_one:>13.1f}{1e3 * t_bits:>24.1f}{1e3 * t_ids:>13.1f}")
     print("goal: rasterize (all layers: ids, cumulative ids, colours, counts, patterns, prob) <= 1.5x the forward")
     print(f"{'net':<18}{'grad 64² ms':>12}{'forward ms':>12}{'ratio':>7}{'full raster 256² ms':>21}")
     for name, cfg in nets.items():

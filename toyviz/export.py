@@ -71,7 +71,8 @@ def run_frames(trainer, *, panels=DEFAULT_PANELS, size=(512, 512), resolution: O
     panels = parse_panels(panels, trainer.D.depth)
     renderer = FrameRenderer(panels, size)
     res = video_resolution(trainer, panels, size) if resolution is None else resolution
-    for fd in iter_frame_data(trainer, indices, raster=_needs_raster(panels), resolution=res, timings=timings):
+    for fd in iter_frame_data(trainer, indices, raster=_needs_raster(panels), mosaic="mosaic" in panels,
+                              resolution=res, timings=timings):
         if label is not None:
             fd = dataclasses.replace(fd, preset=label)
         t0 = time.perf_counter()
@@ -184,7 +185,8 @@ def write_figure(runs: Sequence[tuple[str, object]], path, *, steps: Sequence[in
         trainer = _as_trainer(run)
         parse_panels(panels, trainer.D.depth)
         idx = [nearest_snapshot(trainer, s) for s in steps]
-        for s, fd in zip(steps, iter_frame_data(trainer, idx, raster=_needs_raster(parse_panels(panels, 8)),
+        parsed = parse_panels(panels, 8)
+        for s, fd in zip(steps, iter_frame_data(trainer, idx, raster=_needs_raster(parsed), mosaic="mosaic" in parsed,
                                                 resolution=resolution, exact=exact)):
             rows.append((label, fd))
             used.append((label, int(s), fd.step))

@@ -84,11 +84,11 @@ def _push(trainer, D, fake: torch.Tensor) -> Optional[np.ndarray]:
 
 
 def iter_frame_data(trainer, indices: Optional[Sequence[int]] = None, *, raster: bool = True,
-                    resolution: Optional[int] = None, n_real: int = 1000, arrows: int = 200,
+                    mosaic: bool = True, resolution: Optional[int] = None, n_real: int = 1000, arrows: int = 200,
                     exact: bool = False, timings: Optional[dict] = None) -> Iterable[FrameData]:
     """FrameData for snapshots `indices` (default: all), in order. Snapshots are loaded into copies of the nets,
     so the trainer is never touched (safe beside a training thread). `raster=False` skips the region/probability
-    raster (data and curves panels only); `exact` adds the exact partition for the boundary overlay
+    raster (data and curves panels only), `mosaic=False` its mosaic glass (left empty); `exact` adds the exact partition for the boundary overlay
     (ReLU/LeakyReLU pointwise D only); `timings` accumulates seconds under 'rasterize' and 'gather' (the rest)."""
     cfg, data, snaps = trainer.cfg, trainer.data, list(trainer.snapshots)
     indices = range(len(snaps)) if indices is None else [i % len(snaps) for i in indices]
@@ -114,7 +114,7 @@ def iter_frame_data(trainer, indices: Optional[Sequence[int]] = None, *, raster:
         fake = fake_t.cpu().numpy()
         cov = metrics.mode_coverage(fake, centers, data.std, w)
         t1 = time.perf_counter()
-        r = raster_of(trainer, resolution, snapshot=i) if raster else None
+        r = raster_of(trainer, resolution, snapshot=i, mosaic=mosaic) if raster else None
         t2 = time.perf_counter()
         fd = FrameData(
             preset=cfg.preset, step=snaps[i]["iteration"], total_steps=max(cfg.optim.iters, 1),

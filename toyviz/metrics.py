@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import regions
+from . import pattern_ids, regions
 
 
 @dataclass
@@ -45,7 +45,7 @@ class Diversity:
     grad_dirs: int                   # distinct ∇ₓD directions among the points (see pattern_diversity)
 
 
-def pattern_diversity(D, points, reference_batch=None, *, angle_tol: float = 1e-3, chunk: int = 65536
+def pattern_diversity(D, points, reference_batch=None, *, angle_tol: float = 1e-3, chunk: int = regions.CHUNK
                       ) -> Diversity:
     """How diversely D treats a set of (fake) points (BRE's thesis, Cao et al. 2018; METHODS §1, §6).
 
@@ -66,11 +66,11 @@ def pattern_diversity(D, points, reference_batch=None, *, angle_tol: float = 1e-
     grad = grad.astype(np.float64)
     patterns, entropy, cumulative = [], [], []
     for l, w in enumerate(words):
-        _, _, counts = regions.unique_rows(w)
+        _, _, counts = pattern_ids.unique_rows(w)
         p = counts / len(pts)
         patterns.append(len(counts))
         entropy.append(float(-(p * np.log(p)).sum()))
-        cumulative.append(len(regions.unique_rows(np.concatenate(words[:l + 1], 1))[2]))
+        cumulative.append(len(pattern_ids.unique_rows(np.concatenate(words[:l + 1], 1))[2]))
     flat = np.hypot(grad[:, 0], grad[:, 1]) < 1e-12
     bins = np.round(np.arctan2(grad[~flat, 1], grad[~flat, 0]) / angle_tol).astype(np.int64)
     bins[bins == round(np.pi / angle_tol)] = -round(np.pi / angle_tol)       # the angles π and −π are one direction

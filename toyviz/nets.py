@@ -118,10 +118,13 @@ class MLP(nn.Module):
         return self.minibatch is None
 
     def forward_features(self, x: torch.Tensor, reference: torch.Tensor | None = None,
-                         vbn_ref: torch.Tensor | None = None) -> tuple[torch.Tensor, Features]:
+                         vbn_ref: torch.Tensor | None = None,
+                         upto: int | None = None) -> tuple[torch.Tensor | None, Features]:
         """`reference`: (R, in_dim) points the minibatch layer compares against (grid evaluation only).
         `vbn_ref`: (R, in_dim) the virtual-batch-norm reference inputs (required when the net has `vbn`);
-        recorded pre-activations are then the normalized ones (what the nonlinearity sees)."""
+        recorded pre-activations are then the normalized ones (what the nonlinearity sees).
+        `upto`: stop after hidden layer `upto` (0-based) and return `(None, features of layers 0..upto)`: what a
+        regularizer reading only those layers needs, at the cost of those layers alone."""
         feats = Features()
         h, ref_h = x, vbn_ref
         for i, layer in enumerate(self.hidden):
@@ -133,6 +136,8 @@ class MLP(nn.Module):
             feats.preacts.append(pre)
             feats.acts.append(h)
             feats.pointwise.append(True)
+            if i == upto:
+                return None, feats
         if self.minibatch is not None:
             ref = None
             if reference is not None:
@@ -191,12 +196,13 @@ class KPlusOneDiscriminator(Discriminator):
         super().__init__(cfg, out_dim=n_classes)
         self.n_classes = n_classes
 
-    def classify(self, x: torch.Tensor, reference: torch.Tensor | None = None) -> tuple[torch.Tensor, Features]:
-        return super().forward_features(x, reference)
+    def classify(self, x: torch.Tensor, reference: torch.Tensor | None = None,
+                 upto: int | None = None) -> tuple[torch.Tensor, Features]:
+        return super().forward_features(x, reference, upto=upto)
 
-    def forward_features(self, x, reference=None, vbn_ref=None):
-        logits, feats = self.classify(x, reference)
-        return torch.logsumexp(logits, dim=1, keepdim=True), feats
+    def forward_features(self, x, reference=None, vbn_ref=None, upto=None):
+        logits, feats = self.classify(x, reference, upto)
+        return (None if logits is None else torch.logsumexp(logits, dim=1, keepdim=True)), feats
 
 
 class Encoder(nn.Module):

@@ -13,7 +13,7 @@ from matplotlib.path import Path
 from .atomic import atomic_path
 from .export import FIGURE_EXTS, check_output
 from .partition import ExactPartition, LayerPartition, _next_rows, exact_partition
-from .regions import hash_colors, pack_bits, pattern_hash, splitmix64
+from .pattern_ids import hash_colors, pack_bits, pattern_hash, splitmix64
 
 def boundary_segments(layer: LayerPartition, extent) -> np.ndarray:
     """(S, 2, 2) segments of the region boundaries inside the extent, each drawn once.

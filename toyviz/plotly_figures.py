@@ -32,10 +32,12 @@ def pixel_hover(fd: FrameData, layer: int, cumulative: bool) -> np.ndarray:
     for l in layers:
         bits = _bits(r.patterns[l])[r.ids[l][::k, ::k]]
         text = bits if text is None else text + " | " + bits
+    name = f"h1–h{layer + 1}" if cumulative else f"h{layer + 1}"
+    if r.mosaic.size == 0:                          # rasterized without the mosaic glass: bits only
+        return f"{name} bits " + text
     g = r.mosaic[::k, ::k]
     grad = np.char.add(np.char.add("<br>∇ₓD = (", np.char.mod("%.3g", g[..., 0])),
                        np.char.add(", ", np.char.add(np.char.mod("%.3g", g[..., 1]), ")")))
-    name = f"h1–h{layer + 1}" if cumulative else f"h{layer + 1}"
     return f"{name} bits " + text + grad.astype(object)
 
 

@@ -18,33 +18,106 @@ from .nets import Features
 # ---- BRE (Cao, Ding, Lui, Huang, ICLR 2018) ------------------------------------------------------------------
 @dataclass
 class BREResult:
-    """`total = me + ac` (differentiable) and the monitors of METHODS §1 (floats)."""
+    """`total = me + ac` (differentiable) and the monitors of METHODS §1 (floats; None when not asked for)."""
     total: torch.Tensor
     me: torch.Tensor
     ac: torch.Tensor
-    frac_09: float
-    frac_099: float
-    mean_abs_corr: float
+    frac_09: Optional[float] = None
+    frac_099: Optional[float] = None
+    mean_abs_corr: Optional[float] = None
 
 
-def soft_sign(h: torch.Tensor, eps_scale: float = 1e-3) -> torch.Tensor:
-    """a = h / (|h| + ε), ε = eps_scale · mean|h| over the whole tensor, with no gradient through ε."""
-    eps = eps_scale * h.abs().mean().detach()
-    return h / (h.abs() + eps)
-
-
-class _Gram(torch.autograd.Function):
-    """C = A Aᵀ with the symmetric backward ∂L/∂A = (G + Gᵀ) A: one matrix product instead of autograd's two."""
+class _SoftSign(torch.autograd.Function):
+    """a = h / (|h| + ε), ε = eps_scale · mean|h| over each set's (K, d) tensor (h: (S, K, d), S independent
+    sets), with no gradient through ε: ∂a/∂h = ε / (|h| + ε)² (also at h = 0), three operations back."""
 
     @staticmethod
-    def forward(ctx, a):
-        ctx.save_for_backward(a)
-        return a @ a.T
+    def forward(ctx, h, eps_scale: float):
+        den = h.abs()
+        eps = den.mean(dim=(-2, -1), keepdim=True).mul_(eps_scale)
+        den.add_(eps)
+        ctx.save_for_backward(den, eps)
+        return h / den
 
     @staticmethod
     def backward(ctx, grad):
-        (a,) = ctx.saved_tensors
-        return (grad + grad.T) @ a
+        den, eps = ctx.saved_tensors
+        return grad * eps / den.square(), None
+
+
+def soft_sign(h: torch.Tensor, eps_scale: float = 1e-3) -> torch.Tensor:
+    """a = h / (|h| + ε), ε = eps_scale · mean|h| over the whole (K, d) tensor, with no gradient through ε."""
+    return _SoftSign.apply(h.unsqueeze(0), eps_scale)[0]
+
+
+class _HingedCorrelation(torch.autograd.Function):
+    """Per set s of A (S, K, d): Σ_{i≠j} max(0, |C_ij| − m) with C = A Aᵀ / d, shape (S,); also Σ_{i≠j} |C_ij|
+    (a monitor, no gradient). On the unscaled Gram matrix G = A Aᵀ = d·C, the soft-threshold residual
+    R = softshrink(G, m·d) = G − clamp(G, −m·d, m·d) gives the hinge as |R| / d (R_ii = G_ii − m·d ≥ 0 on the
+    diagonal, G_ii ≥ 0), and with S = sign(R), diagonal zeroed (symmetric):
+      ∂/∂A = (S + Sᵀ) A / d = 2 S A / d
+    one batched matrix product each way and a few passes over K×K, instead of autograd's chain."""
+
+    @staticmethod
+    def forward(ctx, a, margin: float):
+        d = a.shape[2]
+        gram = torch.bmm(a, a.transpose(1, 2))
+        residual = F.softshrink(gram, margin * d)
+        ctx.save_for_backward(a, residual)
+        hinged = (residual.abs().sum((1, 2)) - residual.diagonal(dim1=1, dim2=2).sum(1)) / d
+        off_abs = (gram.abs_().sum((1, 2)) - gram.diagonal(dim1=1, dim2=2).sum(1)) / d
+        ctx.mark_non_differentiable(off_abs)
+        return hinged, off_abs
+
+    @staticmethod
+    def backward(ctx, grad, _):
+        a, residual = ctx.saved_tensors
+        s = residual.sign()
+        s.diagonal(dim1=1, dim2=2).zero_()
+        return torch.bmm(s, a).mul_(grad.view(-1, 1, 1) * (2 / a.shape[2])), None
+
+
+def _count_above(x: torch.Tensor, threshold: float) -> torch.Tensor:
+    """#{x > t} per set of x (S, K, d) ≥ 0, as ⌈max(0, x − t)⌉ summed (exact for x − t ≤ 1; comparisons that
+    yield booleans run several times slower on the CPU)."""
+    return (x - threshold).clamp_min_(0).ceil_().sum((1, 2))
+
+
+def bre_sets(sets: list[list[torch.Tensor]], *, margin_s: float = 3.0, eps_scale: float = 1e-3,
+             pairs: Literal["paper", "code"] = "paper", monitors: bool = True) -> list[BREResult]:
+    """`bre` of several sample sets at once (fake, interpolates, real: each its own batch statistics), one result
+    per set. Sets of equal shapes are stacked, so each operation runs once for all of them. `monitors=False`
+    skips the monitors (a few passes over K×d and K×K: a tenth of a training step on ring8)."""
+    if not sets or any(not layers for layers in sets):
+        raise ValueError("bre needs at least one layer of pre-activations")
+    shapes = [[tuple(h.shape) for h in layers] for layers in sets]
+    if any(s != shapes[0] for s in shapes):
+        return [r for layers in sets for r in bre_sets([layers], margin_s=margin_s, eps_scale=eps_scale,
+                                                        pairs=pairs, monitors=monitors)]
+    k = sets[0][0].shape[0]
+    if k < 2:
+        raise ValueError("bre needs a batch of at least 2 samples for its pair statistics")
+    mes, hinged, big09, big099, corr = [], [], [], [], []
+    for layer in range(len(sets[0])):
+        h = torch.stack([layers[layer].reshape(k, -1) for layers in sets])   # (S, K, d)
+        a = _SoftSign.apply(h, eps_scale)
+        d = a.shape[2]
+        mes.append((a.mean(1) ** 2).mean(1))
+        off_hinged, off_abs = _HingedCorrelation.apply(a, margin_s / d ** 0.5)
+        hinged.append(off_hinged)
+        if monitors:
+            with torch.no_grad():
+                abs_a = a.abs()
+                big09.append(_count_above(abs_a, 0.9) / (k * d))
+                big099.append(_count_above(abs_a, 0.99) / (k * d))
+                corr.append(off_abs / (k * (k - 1)))
+    me = torch.stack(mes).mean(0)                                              # (S,)
+    ac = torch.stack(hinged).mean(0) / (k * (k - 1) if pairs == "paper" else k * k)
+    total = me + ac
+    if not monitors:
+        return [BREResult(total[i], me[i], ac[i]) for i in range(len(sets))]
+    values = torch.stack([torch.stack(m).mean(0) for m in (big09, big099, corr)]).tolist()
+    return [BREResult(total[i], me[i], ac[i], values[0][i], values[1][i], values[2][i]) for i in range(len(sets))]
 
 
 def bre(preacts: list[torch.Tensor], *, margin_s: float = 3.0, eps_scale: float = 1e-3,
@@ -55,31 +128,10 @@ def bre(preacts: list[torch.Tensor], *, margin_s: float = 3.0, eps_scale: float 
       ME_l = mean_k (mean_i a_ik)²                     marginal entropy: each unit on half the time
       C_l  = A Aᵀ / d_l  (K×K),  H_l = max(0, |C_l| − s/√d_l)   the CLT margin s (3 by default)
     ME = mean_l ME_l;  AC = mean over pairs i≠j of (mean_l H_l)  ("paper"), or the mean over all K² entries with
-    the diagonal zeroed ("code": (K−1)/K times smaller);  R_BRE = ME + AC.
+    the diagonal zeroed ("code": (K−1)/K times smaller);  R_BRE = ME + AC. Averaging over layers and over pairs
+    commute, so AC is computed as Σ_l Σ_{i≠j} H_l,ij / (L · pairs) (`_HingedCorrelation`).
     """
-    if not preacts:
-        raise ValueError("bre needs at least one layer of pre-activations")
-    k = preacts[0].shape[0]
-    if k < 2:
-        raise ValueError("bre needs a batch of at least 2 samples for its pair statistics")
-    mes, hinged, big09, big099, corr = [], [], [], [], []
-    for h in preacts:
-        a = soft_sign(h.reshape(k, -1), eps_scale)                        # (K, d)
-        d = a.shape[1]
-        mes.append((a.mean(0) ** 2).mean())
-        c = _Gram.apply(a) / d                                            # (K, K)
-        hinged.append(torch.relu(c.abs() - margin_s / d ** 0.5))
-        with torch.no_grad():
-            abs_a, abs_c = a.abs(), c.abs()
-            big09.append((abs_a > 0.9).float().mean())
-            big099.append((abs_a > 0.99).float().mean())
-            corr.append((abs_c.sum() - abs_c.diagonal().sum()) / (k * (k - 1)))
-    me = torch.stack(mes).mean()
-    hinge = torch.stack(hinged).mean(0)                                   # (K, K), averaged over layers
-    off_diag_sum = hinge.sum() - hinge.diagonal().sum()
-    ac = off_diag_sum / (k * (k - 1) if pairs == "paper" else k * k)
-    return BREResult(me + ac, me, ac, float(torch.stack(big09).mean()), float(torch.stack(big099).mean()),
-                     float(torch.stack(corr).mean()))
+    return bre_sets([preacts], margin_s=margin_s, eps_scale=eps_scale, pairs=pairs)[0]
 
 
 def bre_layer_indices(layers, depth: int) -> list[int]:
@@ -137,7 +189,9 @@ def linear_decay(weight: float, iteration: int, total: int) -> float:
 
 
 class BRERegularizer(Regularizer):
-    """L_D += λ·(R_BRE(fake) + R_BRE(interp)) by default; the sample sets and layers are config choices."""
+    """L_D += λ·(R_BRE(fake) + R_BRE(interp)) by default; the sample sets and layers are config choices.
+    ME and AC are logged every step; the monitors (fractions of |a| > 0.9, 0.99, mean |C|) on the first step and
+    on the steps the trainer evaluates (every `viz.metrics_every`)."""
     name, player = "bre", "d"
 
     def weight(self, cfg, iteration):
@@ -147,7 +201,7 @@ class BRERegularizer(Regularizer):
     def __call__(self, ctx):
         b, D = ctx.cfg.reg.bre, ctx.D
         layers = bre_layer_indices(b.layers, D.depth)
-        total, stats = 0.0, {}
+        sets = []
         for kind in b.samples:
             if kind == "fake" and ctx.fake_feats is not None:
                 feats = ctx.fake_feats
@@ -157,14 +211,19 @@ class BRERegularizer(Regularizer):
                 x = {"fake": ctx.fake, "real": ctx.real}.get(kind)
                 if x is None:
                     x = interpolate(ctx.real, ctx.fake, b.interp, ctx.generator)
-                feats = D.forward_features(x)[1]
-            r = bre([feats.preacts[i] for i in layers], margin_s=b.margin_s, eps_scale=b.eps_scale, pairs=b.pairs)
-            total = total + r.total
-            stats.update({f"{kind}/me": r.me.item(), f"{kind}/ac": r.ac.item(), f"{kind}/frac09": r.frac_09,
-                          f"{kind}/frac099": r.frac_099, f"{kind}/corr": r.mean_abs_corr})
+                feats = D.forward_features(x, upto=max(layers))[1]     # no layer past BRE's deepest
+            sets.append([feats.preacts[i] for i in layers])
+        monitors = ctx.iteration == 0 or (ctx.iteration + 1) % ctx.cfg.viz.metrics_every == 0
+        results = bre_sets(sets, margin_s=b.margin_s, eps_scale=b.eps_scale, pairs=b.pairs, monitors=monitors)
+        stats = {}
+        for kind, r in zip(b.samples, results):
+            stats.update({f"{kind}/me": r.me.item(), f"{kind}/ac": r.ac.item()})
+            if monitors:
+                stats.update({f"{kind}/frac09": r.frac_09, f"{kind}/frac099": r.frac_099,
+                              f"{kind}/corr": r.mean_abs_corr})
         stats["me"] = sum(v for k, v in stats.items() if k.endswith("/me")) / len(b.samples)
         stats["ac"] = sum(v for k, v in stats.items() if k.endswith("/ac")) / len(b.samples)
-        return total, stats
+        return sum(r.total for r in results), stats
 
 
 # ---- pure terms other trainers reuse (the image scale imports these) -------------------------------------------

@@ -249,14 +249,17 @@ class Session:
         self.view = index
 
     def frame_data(self, label: str, panels: Sequence[str], resolution: Optional[int] = None,
-                   timings: Optional[dict] = None):
+                   timings: Optional[dict] = None, hover: bool = False):
         """`toyviz.frames.FrameData` of run `label` at the current view: the scrubbed snapshot, or the live
         weights (lent to the renderer as a temporary last snapshot, so stored snapshots stay on their grid).
-        `timings` accumulates seconds under 'rasterize' and 'gather'."""
+        The raster is computed only for panels that show it, its mosaic glass only for the mosaic panel or
+        `hover` (the interactive panels show ∇ₓD per pixel). `timings` accumulates seconds under 'rasterize' and
+        'gather'."""
         from .frames import frame_data, parse_panels
         t = self.runs[label]
-        kw = {"raster": any(not p.startswith(("data", "curves")) for p in parse_panels(panels, t.D.depth)),
-              "resolution": resolution, "timings": timings}
+        parsed = parse_panels(panels, t.D.depth)
+        kw = {"raster": any(not p.startswith(("data", "curves")) for p in parsed),
+              "mosaic": hover or "mosaic" in parsed, "resolution": resolution, "timings": timings}
         if self.view is not None:
             return frame_data(t, self.view, **kw)
         if t.snapshots[-1]["iteration"] == t.iteration:
