@@ -222,7 +222,8 @@ def export(s: Session, view: dict) -> None:
         bar = st.progress(0.0, "encoding")
         size = (view["width"] // 16 * 16, view["width"] * 3 // 64 * 16)       # MP4 sides: multiples of 16
         data = attempt(s.export_video_bytes, fmt, view["panels"], size,
-                       lambda done, total: bar.progress(done / max(total, 1), f"encoding {done}/{total}"))
+                       lambda done, total: bar.progress(min(done / max(total, 1), 1.0),
+                                                        f"encoding {done}/{total}"))
         if data is not None:
             st.session_state.video = (fmt, data)
         bar.empty()

@@ -40,7 +40,7 @@ def test_two_processes_match_one(tmp_path):
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                         "-m", "toyviz.image"] + args + ["--out", str(tmp_path / "two")],
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.returncode == 0, r.stderr[:3000] + "\n...\n" + r.stderr[-1500:]      # the root cause comes first
     assert r.stdout.count("folder: step 3") == 1                      # rank 0 alone reports (and writes)
     a = torch.load(tmp_path / "one" / "checkpoint.pt", weights_only=True)
     b = torch.load(tmp_path / "two" / "checkpoint.pt", weights_only=True)

@@ -164,9 +164,9 @@ def export_video(run, path, *, fps: float = 10, panels=DEFAULT_PANELS, size=(512
         frames = list(run)
         return write_video(frames, path, fps=fps, total=len(frames), progress_fn=progress_fn, timings=timings)
     size = check_size(size, path)
-    frames = run_frames(trainer, panels=panels, size=size, resolution=resolution, timings=timings)
-    return write_video(frames, path, fps=fps, total=len(trainer.snapshots), progress_fn=progress_fn,
-                       timings=timings)
+    indices = range(len(trainer.snapshots))        # fixed now: a snapshot taken meanwhile is not half-counted
+    frames = run_frames(trainer, panels=panels, size=size, resolution=resolution, indices=indices, timings=timings)
+    return write_video(frames, path, fps=fps, total=len(indices), progress_fn=progress_fn, timings=timings)
 
 
 def write_figure(runs: Sequence[tuple[str, object]], path, *, steps: Sequence[int], panels=FIGURE_PANELS,
