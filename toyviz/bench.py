@@ -76,6 +76,11 @@ def bench_train(args) -> None:
         print(f"{name:<28}{rate:>10.1f}{rate / bare:>9.2f}{rate / plain:>9.2f}")
     print(f"goal: trainer ≥ 0.9× bare (got {plain / bare:.2f}); a BRE step ≤ 1.5× a plain step "
           f"(got {plain / dict(rows)['BRE'] :.2f}×)")
+    quiet = {"viz.metrics_every": 10 ** 9}                  # the training steps alone, alternated plain / BRE
+    steppers = [Trainer(presets.get("ring8").replace(**quiet, **o)) for o in ({}, {"reg.bre.weight": 1.0})]
+    t_plain, t_bre = _interleaved([lambda t=t: [t.step() for _ in range(10)] for t in steppers], 30)
+    print(f"without the periodic evaluation (alternated rounds of 10 steps, CPU time): a BRE step "
+          f"{t_bre / t_plain:.2f}× a plain step")
 
 
 # One row per technique: the techniques issue adds its variants here.

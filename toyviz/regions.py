@@ -222,9 +222,11 @@ def forward_patterns(probe: Probe, pts: np.ndarray, chunk: int = CHUNK, gradient
                      patterns: bool = True):
     """One chunked forward pass over (N, 2) points: per hidden layer the (N, n_words) pattern words (`pack_bits`;
     empty list without `patterns`), the widths, the raw outputs (N, out_dim) float32 tensor, and with `gradient`
-    ∇ₓ logit (N, 2) float32 from the same pass (else None). The bits `pre > 0` are written chunk by chunk into
-    one (N, width) bool array per layer and packed once at the end."""
-    bits, widths, outs, grads = [], [], [], []
+    ∇ₓ logit (N, 2) float32 from the same pass (else None). Results are written chunk by chunk into arrays
+    allocated once (the bits `pre > 0` as one (N, width) bool array per layer, packed at the end): keeping many
+    small per-chunk results alive would make every chunk's activations fresh memory."""
+    bits, widths = [], []
+    out_all = grad_all = None
     autograd = gradient and not probe.affine
     n = len(pts)
     for s in range(0, n, chunk):
@@ -232,21 +234,22 @@ def forward_patterns(probe: Probe, pts: np.ndarray, chunk: int = CHUNK, gradient
         with torch.set_grad_enabled(autograd):
             out, feats = probe.forward(x)
             if autograd:
-                grads.append(torch.autograd.grad(logit_of(out).sum(), x)[0])
+                grad = torch.autograd.grad(logit_of(out).sum(), x)[0]
         if gradient and not autograd:
             with torch.no_grad():
-                grads.append(probe.chain_gradient(feats))
-        if patterns:
-            if not bits:
-                widths = [p.shape[1] for p in feats.preacts]
-                bits = [np.empty((n, w), np.bool_) for w in widths]
-            for acc, pre in zip(bits, feats.preacts):
-                p = pre.detach()
-                np.greater(p.numpy() if p.device.type == "cpu" else p.cpu().numpy(), 0, out=acc[s:s + chunk])
-        outs.append(out.detach().float().cpu())
-    words = [pack_signs(b) for b in bits]
-    grad = (grads[0] if len(grads) == 1 else torch.cat(grads)).detach().float().cpu().numpy() if gradient else None
-    return words, widths, outs[0] if len(outs) == 1 else torch.cat(outs), grad
+                grad = probe.chain_gradient(feats)
+        if out_all is None:
+            out_all = torch.empty(n, out.shape[1])
+            grad_all = np.empty((n, 2), np.float32) if gradient else None
+            widths = [p.shape[1] for p in feats.preacts]
+            bits = [np.empty((n, w), np.bool_) for w in widths] if patterns else []
+        out_all[s:s + chunk] = out.detach()
+        if gradient:
+            grad_all[s:s + chunk] = grad.detach().cpu().numpy()
+        for acc, pre in zip(bits, feats.preacts):
+            p = pre.detach()
+            np.greater(p.numpy() if p.device.type == "cpu" else p.cpu().numpy(), 0, out=acc[s:s + chunk])
+    return [pack_signs(b) for b in bits], widths if patterns else [], out_all, grad_all
 
 
 @contextlib.contextmanager
