@@ -19,8 +19,8 @@ def pack_bits(pre: torch.Tensor) -> np.ndarray:
 def pack_signs(bits: np.ndarray) -> np.ndarray:
     """(N, width) bool (or numbers, read as `> 0`) -> the (N, ceil(width/64)) uint64 words of `pack_bits`.
 
-    Widths ≤ 24 take one float32 product bits · (2^0, ..., 2^(w−1)) (sums of distinct powers below 2^24 are exact in
-    float32), cheaper than packing short rows; wider layers use np.packbits."""
+    Widths ≤ 24 take one float32 product bits · (2^0, ..., 2^(w−1)) (sums of distinct powers below 2^24 are
+    exact in float32), cheaper than packing short rows; wider layers use np.packbits."""
     if bits.dtype != np.bool_:
         bits = bits > 0
     n, width = bits.shape
