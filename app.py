@@ -15,9 +15,9 @@ from toyviz.session import Session, config_fields, config_with, open_image_run, 
 
 torch.set_num_threads(1)                 # small nets: one thread per visitor is fastest on a shared machine
 BRE_MEASURED = ("Measured over seeds 0–9 (docs/RESULTS.md): with BRE as in the paper (λ = 1 on D's 2nd layer, "
-                "decayed), D's 2nd layer cuts the plane into more regions on 10 of 10 seeds, but G captured fewer "
+                "decayed), D's 2nd layer cuts the plane into more regions on 9 of 10 seeds, but G captured fewer "
                 "modes at the end on 9 of 10; the claim that BRE helps G find the modes did not reproduce in any "
-                "setting tried.")
+                "setting tried on this toy.")
 UPLOAD_ERRORS = (ValueError, KeyError, RuntimeError, TypeError)
 SECTIONS = {"data": "Data", "nets": "Networks", "run": "Loss and seed", "optim": "Optimizer",
             "reg": "Regularizers and techniques", "viz": "Snapshots and grid"}
