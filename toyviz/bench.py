@@ -190,7 +190,7 @@ def bench_regions(args) -> None:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536",
            "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    for chunk in (65536, 16384):
+    for chunk in (65536, 16384, CHUNK):
         out = subprocess.run([sys.executable, "-c", _REGIONS_MEMORY, str(chunk)], capture_output=True, text=True,
                              check=True, env=env)
         peak, numpy_peak, kept = (int(v) / 1024 for v in out.stdout.split())

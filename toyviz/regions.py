@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .nets import MLP
-from .pattern_ids import pack_signs, partition_grid
+from .pattern_ids import pack_bits, partition_grid
 
 MIN_RESOLUTION, MAX_RESOLUTION = 16, 2048
 # Grid points per forward pass. Small chunks keep each layer's activations in the CPU's cache: on ring8's 3×128 D
@@ -223,9 +223,9 @@ def forward_patterns(probe: Probe, pts: np.ndarray, chunk: int = CHUNK, gradient
     """One chunked forward pass over (N, 2) points: per hidden layer the (N, n_words) pattern words (`pack_bits`;
     empty list without `patterns`), the widths, the raw outputs (N, out_dim) float32 tensor, and with `gradient`
     ∇ₓ logit (N, 2) float32 from the same pass (else None). Results are written chunk by chunk into arrays
-    allocated once (the bits `pre > 0` as one (N, width) bool array per layer, packed at the end): keeping many
-    small per-chunk results alive would make every chunk's activations fresh memory."""
-    bits, widths = [], []
+    allocated once (each layer's bits packed per chunk: 8 bytes a pixel per 64 units, not a byte per unit):
+    keeping many small per-chunk results alive would make every chunk's activations fresh memory."""
+    words, widths = [], []
     out_all = grad_all = None
     autograd = gradient and not probe.affine
     n = len(pts)
@@ -242,14 +242,13 @@ def forward_patterns(probe: Probe, pts: np.ndarray, chunk: int = CHUNK, gradient
             out_all = torch.empty(n, out.shape[1])
             grad_all = np.empty((n, 2), np.float32) if gradient else None
             widths = [p.shape[1] for p in feats.preacts]
-            bits = [np.empty((n, w), np.bool_) for w in widths] if patterns else []
+            words = [np.empty((n, -(-w // 64)), np.uint64) for w in widths] if patterns else []
         out_all[s:s + chunk] = out.detach()
         if gradient:
             grad_all[s:s + chunk] = grad.detach().cpu().numpy()
-        for acc, pre in zip(bits, feats.preacts):
-            p = pre.detach()
-            np.greater(p.numpy() if p.device.type == "cpu" else p.cpu().numpy(), 0, out=acc[s:s + chunk])
-    return [pack_signs(b) for b in bits], widths if patterns else [], out_all, grad_all
+        for acc, pre in zip(words, feats.preacts):
+            acc[s:s + chunk] = pack_bits(pre)
+    return words, widths if patterns else [], out_all, grad_all
 
 
 @contextlib.contextmanager
