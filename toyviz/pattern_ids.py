@@ -9,6 +9,10 @@ import torch
 
 
 # ---- patterns -> exact ids -----------------------------------------------------------------------------------------
+NARROW = 24                     # widths packed by one exact float32 product
+_POW2 = 2.0 ** torch.arange(NARROW, dtype=torch.float32)
+
+
 def pack_bits(pre: torch.Tensor) -> np.ndarray:
     """(N, width) pre-activations -> (N, ceil(width/64)) uint64 words holding the bits `pre > 0`: pattern bit i is
     bit i % 64 of word i // 64. Exact: equal words iff equal patterns, so ids built on them never merge two."""
@@ -24,7 +28,7 @@ def pack_signs(bits: np.ndarray) -> np.ndarray:
     if bits.dtype != np.bool_:
         bits = bits > 0
     n, width = bits.shape
-    if width <= 24:
+    if width <= NARROW:
         step = torch.from_numpy(bits.view(np.uint8)).to(torch.float32)          # torch's mv: numpy's BLAS may
         return (step @ _POW2[:width]).numpy().astype(np.uint64)[:, None]        # spawn threads on a busy machine
     packed = np.packbits(bits, axis=1, bitorder="little")                     # (N, ceil(width/8)) uint8
@@ -34,9 +38,6 @@ def pack_signs(bits: np.ndarray) -> np.ndarray:
         padded[:, :packed.shape[1]] = packed
         packed = padded
     return packed.view("<u8").astype(np.uint64, copy=False)                    # little-endian: byte j = bits 8j..
-
-
-_POW2 = 2.0 ** torch.arange(24, dtype=torch.float32)
 
 
 def unpack_bits(words: np.ndarray, width: int) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .nets import MLP
-from .pattern_ids import pack_bits, partition_grid
+from .pattern_ids import NARROW, pack_bits, pack_signs, partition_grid
 
 MIN_RESOLUTION, MAX_RESOLUTION = 16, 2048
 # Grid points per forward pass. Small chunks keep each layer's activations in the CPU's cache: on ring8's 3×128 D
@@ -223,8 +223,10 @@ def forward_patterns(probe: Probe, pts: np.ndarray, chunk: int = CHUNK, gradient
     """One chunked forward pass over (N, 2) points: per hidden layer the (N, n_words) pattern words (`pack_bits`;
     empty list without `patterns`), the widths, the raw outputs (N, out_dim) float32 tensor, and with `gradient`
     ∇ₓ logit (N, 2) float32 from the same pass (else None). Results are written chunk by chunk into arrays
-    allocated once (each layer's bits packed per chunk: 8 bytes a pixel per 64 units, not a byte per unit):
-    keeping many small per-chunk results alive would make every chunk's activations fresh memory."""
+    allocated once: keeping many small per-chunk results alive would make every chunk's activations fresh memory.
+    A wide layer's bits are packed per chunk (8 bytes a pixel per 64 units, not a byte per unit); a layer of at
+    most 24 units keeps its bits `pre > 0` (≤ 24 bytes a pixel) and packs them once at the end, which saves a
+    packing call per chunk."""
     words, widths = [], []
     out_all = grad_all = None
     autograd = gradient and not probe.affine
@@ -242,13 +244,18 @@ def forward_patterns(probe: Probe, pts: np.ndarray, chunk: int = CHUNK, gradient
             out_all = torch.empty(n, out.shape[1])
             grad_all = np.empty((n, 2), np.float32) if gradient else None
             widths = [p.shape[1] for p in feats.preacts]
-            words = [np.empty((n, -(-w // 64)), np.uint64) for w in widths] if patterns else []
+            words = [np.empty((n, w), np.bool_) if w <= NARROW else np.empty((n, -(-w // 64)), np.uint64)
+                     for w in widths] if patterns else []
         out_all[s:s + chunk] = out.detach()
         if gradient:
             grad_all[s:s + chunk] = grad.detach().cpu().numpy()
         for acc, pre in zip(words, feats.preacts):
-            acc[s:s + chunk] = pack_bits(pre)
-    return words, widths if patterns else [], out_all, grad_all
+            if acc.dtype == np.bool_:
+                p = pre.detach()
+                np.greater(p.numpy() if p.device.type == "cpu" else p.cpu().numpy(), 0, out=acc[s:s + chunk])
+            else:
+                acc[s:s + chunk] = pack_bits(pre)
+    return [pack_signs(w) if w.dtype == np.bool_ else w for w in words], widths if patterns else [], out_all, grad_all
 
 
 @contextlib.contextmanager
