@@ -111,3 +111,12 @@ def test_bre_trains_on_the_paper_toy():
     hist = Trainer(cfg).run(30)
     assert all(math.isfinite(s["loss/d"]) for s in hist)
     assert hist[-1]["reg/bre/weighted"] < hist[0]["reg/bre/weighted"]   # λ decays linearly to 0
+
+
+def test_bre_monitors_are_logged_on_the_first_and_the_evaluation_steps(tiny_cfg):
+    cfg = tiny_cfg.replace(**{"reg.bre.weight": 1.0, "viz.metrics_every": 3, "optim.iters": 5})
+    hist = Trainer(cfg).run(5)
+    with_monitors = [s["step"] for s in hist if "reg/bre/fake/frac09" in s]
+    evaluated = [s["step"] for s in hist if "eval/modes" in s]
+    assert with_monitors == [1, 3, 5] and evaluated == [3, 5]
+    assert all("reg/bre/me" in s for s in hist)

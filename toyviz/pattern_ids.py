@@ -13,11 +13,16 @@ NARROW = 24                     # widths packed by one exact float32 product
 _POW2 = 2.0 ** torch.arange(NARROW, dtype=torch.float32)
 
 
+def host_array(t: torch.Tensor) -> np.ndarray:
+    """A tensor's values as a numpy array (shared memory on the CPU, a copy from another device)."""
+    t = t.detach()
+    return t.numpy() if t.device.type == "cpu" else t.cpu().numpy()
+
+
 def pack_bits(pre: torch.Tensor) -> np.ndarray:
     """(N, width) pre-activations -> (N, ceil(width/64)) uint64 words holding the bits `pre > 0`: pattern bit i is
     bit i % 64 of word i // 64. Exact: equal words iff equal patterns, so ids built on them never merge two."""
-    p = pre.detach()
-    return pack_signs(p.numpy() if p.device.type == "cpu" else p.cpu().numpy())
+    return pack_signs(host_array(pre))
 
 
 def pack_signs(bits: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from .nets import MLP
-from .pattern_ids import NARROW, pack_bits, pack_signs, partition_grid
+from .pattern_ids import NARROW, host_array, pack_bits, pack_signs, partition_grid
 
 MIN_RESOLUTION, MAX_RESOLUTION = 16, 2048
 # Grid points per forward pass. Small chunks keep each layer's activations in the CPU's cache: on ring8's 3×128 D
@@ -251,8 +251,7 @@ def forward_patterns(probe: Probe, pts: np.ndarray, chunk: int = CHUNK, gradient
             grad_all[s:s + chunk] = grad.detach().cpu().numpy()
         for acc, pre in zip(words, feats.preacts):
             if acc.dtype == np.bool_:
-                p = pre.detach()
-                np.greater(p.numpy() if p.device.type == "cpu" else p.cpu().numpy(), 0, out=acc[s:s + chunk])
+                np.greater(host_array(pre), 0, out=acc[s:s + chunk])
             else:
                 acc[s:s + chunk] = pack_bits(pre)
     return [pack_signs(w) if w.dtype == np.bool_ else w for w in words], widths if patterns else [], out_all, grad_all

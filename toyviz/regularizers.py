@@ -169,6 +169,7 @@ class StepContext:
     z: Optional[torch.Tensor] = None
     extra: dict = field(default_factory=dict)
     net_name: str = "D"          # which discriminator this phase trains ("D", or "D2" in MDGAN's diffusion step)
+    monitors: bool = True        # whether diagnostic monitors are logged this step (the trainer's evaluation steps)
 
 
 class Regularizer:
@@ -190,8 +191,8 @@ def linear_decay(weight: float, iteration: int, total: int) -> float:
 
 class BRERegularizer(Regularizer):
     """L_D += λ·(R_BRE(fake) + R_BRE(interp)) by default; the sample sets and layers are config choices.
-    ME and AC are logged every step; the monitors (fractions of |a| > 0.9, 0.99, mean |C|) on the first step and
-    on the steps the trainer evaluates (every `viz.metrics_every`)."""
+    ME and AC are logged every step; the monitors (fractions of |a| > 0.9, 0.99, mean |C|) when `ctx.monitors`
+    (the trainer sets it on the first step and on the steps it evaluates)."""
     name, player = "bre", "d"
 
     def weight(self, cfg, iteration):
@@ -213,12 +214,11 @@ class BRERegularizer(Regularizer):
                     x = interpolate(ctx.real, ctx.fake, b.interp, ctx.generator)
                 feats = D.forward_features(x, upto=max(layers))[1]     # no layer past BRE's deepest
             sets.append([feats.preacts[i] for i in layers])
-        monitors = ctx.iteration == 0 or (ctx.iteration + 1) % ctx.cfg.viz.metrics_every == 0
-        results = bre_sets(sets, margin_s=b.margin_s, eps_scale=b.eps_scale, pairs=b.pairs, monitors=monitors)
+        results = bre_sets(sets, margin_s=b.margin_s, eps_scale=b.eps_scale, pairs=b.pairs, monitors=ctx.monitors)
         stats = {}
         for kind, r in zip(b.samples, results):
             stats.update({f"{kind}/me": r.me.item(), f"{kind}/ac": r.ac.item()})
-            if monitors:
+            if ctx.monitors:
                 stats.update({f"{kind}/frac09": r.frac_09, f"{kind}/frac099": r.frac_099,
                               f"{kind}/corr": r.mean_abs_corr})
         stats["me"] = sum(v for k, v in stats.items() if k.endswith("/me")) / len(b.samples)

@@ -77,6 +77,7 @@ class Trainer:
         self.reg_state: dict[str, torch.Tensor] = {}
         self.iteration = 0
         self.history: list[dict[str, float]] = []
+        self.monitoring = True          # regularizers log their diagnostic monitors this step
         self.snapshots: list[dict] = []
         self.snapshot_every = cfg.viz.snapshot_every
         self.take_snapshot()
@@ -162,7 +163,7 @@ class Trainer:
             loss = self.loss.d(real_out, fake_out, cfg.reg.real_target)
         stats["loss/d"] = loss.item()
         ctx = StepContext(cfg, self.iteration, self.pack(real), self.pack(fake), D, G, self.rngs["reg"],
-                          real_out, fake_out, real_feats, fake_feats, extra=self.reg_state)
+                          real_out, fake_out, real_feats, fake_feats, extra=self.reg_state, monitors=self.monitoring)
         self._update(("D",), self._apply_regularizers("d", ctx, loss, stats), "loss/d")
         return real
 
@@ -186,7 +187,7 @@ class Trainer:
             loss = loss + self.mode_regularizers(real, stats)
             names = ("G", "E")
         ctx = StepContext(cfg, self.iteration, self.pack(real), self.pack(fake), D, G, self.rngs["reg"],
-                          None, fake_out, None, fake_feats, z=z, extra=self.reg_state)
+                          None, fake_out, None, fake_feats, z=z, extra=self.reg_state, monitors=self.monitoring)
         self._update(names, self._apply_regularizers("g", ctx, loss, stats), "loss/g")
 
     def mode_regularizers(self, real: torch.Tensor, stats: dict) -> torch.Tensor:
@@ -238,7 +239,7 @@ class Trainer:
         loss = self.loss.d(real_out, recon_out, cfg.reg.real_target)
         stats["loss/d"] = loss.item()
         ctx = StepContext(cfg, self.iteration, self.pack(real), self.pack(recon), D, G, self.rngs["reg"],
-                          real_out, recon_out, real_feats, recon_feats, extra=self.reg_state)
+                          real_out, recon_out, real_feats, recon_feats, extra=self.reg_state, monitors=self.monitoring)
         self._update(("D",), self._apply_regularizers("d", ctx, loss, stats), "loss/d")
 
         recon = G(E(real))
@@ -258,7 +259,8 @@ class Trainer:
         loss = self.loss.d(recon_out, fake_out, cfg.reg.real_target)
         stats["loss/d2"] = loss.item()
         ctx = StepContext(cfg, self.iteration, self.pack(recon), self.pack(fake), D2, G, self.rngs["reg"],
-                          recon_out, fake_out, recon_feats, fake_feats, extra=self.reg_state, net_name="D2")
+                          recon_out, fake_out, recon_feats, fake_feats, extra=self.reg_state,
+                          monitors=self.monitoring, net_name="D2")
         self._update(("D2",), self._apply_regularizers("d", ctx, loss, stats, prefix="reg/D2"), "loss/d2")
 
         z = self.noise(B)
@@ -267,7 +269,8 @@ class Trainer:
         loss = self.loss.g(fake_out)
         stats["loss/g"] = loss.item()
         ctx = StepContext(cfg, self.iteration, self.pack(recon), self.pack(fake), D2, G, self.rngs["reg"],
-                          None, fake_out, None, fake_feats, z=z, extra=self.reg_state, net_name="D2")
+                          None, fake_out, None, fake_feats, z=z, extra=self.reg_state,
+                          monitors=self.monitoring, net_name="D2")
         self._update(("G",), self._apply_regularizers("g", ctx, loss, stats), "loss/g")
 
     # ---- one iteration -----------------------------------------------------------------------------------------
@@ -276,6 +279,7 @@ class Trainer:
         Returns slash-keyed floats."""
         self._set_lr()
         stats: dict[str, float] = {}
+        self.monitoring = self.iteration == 0 or self.evaluates(self.iteration + 1)
         if self.cfg.reg.mdgan:
             self.diffusion_phase(stats, self.manifold_phase(stats))
         else:
@@ -285,12 +289,16 @@ class Trainer:
         self.iteration += 1
         stats["step"] = self.iteration
         stats["lr/g"] = self.optims["G"].param_groups[0]["lr"]
-        if self.iteration % self.cfg.viz.metrics_every == 0 or self.iteration == self.cfg.optim.iters:
+        if self.evaluates(self.iteration):
             stats.update(self.evaluate())
         self.history.append(stats)
         if self.iteration % self.snapshot_every == 0:
             self.take_snapshot()
         return stats
+
+    def evaluates(self, step: int) -> bool:
+        """Whether the trainer evaluates after `step` steps: every `viz.metrics_every`, and at the last step."""
+        return step % self.cfg.viz.metrics_every == 0 or step == self.cfg.optim.iters
 
     def run(self, n: int, progress_fn: Optional[Callable[[int, int, dict], None]] = None,
             abort_fn: Optional[Callable[[], bool]] = None) -> list[dict[str, float]]:
