@@ -7,7 +7,8 @@ import torch
 from toyviz import Trainer, presets
 from toyviz.config import MLPConfig
 from toyviz.nets import MLP, Discriminator, Generator
-from toyviz.regions import Raster, Probe, grid, input_gradient, raster_of, rasterize, rasterize_latent
+from toyviz.regions import (MAX_CHUNK, MIN_CHUNK, Probe, Raster, chunk_rows, grid, input_gradient, raster_of,
+                            rasterize, rasterize_latent)
 
 EXTENT = (-1.5, 1.5, -1.2, 1.0)
 
@@ -130,10 +131,12 @@ def test_closed_form_gradient_equals_autograd_on_packed_spectral_d():
     torch.testing.assert_close(torch.as_tensor(input_gradient(probe, pts)), expected, rtol=1e-5, atol=1e-6)
 
 
-def test_chunked_equals_unchunked():
-    D = make_d(12, 3, minibatch_kernels=4)
-    ref = np.random.default_rng(0).normal(size=(32, 2))
-    a = rasterize(D, EXTENT, 32, ref, grad_resolution=8, chunk=100)
+@pytest.mark.parametrize("minibatch", [4, 0])          # autograd gradients, or the closed-form chain
+@pytest.mark.parametrize("chunk", [100, None])            # None: the default, sized to D by chunk_rows
+def test_chunked_equals_unchunked(minibatch, chunk):
+    D = make_d(12, 3, minibatch_kernels=minibatch)
+    ref = np.random.default_rng(0).normal(size=(32, 2)) if minibatch else None
+    a = rasterize(D, EXTENT, 32, ref, grad_resolution=8, chunk=chunk)
     b = rasterize(D, EXTENT, 32, ref, grad_resolution=8, chunk=65536)
     for name in ("ids", "cumulative_ids", "colors", "cumulative_colors", "patterns"):
         for x, y in zip(getattr(a, name), getattr(b, name)):
@@ -141,6 +144,15 @@ def test_chunked_equals_unchunked():
     assert a.counts == b.counts and a.cumulative_counts == b.cumulative_counts
     for name in ("prob", "grad", "mosaic", "output"):
         np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-5, atol=1e-6)
+
+
+def test_chunk_rows_shrink_as_the_net_widens():
+    narrow, wide = make_d(10, 4), make_d(128, 3)
+    assert chunk_rows(narrow) > chunk_rows(wide)
+    for D in (narrow, wide, make_d(2048, 4)):
+        rows = chunk_rows(D)
+        assert MIN_CHUNK <= rows <= MAX_CHUNK and rows % 256 == 0
+        assert Probe(D).chunk == rows
 
 
 def test_colours_are_a_function_of_the_pattern_across_steps():

@@ -1,4 +1,4 @@
-"""Every technique on the toy trainer: off means absent (bit-identical to the engine commit), each trains alone and with
+"""Every technique on the toy trainer: off means absent (identical to the engine commit up to the CPU's kernels), each trains alone and with
 BRE, the procedure-changing phases (K+1 D, unrolled D, mode regularizers + E, MDGAN) by hand, VBN, refused combos."""
 import copy
 import math
@@ -13,7 +13,10 @@ from toyviz.trainer import Trainer
 
 
 # ---- off means absent ----------------------------------------------------------------------------------------
-# Recorded with the engine commit 8bf83b1's trainer (before any technique existed) on the tiny_cfg fixture.
+# Recorded with the engine commit 8bf83b1's trainer (before any technique existed) on the tiny_cfg fixture. Equal up
+# to the CPU's kernels: on an AVX2 machine the pack run's Σ G came out 3.5e-10 (relative) away from the value recorded
+# on the original one, with equal losses; any change of a method moves these numbers by orders of magnitude more.
+LOSS_REL, SUM_REL = 1e-6, 1e-8
 REFERENCE_LOSSES = [(1.3845384120941162, 0.6477981209754944), (1.3846135139465332, 0.648456335067749),
                     (1.386008858680725, 0.6493480801582336), (1.3839879035949707, 0.6499534845352173),
                     (1.3852124214172363, 0.6507425904273987)]
@@ -33,8 +36,9 @@ def _param_sum(net) -> float:
 def test_all_techniques_off_is_bit_identical_to_the_engine_commit(tiny_cfg):
     t = Trainer(tiny_cfg)
     hist = t.run(5)
-    assert [(s["loss/d"], s["loss/g"]) for s in hist] == REFERENCE_LOSSES
-    assert (_param_sum(t.G), _param_sum(t.D)) == pytest.approx(REFERENCE_PARAM_SUMS, rel=1e-12)
+    for s, ref in zip(hist, REFERENCE_LOSSES, strict=True):
+        assert (s["loss/d"], s["loss/g"]) == pytest.approx(ref, rel=LOSS_REL)
+    assert (_param_sum(t.G), _param_sum(t.D)) == pytest.approx(REFERENCE_PARAM_SUMS, rel=SUM_REL)
     assert set(t.nets) == set(t.optims) == {"G", "D"} and t.reg_state == {}
 
 
@@ -43,8 +47,8 @@ def test_existing_options_unchanged_by_the_refactor(tiny_cfg, name):
     overrides, loss_d, loss_g, g_sum = REFERENCE_ON[name]
     t = Trainer(tiny_cfg.replace(**overrides))
     last = t.run(5)[-1]
-    assert (last["loss/d"], last["loss/g"]) == (loss_d, loss_g)
-    assert _param_sum(t.G) == pytest.approx(g_sum, rel=1e-12)
+    assert (last["loss/d"], last["loss/g"]) == pytest.approx((loss_d, loss_g), rel=LOSS_REL)
+    assert _param_sum(t.G) == pytest.approx(g_sum, rel=SUM_REL)
 
 
 # ---- each technique trains, alone and with BRE -----------------------------------------------------------------

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 import torch
 import torch.nn.functional as F
 
@@ -112,18 +114,30 @@ print(status("VmHWM") - before, tracemalloc.get_traced_memory()[1] // 1024, stat
 """
 
 
-def _interleaved(fns, rounds: int, clock=time.process_time) -> list[float]:
-    """Seconds per call of each fn, measured alternately `rounds` times (after one warm-up call each), min of each:
-    the fns see the same machine load, so their ratio holds even when other jobs share the cores."""
+def _rounds(fns, rounds: int, clock=time.process_time) -> np.ndarray:
+    """(rounds, len(fns)) seconds per call, the fns called alternately round after round (after one warm-up call
+    each): within a round they see the same machine load."""
     for fn in fns:
         fn()
-    best = [float("inf")] * len(fns)
-    for _ in range(rounds):
+    times = np.empty((rounds, len(fns)))
+    for r in range(rounds):
         for i, fn in enumerate(fns):
             t0 = clock()
             fn()
-            best[i] = min(best[i], clock() - t0)
-    return best
+            times[r, i] = clock() - t0
+    return times
+
+
+def _interleaved(fns, rounds: int, clock=time.process_time) -> list[float]:
+    """Seconds per call of each fn, min over alternated rounds (`_rounds`), so that their ratio holds even when
+    other jobs share the cores."""
+    return list(_rounds(fns, rounds, clock).min(0))
+
+
+def _ratio(times: np.ndarray, num: int, den: int) -> float:
+    """Median over rounds of fn num's time over fn den's time in the same round: on a machine whose speed drifts
+    (a shared VM) steadier than the ratio of the two minima."""
+    return float(np.median(times[:, num] / times[:, den]))
 
 
 def bench_regions(args) -> None:
@@ -134,17 +148,18 @@ def bench_regions(args) -> None:
 
     from .nets import Discriminator
     from .pattern_ids import partition_grid
-    from .regions import CHUNK, Probe, forward_patterns, grid, input_gradient, rasterize
+    from .regions import Probe, chunk_rows, forward_patterns, grid, input_gradient, rasterize
 
     torch.set_num_threads(1)
     extent = (-1.5, 1.5, -1.5, 1.5)
     nets = {"bre-toy D (4x10)": presets.get("bre-toy"),
             "4x64 D": presets.get("ring8").replace(**{"nets.d.width": 64, "nets.d.depth": 4}),
             "ring8 D (3x128)": presets.get("ring8")}
-    print(f"CPU time of this process, min over alternated rounds, torch threads {torch.get_num_threads()}; freshly "
-          f"initialized D (seed 0), extent {extent}; 'forward' = D(x) over the grid in rasterize's chunks of "
-          f"{CHUNK} (the floor), 'one pass' = D(x) on all points at once")
-    print(f"{'net':<18}{'R':>6}{'forward ms':>12}{'rasterize ms':>14}{'ratio':>7}{'regions':>9}"
+    print(f"CPU time of this process, min over alternated rounds; ratio = median over rounds of the two calls' "
+          f"ratio in one round; torch threads {torch.get_num_threads()}; freshly "
+          f"initialized D (seed 0), extent {extent}; 'forward' = D(x) over the grid in rasterize's chunks (the "
+          f"floor; 'chunk' rows, sized to D by regions.chunk_rows), 'one pass' = D(x) on all points at once")
+    print(f"{'net':<18}{'R':>6}{'chunk':>7}{'forward ms':>12}{'rasterize ms':>14}{'ratio':>7}{'regions':>9}"
           f"{'one pass ms':>13}{'of which: forward+bits':>24}{'ids+colours':>13}")
     for name, cfg in nets.items():
         torch.manual_seed(0)
@@ -156,45 +171,47 @@ def bench_regions(args) -> None:
 
             def forward():
                 with torch.no_grad():
-                    for s in range(0, len(x), CHUNK):
-                        D(x[s:s + CHUNK])
+                    for s in range(0, len(x), probe.chunk):
+                        D(x[s:s + probe.chunk])
 
             def one_pass():
                 with torch.no_grad():
                     D(x)
-            t_fwd, t_ras, t_one, t_bits, t_ids = _interleaved(
-                [forward, lambda: rasterize(D, extent, R, grad_resolution=0), one_pass,
-                 lambda: forward_patterns(probe, x), lambda: partition_grid(words, widths, R)],
-                15 if R == 256 else 8)
+            times = _rounds([forward, lambda: rasterize(D, extent, R, grad_resolution=0), one_pass,
+                             lambda: forward_patterns(probe, x), lambda: partition_grid(words, widths, R)],
+                            21 if R == 256 else 11)
+            t_fwd, t_ras, t_one, t_bits, t_ids = times.min(0)
             n = rasterize(D, extent, R, grad_resolution=0).cumulative_counts[-1]
-            print(f"{name:<18}{R:>6}{1e3 * t_fwd:>12.1f}{1e3 * t_ras:>14.1f}{t_ras / t_fwd:>7.2f}{n:>9}"
+            print(f"{name:<18}{R:>6}{probe.chunk:>7}{1e3 * t_fwd:>12.1f}{1e3 * t_ras:>14.1f}"
+                  f"{_ratio(times, 1, 0):>7.2f}{n:>9}"
                   f"{1e3 * t_one:>13.1f}{1e3 * t_bits:>24.1f}{1e3 * t_ids:>13.1f}")
     print("goal: rasterize (all layers: ids, cumulative ids, colours, counts, patterns, prob) <= 1.5x the forward")
     print(f"{'net':<18}{'grad 64² ms':>12}{'forward ms':>12}{'ratio':>7}{'full raster 256² ms':>21}")
     for name, cfg in nets.items():
         torch.manual_seed(0)
         D = Discriminator(cfg)
-        g = grid(extent, 64)[2]
-        x = torch.as_tensor(g, dtype=torch.float32)
+        x = torch.as_tensor(grid(extent, 64)[2], dtype=torch.float32)
         probe = Probe(D)
 
         def forward():
             with torch.no_grad():
                 D(x)
-        t_fwd, t_grad = _interleaved([forward, lambda: input_gradient(probe, g)], 60)
+        times = _rounds([forward, lambda: input_gradient(probe, x)], 61)
+        t_fwd, t_grad = times.min(0)
         t_full, = _interleaved([lambda: rasterize(D, extent, 256)], 5)
-        print(f"{name:<18}{1e3 * t_grad:>12.2f}{1e3 * t_fwd:>12.2f}{t_grad / t_fwd:>7.2f}{1e3 * t_full:>21.1f}")
+        print(f"{name:<18}{1e3 * t_grad:>12.2f}{1e3 * t_fwd:>12.2f}{_ratio(times, 1, 0):>7.2f}{1e3 * t_full:>21.1f}")
     print("goal: ∇ₓD on 64² <= 2x a forward at that size; 'full raster' adds ∇ₓD on 64² and the mosaic glass")
     # glibc keeps freed heap memory resident; a fixed mmap threshold returns every large buffer on free, so the
     # peak RSS growth is the peak of live memory
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536",
            "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    for chunk in (65536, 16384, CHUNK):
+    default = chunk_rows(Discriminator(nets["4x64 D"]))
+    for chunk in (65536, 16384, default):
         out = subprocess.run([sys.executable, "-c", _REGIONS_MEMORY, str(chunk)], capture_output=True, text=True,
                              check=True, env=env)
         peak, numpy_peak, kept = (int(v) / 1024 for v in out.stdout.split())
-        print(f"memory, 4x64 D, R = 1024, chunk {chunk}: peak {peak:.0f} MiB above the process before the call "
+        print(f"memory, 4x64 D, R = 1024, chunk {chunk}{' (the default)' if chunk == default else ''}: peak {peak:.0f} MiB above the process before the call "
               f"(Linux VmHWM); numpy's own peak {numpy_peak:.0f} MiB (tracemalloc); the Raster keeps {kept:.0f} MiB")
 
 

@@ -45,8 +45,7 @@ class Diversity:
     grad_dirs: int                   # distinct ∇ₓD directions among the points (see pattern_diversity)
 
 
-def pattern_diversity(D, points, reference_batch=None, *, angle_tol: float = 1e-3, chunk: int = regions.CHUNK
-                      ) -> Diversity:
+def pattern_diversity(D, points, reference_batch=None, *, angle_tol: float = 1e-3, chunk=None) -> Diversity:
     """How diversely D treats a set of (fake) points (BRE's thesis, Cao et al. 2018; METHODS §1, §6).
 
     Patterns are `preact_l > 0` per hidden layer, compared exactly; entropy H_l = −Σ_p (n_p/N) ln(n_p/N) over the

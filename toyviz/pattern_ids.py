@@ -9,8 +9,12 @@ import torch
 
 
 # ---- patterns -> exact ids -----------------------------------------------------------------------------------------
-NARROW = 24                     # widths packed by one exact float32 product
+NARROW = 24                     # widths whose words are one exact float32 product bits · (2^0, ..., 2^(w−1))
 _POW2 = 2.0 ** torch.arange(NARROW, dtype=torch.float32)
+# 8 bytes b_0..b_7, each 0 or 1, read as one little-endian uint64 x = Σ b_j·2^(8j): the top byte of x·_SPREAD is
+# Σ b_j·2^j (the term b_j·2^(8j + 56 − 7j) lands on bit 56 + j; every other term falls below bit 56 on a bit of
+# its own, so no carry reaches the top byte, or wraps away above bit 63).
+_SPREAD = np.uint64(0x0102040810204080)
 
 
 def host_array(t: torch.Tensor) -> np.ndarray:
@@ -19,30 +23,78 @@ def host_array(t: torch.Tensor) -> np.ndarray:
     return t.numpy() if t.device.type == "cpu" else t.cpu().numpy()
 
 
-def pack_bits(pre: torch.Tensor) -> np.ndarray:
-    """(N, width) pre-activations -> (N, ceil(width/64)) uint64 words holding the bits `pre > 0`: pattern bit i is
-    bit i % 64 of word i // 64. Exact: equal words iff equal patterns, so ids built on them never merge two."""
-    return pack_signs(host_array(pre))
+class PatternWords:
+    """Per hidden layer, the (n, ceil(width/64)) uint64 words of n binary patterns `pre > 0`, written block by
+    block of rows: pattern bit i is bit i % 64 of word i // 64. Exact: equal words iff equal patterns, so ids built
+    on them never merge two.
+
+    Each block is compared (`np.greater`: a NaN pre-activation is "off", as `pre > 0` says) into scratch arrays
+    reused across blocks, then packed: a layer of at most 24 units by one float32 product bits · (2^0, ...,
+    2^(w−1)) (sums of distinct powers below 2^24 are exact; the narrow layers' sums are stored together, once a
+    block, as float32, and become their words at the end), a wider one eight bits at a time by one integer product
+    (`_SPREAD`). A few calls per layer and block, each on data of the block's size.
+    """
+
+    def __init__(self, n: int, widths: list[int]):
+        self.widths = list(widths)
+        self._narrow = [l for l, w in enumerate(self.widths) if w <= NARROW]
+        self._wide = [l for l, w in enumerate(self.widths) if w > NARROW]
+        self._words = [np.zeros((n, -(-w // 64)), np.uint64) for w in self.widths]    # unused bytes stay 0
+        self._sums = np.empty((len(self._narrow), n), np.float32)       # the narrow layers' words, as floats
+        self._rows = 0
+
+    def _scratch(self, rows: int) -> None:
+        """Work arrays for blocks of `rows` rows (bits padded to whole bytes for the wide layers)."""
+        self._rows = rows
+        bits = [np.zeros((rows, w if w <= NARROW else -(-w // 8) * 8), np.bool_) for w in self.widths]
+        self._sum = torch.empty(len(self._narrow), rows)
+        # per narrow layer: (comparison out, its bytes as a tensor, float copy of the bits, powers, sum out)
+        self._narrow_views = [(bits[l], torch.from_numpy(bits[l].view(np.uint8)), torch.empty(rows, self.widths[l]),
+                               _POW2[:self.widths[l]], self._sum[k]) for k, l in enumerate(self._narrow)]
+        # per wide layer: (comparison out, the padded bits, the spread words)
+        self._wide_views = [(bits[l][:, :self.widths[l]], bits[l],
+                             np.empty((rows, bits[l].shape[1] // 8), np.dtype("<u8"))) for l in self._wide]
+
+    def write(self, start: int, preacts: list) -> None:
+        """Rows start .. start + rows from each layer's (rows, width) pre-activations (tensors or arrays); every
+        block but the last has the first block's rows."""
+        rows = len(preacts[0])
+        if rows > self._rows:
+            self._scratch(rows)
+        part = rows < self._rows                         # the last block: slice the scratch (a cost per call)
+        for l, (bits, bit_bytes, ones, powers, total) in zip(self._narrow, self._narrow_views):
+            if part:
+                bits, bit_bytes, ones, total = bits[:rows], bit_bytes[:rows], ones[:rows], total[:rows]
+            np.greater(_host(preacts[l]), 0, out=bits)
+            ones.copy_(bit_bytes)
+            torch.mv(ones, powers, out=total)            # torch's mv: numpy's BLAS may spawn threads
+        if self._narrow:
+            self._sums[:, start:start + rows] = self._sum.numpy()[:, :rows]
+        for l, (compared, bits, spread) in zip(self._wide, self._wide_views):
+            if part:
+                compared, bits, spread = compared[:rows], bits[:rows], spread[:rows]
+            np.greater(_host(preacts[l]), 0, out=compared)
+            np.multiply(bits.view("<u8"), _SPREAD, out=spread)
+            # the top byte of each product holds its 8 bits: byte j of a row's words = bits 8j .. 8j + 7
+            self._words[l].view(np.uint8)[start:start + rows, :spread.shape[1]] = spread.view(np.uint8)[:, 7::8]
+
+    @property
+    def words(self) -> list[np.ndarray]:
+        for k, l in enumerate(self._narrow):
+            np.copyto(self._words[l][:, 0], self._sums[k], casting="unsafe")
+        return self._words
 
 
-def pack_signs(bits: np.ndarray) -> np.ndarray:
-    """(N, width) bool (or numbers, read as `> 0`) -> the (N, ceil(width/64)) uint64 words of `pack_bits`.
+def _host(a) -> np.ndarray:
+    return host_array(a) if isinstance(a, torch.Tensor) else np.asarray(a)
 
-    Widths ≤ 24 take one float32 product bits · (2^0, ..., 2^(w−1)) (sums of distinct powers below 2^24 are
-    exact in float32), cheaper than packing short rows; wider layers use np.packbits."""
-    if bits.dtype != np.bool_:
-        bits = bits > 0
-    n, width = bits.shape
-    if width <= NARROW:
-        step = torch.from_numpy(bits.view(np.uint8)).to(torch.float32)          # torch's mv: numpy's BLAS may
-        return (step @ _POW2[:width]).numpy().astype(np.uint64)[:, None]        # spawn threads on a busy machine
-    packed = np.packbits(bits, axis=1, bitorder="little")                     # (N, ceil(width/8)) uint8
-    n_words = -(-width // 64)
-    if packed.shape[1] != n_words * 8:
-        padded = np.zeros((n, n_words * 8), np.uint8)
-        padded[:, :packed.shape[1]] = packed
-        packed = padded
-    return packed.view("<u8").astype(np.uint64, copy=False)                    # little-endian: byte j = bits 8j..
+
+def pack_bits(pre) -> np.ndarray:
+    """(N, width) pre-activations (tensor or array; bool reads True as on) -> the (N, ceil(width/64)) uint64 words
+    of `PatternWords`, in one block."""
+    packer = PatternWords(len(pre), [pre.shape[1]])
+    packer.write(0, [pre])
+    return packer.words[0]
 
 
 def unpack_bits(words: np.ndarray, width: int) -> np.ndarray:
@@ -51,20 +103,36 @@ def unpack_bits(words: np.ndarray, width: int) -> np.ndarray:
     return np.unpackbits(raw, axis=1, count=width, bitorder="little").astype(bool)
 
 
+def _sort_order(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order, values[order]) sorting a 1-D array of non-negative integers. When every value · 2^b + its index fits
+    in 63 bits (b = the bits of the largest index), one np.sort of those numbers gives both (about 3× faster than
+    np.argsort); else np.argsort."""
+    n = len(values)
+    b = max(n - 1, 1).bit_length()
+    if n and int(values.max()) < 1 << (63 - b):
+        keyed = np.sort((values.astype(np.int64) << b) | np.arange(n))
+        return keyed & ((1 << b) - 1), keyed >> b
+    order = np.argsort(values)
+    return order, values[order]
+
+
 def unique_rows(words: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct rows of an (n, k) uint64 array, in lexicographic order: (uniq (u, k), inverse (n,), counts (u,))."""
-    if words.shape[1] == 1:
-        u, inv, cnt = np.unique(words[:, 0], return_inverse=True, return_counts=True)
-        return u[:, None], inv.reshape(-1), cnt
-    order = np.lexsort(words.T[::-1])                       # far faster than np.unique(axis=0) on uint64 rows
-    s = words[order]
-    new = np.empty(len(s), bool)
+    """Distinct rows of an (n, k) non-negative integer array (pattern words), in lexicographic order:
+    (uniq (u, k), inverse (n,), counts (u,)) as np.unique(words, axis=0) gives them, without its row views."""
+    new = np.empty(len(words), bool)
     new[:1] = True
-    new[1:] = (s[1:] != s[:-1]).any(1)
+    if words.shape[1] == 1:
+        order, s = _sort_order(words[:, 0])
+        np.not_equal(s[1:], s[:-1], out=new[1:])
+        s = s[:, None]
+    else:
+        order = np.lexsort(words.T[::-1])
+        s = words[order]
+        new[1:] = (s[1:] != s[:-1]).any(1)
     inv = np.empty(len(s), np.int64)
     inv[order] = np.cumsum(new) - 1
     first = np.flatnonzero(new)
-    return s[first], inv, np.diff(np.append(first, len(s)))
+    return s[first].astype(words.dtype, copy=False), inv, np.diff(first, append=len(s))
 
 
 def _run_starts(words: np.ndarray) -> np.ndarray:
@@ -100,28 +168,35 @@ def pattern_hash(words: np.ndarray) -> np.ndarray:
     return h
 
 
+# HSV -> RGB is c = v·(1 − s·φ_c) with φ_c ∈ {0, f, 1, 1 − f} by the hue's sector (f its fraction): per sector 0..5,
+# (r, g, b) = (v,t,p) (q,v,p) (p,v,t) (p,q,v) (t,p,v) (v,p,q), q = v(1 − sf), p = v(1 − s), t = v(1 − s(1 − f)).
+# φ_c = _PHI_A[c, sector] + _PHI_B[c, sector]·f gives exactly the same floats as matplotlib's hsv_to_rgb.
+_PHI_A = np.array([[0, 0, 1, 1, 1, 0], [1, 0, 0, 0, 1, 1], [1, 1, 1, 0, 0, 0]], np.float64)
+_PHI_B = np.array([[0, 1, 0, 0, -1, 0], [-1, 0, 0, 1, 0, 0], [0, 0, -1, 0, 0, 1]], np.float64)
+
+
 def hash_colors(h: np.ndarray) -> np.ndarray:
     """(n,) uint64 hashes -> (n, 3) uint8 RGB: hue from 16 bits, saturation 0.45–0.95 and value 0.6–1.0 from
     8 bits each, so neighbouring regions differ in hue and usually in lightness too."""
     hue = (h & np.uint64(0xFFFF)).astype(np.float64) * (6.0 / 65536.0)         # in [0, 6): the colour wheel's sector
     sat = 0.45 + 0.5 * ((h >> np.uint64(16)) & np.uint64(0xFF)).astype(np.float64) / 255.0
     val = 0.6 + 0.4 * ((h >> np.uint64(24)) & np.uint64(0xFF)).astype(np.float64) / 255.0
-    sector = hue.astype(np.int64)
-    f = hue - sector
-    p, q, t = val * (1 - sat), val * (1 - sat * f), val * (1 - sat * (1 - f))
-    # HSV -> RGB: (r, g, b) per sector 0..5 = (v,t,p) (q,v,p) (p,v,t) (p,q,v) (t,p,v) (v,p,q)
-    choices = np.stack([val, q, p, p, t, val, t, val, val, q, p, p, p, p, t, val, val, q]).reshape(3, 6, -1)
-    rgb = np.take_along_axis(choices, sector[None, None, :], 1)[:, 0]          # (3, n)
-    return np.round(rgb.T * 255).astype(np.uint8)
+    sector = hue.astype(np.intp)
+    phi = np.take(_PHI_A, sector, 1) + np.take(_PHI_B, sector, 1) * (hue - sector)     # (3, n)
+    return np.round(val * (1.0 - sat * phi) * 255).astype(np.uint8).T
 
 
 # ---- ids, colours and counts of a whole grid -------------------------------------------------------------------
-def _paint(rgb: np.ndarray, run_ids: np.ndarray, lengths: np.ndarray, R: int) -> np.ndarray:
-    """Colour table (n, 3) and runs -> (R, R, 3) uint8 image: runs are expanded as one uint32 per pixel (RGBA bytes,
-    far faster than 3-byte rows), and the RGB view of that buffer is returned (strides (4R, 4, 1))."""
+def _paint(rgb: np.ndarray, run_ids: np.ndarray, lengths: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Colour table (n, 3) -> (R, R, 3) uint8 image of the (R, R) `ids`, given also as runs (`run_ids`, `lengths`).
+    Pixels are written as one uint32 each (RGBA bytes, far faster than 3-byte rows) and the RGB view of that buffer
+    is returned (strides (4R, 4, 1)). Few runs are expanded with np.repeat; np.repeat costs about 9 ns a run, so
+    past one run in 8 pixels a lookup of every pixel's id is cheaper."""
     rgba = np.full((len(rgb), 4), 255, np.uint8)
     rgba[:, :3] = rgb
-    return np.repeat(rgba.view(np.uint32)[:, 0][run_ids], lengths).view(np.uint8).reshape(R, R, 4)[..., :3]
+    table = rgba.view(np.uint32)[:, 0]
+    flat = np.repeat(table[run_ids], lengths) if len(lengths) * 8 < ids.size else np.take(table, ids.reshape(-1))
+    return flat.view(np.uint8).reshape(*ids.shape, 4)[..., :3]
 
 
 def partition_grid(words: list[np.ndarray], widths: list[int], R: int):
@@ -148,16 +223,17 @@ def partition_grid(words: list[np.ndarray], widths: list[int], R: int):
             cum_starts = cum_starts | starts
             cpos = np.flatnonzero(cum_starts)
             key = cum[cpos] * n + layer_ids[cpos]                                # (region up to l−1, this pattern)
-            ku, cum_inv = np.unique(key, return_inverse=True)
-            cum_inv = cum_inv.reshape(-1)
+            ku, cum_inv, _ = unique_rows(key[:, None])
+            ku = ku[:, 0]
             cum_lengths = np.diff(cpos, append=N)
             cum = np.repeat(cum_inv, cum_lengths)
             cum_hash = splitmix64(cum_hash[ku // n] ^ h[ku % n])
             n_cum = len(ku)
         ids.append(layer_ids.reshape(R, R))
         cum_ids.append(cum.reshape(R, R))
-        colors.append(_paint(hash_colors(h), inv, lengths, R))
-        cum_colors.append(_paint(hash_colors(cum_hash), cum_inv, cum_lengths, R))
+        colors.append(_paint(hash_colors(h), inv, lengths, ids[-1]))
+        cum_colors.append(colors[0] if len(ids) == 1 else _paint(hash_colors(cum_hash), cum_inv, cum_lengths,
+                                                                  cum_ids[-1]))
         counts.append(n)
         cum_counts.append(n_cum)
         patterns.append(unpack_bits(uniq, width))

@@ -13,13 +13,25 @@ import numpy as np
 import torch
 
 from .nets import MLP
-from .pattern_ids import NARROW, host_array, pack_bits, pack_signs, partition_grid
+from .pattern_ids import PatternWords, host_array, partition_grid
 
 MIN_RESOLUTION, MAX_RESOLUTION = 16, 2048
-# Grid points per forward pass. Small chunks keep each layer's activations in the CPU's cache: on ring8's 3×128 D
-# at 256², a pass in chunks of 2048 takes about 0.4× the time of one pass over all 65,536 points
-# (`python -m toyviz bench regions`); memory stays bounded at any resolution.
-CHUNK = 2048
+# Grid points per forward pass: about CHUNK_FLOATS values of outputs across the net's linear layers, so that a
+# chunk's activations, kept for the patterns and the gradient, stay in the CPU's cache. On ring8's 3×128 D at 256²,
+# a pass in such chunks takes about 0.4× the time of one pass over all 65,536 points; the best chunk falls as the
+# net widens (measured on 64² for ∇ₓD: 4×10 D ≥ 4096 rows, 4×64 D 2048, 3×128 D 1024; `python -m toyviz bench
+# regions`). Memory stays bounded at any resolution.
+CHUNK_FLOATS = 2 ** 19
+MIN_CHUNK, MAX_CHUNK = 256, 16384
+
+
+def chunk_rows(net) -> int:
+    """Rows per chunk for `net`: CHUNK_FLOATS over the total width of its linear layers, rounded down to a
+    multiple of 256 and kept in [MIN_CHUNK, MAX_CHUNK]."""
+    width = sum(m.out_features for m in net.modules() if isinstance(m, torch.nn.Linear)) \
+        if isinstance(net, torch.nn.Module) else 0
+    rows = CHUNK_FLOATS // max(width, 1) // 256 * 256
+    return int(min(max(rows, MIN_CHUNK), MAX_CHUNK))
 
 
 @dataclass
@@ -119,6 +131,7 @@ class Probe:
         self.net = net
         self.device = p.device if p is not None else torch.device("cpu")
         self.dtype = p.dtype if p is not None else torch.float32
+        self.chunk = chunk_rows(net)
         self.pack = int(getattr(net, "pack", 1) or 1)
         in_dim = getattr(net, "latent_dim", None) or getattr(net, "in_dim", None)
         if in_dim is not None and in_dim != 2 * self.pack:
@@ -164,7 +177,12 @@ class Probe:
                 g = torch.ops.aten.leaky_relu_backward(g, pre, net.slope, False)
             else:
                 g = torch.ops.aten.threshold_backward(g, pre, 0.0)
-            g = g @ layer.weight                                                # (N, width_{l-1})
+            weight = layer.weight                                               # (width_l, width_{l-1})
+            if layer is net.hidden[0]:
+                # (N, width_1)·(width_1, 2), x's slot only: BLAS is slow at a product this narrow with W₁'s own
+                # layout (0.34 ms for N = 2048, width 128, on the CPU it was measured on), 4x faster from W₁ᵀ
+                weight = weight[:, :2].T.contiguous().T
+            g = g @ weight
         return g[:, :2]
 
     def inputs(self, x: torch.Tensor) -> torch.Tensor:
@@ -191,16 +209,26 @@ def logit_of(out: torch.Tensor) -> torch.Tensor:
     return out[:, 0] if out.shape[1] == 1 else torch.logsumexp(out, 1)
 
 
-def input_gradient(probe: Probe, pts: np.ndarray, chunk: int = CHUNK) -> np.ndarray:
-    """(N, 2) float32 ∇ₓ of the logit at each point: `Probe.chain_gradient` for an affine-per-region D, else
-    autograd (weights get no gradient; summing the logits first is exact since each output depends on its own
-    point only, the references being held fixed)."""
-    return forward_patterns(probe, pts, chunk, gradient=True, patterns=False)[3]
+def input_gradient(probe: Probe, pts: np.ndarray, chunk: Optional[int] = None) -> np.ndarray:
+    """(N, 2) float32 ∇ₓ of the logit at each point: `Probe.chain_gradient` for an affine-per-region D (its
+    forward stops at the last hidden layer: the chain needs the masks, not the output), else autograd (weights
+    get no gradient; summing the logits first is exact since each output depends on its own point only, the
+    references being held fixed). `chunk`: rows per pass, by default `probe.chunk`."""
+    chunk = chunk or probe.chunk
+    if not probe.affine:
+        return forward_patterns(probe, pts, chunk, gradient=True, patterns=False)[3]
+    grad = np.empty((len(pts), 2), np.float32)
+    last = len(probe.net.hidden) - 1
+    with torch.no_grad():
+        for s in range(0, len(pts), chunk):
+            _, feats = probe.net.forward_features(probe.inputs(probe.tensor(pts[s:s + chunk])), upto=last)
+            grad[s:s + chunk] = host_array(probe.chain_gradient(feats))
+    return grad
 
 
 # ---- the rasterizer ------------------------------------------------------------------------------------------------
 
-def _mosaic(probe: Probe, pts: torch.Tensor, regions: np.ndarray, n: int, chunk: int) -> np.ndarray:
+def _mosaic(probe: Probe, pts: torch.Tensor, regions: np.ndarray, n: int, chunk: Optional[int]) -> np.ndarray:
     """∇ₓ logit averaged over each region, broadcast back to the pixels: (N, 2).
 
     For a (leaky) ReLU D with one output and no minibatch layer, the logit is affine on each region, so the
@@ -218,17 +246,16 @@ def _mosaic(probe: Probe, pts: torch.Tensor, regions: np.ndarray, n: int, chunk:
     return per_region.astype(np.float32)[flat]
 
 
-def forward_patterns(probe: Probe, pts: np.ndarray, chunk: int = CHUNK, gradient: bool = False,
+def forward_patterns(probe: Probe, pts: np.ndarray, chunk: Optional[int] = None, gradient: bool = False,
                      patterns: bool = True):
-    """One chunked forward pass over (N, 2) points: per hidden layer the (N, n_words) pattern words (`pack_bits`;
-    empty list without `patterns`), the widths, the raw outputs (N, out_dim) float32 tensor, and with `gradient`
-    ∇ₓ logit (N, 2) float32 from the same pass (else None). Results are written chunk by chunk into arrays
-    allocated once: keeping many small per-chunk results alive would make every chunk's activations fresh memory.
-    A wide layer's bits are packed per chunk (8 bytes a pixel per 64 units, not a byte per unit); a layer of at
-    most 24 units keeps its bits `pre > 0` (≤ 24 bytes a pixel) and packs them once at the end, which saves a
-    packing call per chunk."""
-    words, widths = [], []
+    """One chunked forward pass over (N, 2) points: per hidden layer the (N, n_words) pattern words
+    (`PatternWords`; empty list without `patterns`), the widths, the raw outputs (N, out_dim) float32 tensor, and
+    with `gradient` ∇ₓ logit (N, 2) float32 from the same pass (else None). Every result is written chunk by chunk
+    into arrays allocated once: keeping many small per-chunk results alive would make every chunk's activations
+    fresh memory."""
+    packer, widths = None, []
     out_all = grad_all = None
+    chunk = chunk or probe.chunk
     autograd = gradient and not probe.affine
     n = len(pts)
     for s in range(0, n, chunk):
@@ -244,17 +271,13 @@ def forward_patterns(probe: Probe, pts: np.ndarray, chunk: int = CHUNK, gradient
             out_all = torch.empty(n, out.shape[1])
             grad_all = np.empty((n, 2), np.float32) if gradient else None
             widths = [p.shape[1] for p in feats.preacts]
-            words = [np.empty((n, w), np.bool_) if w <= NARROW else np.empty((n, -(-w // 64)), np.uint64)
-                     for w in widths] if patterns else []
+            packer = PatternWords(n, widths) if patterns else None
         out_all[s:s + chunk] = out.detach()
         if gradient:
             grad_all[s:s + chunk] = grad.detach().cpu().numpy()
-        for acc, pre in zip(words, feats.preacts):
-            if acc.dtype == np.bool_:
-                np.greater(host_array(pre), 0, out=acc[s:s + chunk])
-            else:
-                acc[s:s + chunk] = pack_bits(pre)
-    return [pack_signs(w) if w.dtype == np.bool_ else w for w in words], widths if patterns else [], out_all, grad_all
+        if packer is not None:
+            packer.write(s, feats.preacts)
+    return (packer.words if packer is not None else []), widths if patterns else [], out_all, grad_all
 
 
 @contextlib.contextmanager
@@ -270,21 +293,25 @@ def eval_mode(net):
             net.train(was)
 
 
-def _check_chunk(chunk) -> int:
+def _check_chunk(chunk) -> Optional[int]:
+    if chunk is None:
+        return None
     if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
-        raise ValueError(f"chunk must be a positive integer (got {chunk!r})")
+        raise ValueError(f"chunk must be a positive integer or None (got {chunk!r})")
     return int(chunk)
 
 
 def rasterize(D, extent=(-1.5, 1.5, -1.5, 1.5), resolution: int = 256, reference_batch=None, *,
               prob_fn: Callable[[torch.Tensor], torch.Tensor] = torch.sigmoid, grad_resolution: int = 64,
-              chunk: int = CHUNK, reference_name: str = "the given reference batch", mosaic: bool = True) -> Raster:
+              chunk: Optional[int] = None, reference_name: str = "the given reference batch",
+              mosaic: bool = True) -> Raster:
     """D's partition of the plane over an R×R grid: per-layer and cumulative pattern ids, colours and counts, the
     map `prob_fn(logit)`, ∇ₓ logit on a grad_resolution² grid and the mosaic glass (METHODS §6).
 
     `reference_batch` (M, 2): required when D packs samples or uses minibatch discrimination (see `Probe`).
     `grad_resolution=0` skips the gradient and the mosaic (both then empty arrays), `mosaic=False` the mosaic
-    alone (a quarter of the time of a 3×128 D's raster when regions are many). Runs in eval mode, no_grad
+    alone (a quarter of the time of a 3×128 D's raster when regions are many). `chunk`: grid points per pass,
+    by default `chunk_rows(D)` (sized to D's widths, see CHUNK_FLOATS). Runs in eval mode, no_grad
     except for the gradients; the net's state is left as it was.
     """
     extent = check_extent(extent)
@@ -310,7 +337,8 @@ def rasterize(D, extent=(-1.5, 1.5, -1.5, 1.5), resolution: int = 256, reference
                   gxs, gys, glass, probe.description, widths, out.numpy().reshape(R, R, -1))
 
 
-def rasterize_latent(G, extent=(-3.0, 3.0, -3.0, 3.0), resolution: int = 256, *, chunk: int = CHUNK) -> Raster:
+def rasterize_latent(G, extent=(-3.0, 3.0, -3.0, 3.0), resolution: int = 256, *,
+                     chunk: Optional[int] = None) -> Raster:
     """G's own partition of its 2D latent plane: ids/colours/counts of G's hidden layers over a grid of z.
 
     `output` holds G(z) (R, R, 2). Placeholders, since G has no probability or logit: `prob` is an empty (0, 0)
