@@ -1,5 +1,6 @@
-"""Every technique on the toy trainer: off means absent (identical to the engine commit up to the CPU's kernels), each trains alone and with
-BRE, the procedure-changing phases (K+1 D, unrolled D, mode regularizers + E, MDGAN) by hand, VBN, refused combos."""
+"""Every technique on the toy trainer: off means absent (the engine commit's numbers, up to the CPU's kernels), each
+trains alone and with BRE, the procedure-changing phases (K+1 D, unrolled D, mode regularizers + E, MDGAN) by hand,
+VBN, refused combos."""
 import copy
 import math
 
@@ -33,7 +34,7 @@ def _param_sum(net) -> float:
     return float(sum(p.detach().double().sum() for p in net.parameters()))
 
 
-def test_all_techniques_off_is_bit_identical_to_the_engine_commit(tiny_cfg):
+def test_all_techniques_off_matches_the_engine_commit(tiny_cfg):
     t = Trainer(tiny_cfg)
     hist = t.run(5)
     for s, ref in zip(hist, REFERENCE_LOSSES, strict=True):

@@ -211,7 +211,8 @@ def bench_regions(args) -> None:
         out = subprocess.run([sys.executable, "-c", _REGIONS_MEMORY, str(chunk)], capture_output=True, text=True,
                              check=True, env=env)
         peak, numpy_peak, kept = (int(v) / 1024 for v in out.stdout.split())
-        print(f"memory, 4x64 D, R = 1024, chunk {chunk}{' (the default)' if chunk == default else ''}: peak {peak:.0f} MiB above the process before the call "
+        label = f"{chunk} (the default)" if chunk == default else chunk
+        print(f"memory, 4x64 D, R = 1024, chunk {label}: peak {peak:.0f} MiB above the process before the call "
               f"(Linux VmHWM); numpy's own peak {numpy_peak:.0f} MiB (tracemalloc); the Raster keeps {kept:.0f} MiB")
 
 

@@ -183,7 +183,7 @@ def hash_colors(h: np.ndarray) -> np.ndarray:
     val = 0.6 + 0.4 * ((h >> np.uint64(24)) & np.uint64(0xFF)).astype(np.float64) / 255.0
     sector = hue.astype(np.intp)
     phi = np.take(_PHI_A, sector, 1) + np.take(_PHI_B, sector, 1) * (hue - sector)     # (3, n)
-    return np.round(val * (1.0 - sat * phi) * 255).astype(np.uint8).T
+    return np.ascontiguousarray(np.round(val * (1.0 - sat * phi) * 255).astype(np.uint8).T)
 
 
 # ---- ids, colours and counts of a whole grid -------------------------------------------------------------------
