@@ -18,9 +18,12 @@ _SPREAD = np.uint64(0x0102040810204080)
 
 
 def host_array(t: torch.Tensor) -> np.ndarray:
-    """A tensor's values as a numpy array (shared memory on the CPU, a copy from another device)."""
-    t = t.detach()
-    return t.numpy() if t.device.type == "cpu" else t.cpu().numpy()
+    """A tensor's values as a numpy array (shared memory on the CPU, a copy from another device). The common case,
+    a CPU tensor outside autograd, goes first: detaching and asking the device cost more than the conversion."""
+    try:
+        return t.numpy()
+    except (RuntimeError, TypeError):                   # requires grad, or not on the CPU
+        return t.detach().cpu().numpy()
 
 
 class PatternWords:
@@ -132,7 +135,16 @@ def unique_rows(words: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     inv = np.empty(len(s), np.int64)
     inv[order] = np.cumsum(new) - 1
     first = np.flatnonzero(new)
-    return s[first].astype(words.dtype, copy=False), inv, np.diff(first, append=len(s))
+    return s[first].astype(words.dtype, copy=False), inv, _run_lengths(first, len(s))
+
+
+def _run_lengths(starts: np.ndarray, n: int) -> np.ndarray:
+    """Lengths of the runs beginning at the sorted positions `starts` of n items (np.diff(starts, append=n),
+    without its concatenation)."""
+    lengths = np.empty_like(starts)
+    np.subtract(starts[1:], starts[:-1], out=lengths[:-1])
+    lengths[-1:] = n - starts[-1:]
+    return lengths
 
 
 def _run_starts(words: np.ndarray) -> np.ndarray:
@@ -212,7 +224,7 @@ def partition_grid(words: list[np.ndarray], widths: list[int], R: int):
         starts = _run_starts(w)
         pos = np.flatnonzero(starts)
         uniq, inv, _ = unique_rows(w[pos])
-        lengths = np.diff(pos, append=N)
+        lengths = _run_lengths(pos, N)
         layer_ids = np.repeat(inv, lengths)
         h = pattern_hash(uniq)
         n = len(uniq)
@@ -225,7 +237,7 @@ def partition_grid(words: list[np.ndarray], widths: list[int], R: int):
             key = cum[cpos] * n + layer_ids[cpos]                                # (region up to l−1, this pattern)
             ku, cum_inv, _ = unique_rows(key[:, None])
             ku = ku[:, 0]
-            cum_lengths = np.diff(cpos, append=N)
+            cum_lengths = _run_lengths(cpos, N)
             cum = np.repeat(cum_inv, cum_lengths)
             cum_hash = splitmix64(cum_hash[ku // n] ^ h[ku % n])
             n_cum = len(ku)
