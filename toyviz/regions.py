@@ -223,6 +223,7 @@ def input_gradient(probe: Probe, pts: np.ndarray, chunk: Optional[int] = None) -
         for s in range(0, len(pts), chunk):
             _, feats = probe.net.forward_features(probe.inputs(probe.tensor(pts[s:s + chunk])), upto=last)
             grad[s:s + chunk] = host_array(probe.chain_gradient(feats))
+            del feats                                   # as in forward_patterns: one chunk's activations at a time
     return grad
 
 
@@ -277,6 +278,7 @@ def forward_patterns(probe: Probe, pts: np.ndarray, chunk: Optional[int] = None,
             grad_all[s:s + chunk] = grad.detach().cpu().numpy()
         if packer is not None:
             packer.write(s, feats.preacts)
+        del out, feats      # free this chunk's activations before the next chunk's are made: one set in cache
     return (packer.words if packer is not None else []), widths if patterns else [], out_all, grad_all
 
 
