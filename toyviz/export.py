@@ -13,7 +13,7 @@ from typing import Callable, Iterable, Iterator, Optional, Sequence, Union
 import numpy as np
 
 from .atomic import atomic_path
-from .frames import DEFAULT_PANELS, PANELS, _needs_raster, iter_frame_data, nearest_snapshot, parse_panels
+from .frames import DEFAULT_PANELS, PANELS, iter_frame_data, nearest_snapshot, needs_raster, parse_panels
 from .render import FrameRenderer, _grid, draw_figure
 
 VIDEO_EXTS, FIGURE_EXTS = (".mp4", ".gif"), (".png", ".pdf", ".svg")
@@ -71,7 +71,7 @@ def run_frames(trainer, *, panels=DEFAULT_PANELS, size=(512, 512), resolution: O
     panels = parse_panels(panels, trainer.D.depth)
     renderer = FrameRenderer(panels, size)
     res = video_resolution(trainer, panels, size) if resolution is None else resolution
-    for fd in iter_frame_data(trainer, indices, raster=_needs_raster(panels), mosaic="mosaic" in panels,
+    for fd in iter_frame_data(trainer, indices, raster=needs_raster(panels), mosaic="mosaic" in panels,
                               resolution=res, timings=timings):
         if label is not None:
             fd = dataclasses.replace(fd, preset=label)
@@ -183,10 +183,9 @@ def write_figure(runs: Sequence[tuple[str, object]], path, *, steps: Sequence[in
     total = len(runs) * len(steps)
     for label, run in runs:
         trainer = _as_trainer(run)
-        parse_panels(panels, trainer.D.depth)
+        parsed = parse_panels(panels, trainer.D.depth)
         idx = [nearest_snapshot(trainer, s) for s in steps]
-        parsed = parse_panels(panels, 8)
-        for s, fd in zip(steps, iter_frame_data(trainer, idx, raster=_needs_raster(parsed), mosaic="mosaic" in parsed,
+        for s, fd in zip(steps, iter_frame_data(trainer, idx, raster=needs_raster(parsed), mosaic="mosaic" in parsed,
                                                 resolution=resolution, exact=exact)):
             rows.append((label, fd))
             used.append((label, int(s), fd.step))

@@ -70,7 +70,8 @@ def curves_of(history: Sequence[dict]) -> dict:
     return out
 
 
-def _needs_raster(panels: Iterable[str]) -> bool:
+def needs_raster(panels: Iterable[str]) -> bool:
+    """Whether any of the (parsed) panels draws from the raster: all but the data and curves panels."""
     return any(not p.startswith(("data", "curves")) for p in panels)
 
 

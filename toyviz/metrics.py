@@ -3,6 +3,7 @@ diversity of fake points, ∇ₓD directions and region counts (METHODS §1, §6
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 import torch
@@ -45,7 +46,8 @@ class Diversity:
     grad_dirs: int                   # distinct ∇ₓD directions among the points (see pattern_diversity)
 
 
-def pattern_diversity(D, points, reference_batch=None, *, angle_tol: float = 1e-3, chunk=None) -> Diversity:
+def pattern_diversity(D, points, reference_batch=None, *, angle_tol: float = 1e-3,
+                      chunk: Optional[int] = None) -> Diversity:
     """How diversely D treats a set of (fake) points (BRE's thesis, Cao et al. 2018; METHODS §1, §6).
 
     Patterns are `preact_l > 0` per hidden layer, compared exactly; entropy H_l = −Σ_p (n_p/N) ln(n_p/N) over the

@@ -188,7 +188,11 @@ class Probe:
     def inputs(self, x: torch.Tensor) -> torch.Tensor:
         return x if self.pad is None else torch.cat([x, self.pad.expand(len(x), -1)], 1)
 
-    def forward(self, x: torch.Tensor):
+    def forward(self, x: torch.Tensor, masks_only: bool = False):
+        """(out, Features) of the points x; `masks_only` (an affine-per-region net): stop at the last hidden layer,
+        out None — what `chain_gradient` needs."""
+        if masks_only:
+            return self.net.forward_features(self.inputs(x), upto=len(self.net.hidden) - 1)
         if self.reference is None:
             return self.net.forward_features(self.inputs(x))
         return self.net.forward_features(self.inputs(x), reference=self.reference)
@@ -211,20 +215,10 @@ def logit_of(out: torch.Tensor) -> torch.Tensor:
 
 def input_gradient(probe: Probe, pts: np.ndarray, chunk: Optional[int] = None) -> np.ndarray:
     """(N, 2) float32 ∇ₓ of the logit at each point: `Probe.chain_gradient` for an affine-per-region D (its
-    forward stops at the last hidden layer: the chain needs the masks, not the output), else autograd (weights
-    get no gradient; summing the logits first is exact since each output depends on its own point only, the
-    references being held fixed). `chunk`: rows per pass, by default `probe.chunk`."""
-    chunk = chunk or probe.chunk
-    if not probe.affine:
-        return forward_patterns(probe, pts, chunk, gradient=True, patterns=False)[3]
-    grad = np.empty((len(pts), 2), np.float32)
-    last = len(probe.net.hidden) - 1
-    with torch.no_grad():
-        for s in range(0, len(pts), chunk):
-            _, feats = probe.net.forward_features(probe.inputs(probe.tensor(pts[s:s + chunk])), upto=last)
-            grad[s:s + chunk] = host_array(probe.chain_gradient(feats))
-            del feats                                   # as in forward_patterns: one chunk's activations at a time
-    return grad
+    forward stops at the last hidden layer: the chain needs the masks, not the output; 3–6 % of the time), else
+    autograd (weights get no gradient; summing the logits first is exact since each output depends on its own
+    point only, the references being held fixed). `chunk`: rows per pass, by default `probe.chunk`."""
+    return forward_patterns(probe, pts, chunk, gradient=True, patterns=False, outputs=False)[3]
 
 
 # ---- the rasterizer ------------------------------------------------------------------------------------------------
@@ -248,34 +242,37 @@ def _mosaic(probe: Probe, pts: torch.Tensor, regions: np.ndarray, n: int, chunk:
 
 
 def forward_patterns(probe: Probe, pts: np.ndarray, chunk: Optional[int] = None, gradient: bool = False,
-                     patterns: bool = True):
+                     patterns: bool = True, outputs: bool = True):
     """One chunked forward pass over (N, 2) points: per hidden layer the (N, n_words) pattern words
-    (`PatternWords`; empty list without `patterns`), the widths, the raw outputs (N, out_dim) float32 tensor, and
-    with `gradient` ∇ₓ logit (N, 2) float32 from the same pass (else None). Every result is written chunk by chunk
-    into arrays allocated once: keeping many small per-chunk results alive would make every chunk's activations
-    fresh memory."""
+    (`PatternWords`; empty list without `patterns`), the widths, the raw outputs (N, out_dim) float32 tensor
+    (None without `outputs`, which lets an affine-per-region D stop at its last hidden layer), and with `gradient`
+    ∇ₓ logit (N, 2) float32 from the same pass (else None). Every result is written chunk by chunk into arrays
+    allocated once: keeping many small per-chunk results alive would make every chunk's activations fresh
+    memory."""
     packer, widths = None, []
     out_all = grad_all = None
     chunk = chunk or probe.chunk
     autograd = gradient and not probe.affine
+    masks_only = not outputs and gradient and probe.affine
     n = len(pts)
     for s in range(0, n, chunk):
         x = probe.tensor(pts[s:s + chunk]).requires_grad_(autograd)
         with torch.set_grad_enabled(autograd):
-            out, feats = probe.forward(x)
+            out, feats = probe.forward(x, masks_only)
             if autograd:
                 grad = torch.autograd.grad(logit_of(out).sum(), x)[0]
         if gradient and not autograd:
             with torch.no_grad():
                 grad = probe.chain_gradient(feats)
-        if out_all is None:
-            out_all = torch.empty(n, out.shape[1])
+        if s == 0:
+            out_all = torch.empty(n, out.shape[1]) if outputs else None
             grad_all = np.empty((n, 2), np.float32) if gradient else None
             widths = [p.shape[1] for p in feats.preacts]
             packer = PatternWords(n, widths) if patterns else None
-        out_all[s:s + chunk] = out.detach()
+        if outputs:
+            out_all[s:s + chunk] = out.detach()
         if gradient:
-            grad_all[s:s + chunk] = grad.detach().cpu().numpy()
+            grad_all[s:s + chunk] = host_array(grad)
         if packer is not None:
             packer.write(s, feats.preacts)
         del out, feats      # free this chunk's activations before the next chunk's are made: one set in cache

@@ -14,7 +14,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from .frames import DEFAULT_PANELS, FrameData, curve_groups, header_text, parse_panels
+from .frames import DEFAULT_PANELS, FrameData, curve_groups, header_text, needs_raster, parse_panels
 from .mpl_panels import PANEL_CLASSES, CurvesPanel, _MapPanel
 
 DPI = 100
@@ -63,7 +63,7 @@ class FrameRenderer:
     def _build(self, fd):
         W, H = self.size
         panels = parse_panels(self.panels, len(fd.raster.ids) if fd.raster is not None else 8)
-        if fd.raster is None and any(not p.startswith(("data", "curves")) for p in panels):
+        if fd.raster is None and needs_raster(panels):
             raise ValueError("panels: region, probability and gradient panels need FrameData.raster")
         head = 2.2 * self.style["fs"] if self.header else 0
         rows, cols = _grid(len(panels), W, H - head)

@@ -255,10 +255,10 @@ class Session:
         The raster is computed only for panels that show it, its mosaic glass only for the mosaic panel or
         `hover` (the interactive panels show ∇ₓD per pixel). `timings` accumulates seconds under 'rasterize' and
         'gather'."""
-        from .frames import frame_data, parse_panels
+        from .frames import frame_data, needs_raster, parse_panels
         t = self.runs[label]
         parsed = parse_panels(panels, t.D.depth)
-        kw = {"raster": any(not p.startswith(("data", "curves")) for p in parsed),
+        kw = {"raster": needs_raster(parsed),
               "mosaic": hover or "mosaic" in parsed, "resolution": resolution, "timings": timings}
         if self.view is not None:
             return frame_data(t, self.view, **kw)
