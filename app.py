@@ -9,11 +9,13 @@ import streamlit as st
 import torch
 
 from toyviz import presets
+from toyviz.allocator import reuse_freed_memory
 from toyviz.divergences import minibatch_curves
 from toyviz.frames import DEFAULT_PANELS
 from toyviz.session import Session, config_fields, config_with, open_image_run, panel_options, parse_overrides
 
 torch.set_num_threads(1)                 # small nets: one thread per visitor is fastest on a shared machine
+reuse_freed_memory()                     # every rerun's rasters reuse the last one's freed arrays (no page faults)
 BRE_MEASURED = ("Measured over seeds 0–9 (docs/RESULTS.md): with BRE as in the paper (λ = 1 on D's 2nd layer, "
                 "decayed), D's 2nd layer cuts the plane into more regions on 9 of 10 seeds, but G captured fewer "
                 "modes at the end on 9 of 10; the claim that BRE helps G find the modes did not reproduce in any "

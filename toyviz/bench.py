@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from . import presets
+from .allocator import reuse_freed_memory
 from .trainer import Trainer
 
 
@@ -151,6 +152,7 @@ def bench_regions(args) -> None:
     from .regions import Probe, chunk_rows, forward_patterns, grid, input_gradient, rasterize
 
     torch.set_num_threads(1)
+    allocator = "freed memory kept for reuse" if reuse_freed_memory() else "the C library's default allocator"
     extent = (-1.5, 1.5, -1.5, 1.5)
     nets = {"bre-toy D (4x10)": presets.get("bre-toy"),
             "4x64 D": presets.get("ring8").replace(**{"nets.d.width": 64, "nets.d.depth": 4}),
@@ -158,7 +160,8 @@ def bench_regions(args) -> None:
     print(f"CPU time of this process, min over alternated rounds; ratio = median over rounds of the two calls' "
           f"ratio in one round; torch threads {torch.get_num_threads()}; freshly "
           f"initialized D (seed 0), extent {extent}; 'forward' = D(x) over the grid in rasterize's chunks (the "
-          f"floor; 'chunk' rows, sized to D by regions.chunk_rows), 'one pass' = D(x) on all points at once")
+          f"floor; 'chunk' rows, sized to D by regions.chunk_rows), 'one pass' = D(x) on all points at once; "
+          f"allocator: {allocator} (toyviz.allocator, as the command line and the page set it)")
     print(f"{'net':<18}{'R':>6}{'chunk':>7}{'forward ms':>12}{'rasterize ms':>14}{'ratio':>7}{'regions':>9}"
           f"{'one pass ms':>13}{'of which: forward+bits':>24}{'ids+colours':>13}")
     for name, cfg in nets.items():

@@ -169,7 +169,9 @@ def main(argv=None) -> int:
         if args.threads < 1:
             raise UsageError(f"--threads must be ≥ 1 (got {args.threads})")
         import torch
+        from .allocator import reuse_freed_memory
         torch.set_num_threads(args.threads)
+        reuse_freed_memory()
         return args.fn(args)
     except UsageError as e:
         print(f"toyviz: error: {e}", file=sys.stderr)
