@@ -31,6 +31,11 @@ def test_single_unit_patterns_entropy_and_directions():
     assert d.grad_dirs == 2                                      # (2, 0) on the right, flat (relu off) on the left
 
 
+def test_one_pattern_has_entropy_plus_zero():
+    d = metrics.pattern_diversity(hand_net([[1.0, 0.0]], [0.0], [2.0]), [[1, 0], [2, 0], [3, 1]])
+    assert d.patterns == [1] and d.entropy == [0.0] and math.copysign(1.0, d.entropy[0]) == 1.0     # logged as 0.0
+
+
 def test_leaky_sides_share_one_direction():
     net = hand_net([[1.0, 0.0]], [0.0], [-1.0], activation="leaky_relu")
     d = metrics.pattern_diversity(net, [[-1, 0], [1, 0]])

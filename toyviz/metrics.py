@@ -70,7 +70,7 @@ def pattern_diversity(D, points, reference_batch=None, *, angle_tol: float = 1e-
         _, _, counts = pattern_ids.unique_rows(w)
         p = counts / len(pts)
         patterns.append(len(counts))
-        entropy.append(float(-(p * np.log(p)).sum()))
+        entropy.append(float(-(p * np.log(p)).sum()) + 0.0)        # + 0.0: one pattern gives 0.0, not −0.0
         cumulative.append(len(pattern_ids.unique_rows(np.concatenate(words[:l + 1], 1))[2]))
     flat = np.hypot(grad[:, 0], grad[:, 1]) < 1e-12
     bins = np.round(np.arctan2(grad[~flat, 1], grad[~flat, 0]) / angle_tol).astype(np.int64)
