@@ -8,11 +8,13 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from toyviz import presets
-from toyviz.allocator import reuse_freed_memory
-from toyviz.divergences import minibatch_curves
-from toyviz.frames import DEFAULT_PANELS
-from toyviz.session import Session, config_fields, config_with, open_image_run, panel_options, parse_overrides
+from toyviz.draw.frames import DEFAULT_PANELS
+from toyviz.draw.plotly_figures import plotly_panel
+from toyviz.draw.render import draw_frame
+from toyviz.engine import presets
+from toyviz.geometry.divergences import minibatch_curves
+from toyviz.malloc_tuning import reuse_freed_memory
+from toyviz.page.session import Session, config_fields, config_with, open_image_run, panel_options, parse_overrides
 
 torch.set_num_threads(1)                 # small nets: one thread per visitor is fastest on a shared machine
 reuse_freed_memory()                     # every rerun's rasters reuse the last one's freed arrays (no page faults)
@@ -183,11 +185,9 @@ def pictures(s: Session, view: dict) -> None:
                 diff = "" if label == "A" else " · " + ", ".join(f"{k}={v}" for k, v in s.ab.items())
                 st.markdown(f"**{label}**{diff}")
             if view["interactive"]:
-                from toyviz.plotly_figures import plotly_panel
                 for p in view["panels"]:
                     st.plotly_chart(plotly_panel(fd, p), key=f"plot_{label}_{p}")
             else:
-                from toyviz.render import draw_frame
                 height = int(width * 0.75)
                 st.image(draw_frame(fd, view["panels"], (width, height)), caption=f"run {label} · step {fd.step}")
             n = numbers[label]

@@ -6,7 +6,7 @@ import imageio.v2 as imageio
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from toyviz.session import Session
+from toyviz.page.session import Session
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,7 +3,7 @@ import stat
 
 import pytest
 
-from toyviz.atomic import atomic_path, atomic_write_text
+from toyviz.engine.atomic_files import atomic_path, atomic_write_text
 
 
 def test_success_renames_with_ordinary_permissions(tmp_path):

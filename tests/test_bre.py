@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from toyviz.regularizers import bre, interpolate, soft_sign
+from toyviz.engine.regularizers import bre, interpolate, soft_sign
 
 
 def test_sanity_values_iid_gaussian():
@@ -67,7 +67,6 @@ def test_scale_invariance_and_no_gradient_through_eps():
 def test_gradient_reaches_d_only():
     import toyviz
     t = toyviz.Trainer(toyviz.presets.get("bre-toy-bre"))
-    real = t.real_batch(32)
     z = torch.randn(32, 2, requires_grad=True)
     fake = t.G(z)
     _, feats = t.D.forward_features(fake.detach())
@@ -94,7 +93,7 @@ def test_bad_input():
 
 
 def test_fused_hinged_correlation_matches_autograd_chain():
-    from toyviz.regularizers import _HingedCorrelation
+    from toyviz.engine.regularizers import _HingedCorrelation
     torch.manual_seed(4)
     a = torch.randn(9, 6, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda x: _HingedCorrelation.apply(x[None], 0.4)[0], (a,))
@@ -111,7 +110,7 @@ def test_fused_hinged_correlation_matches_autograd_chain():
 
 
 def test_sets_stacked_equal_sets_one_by_one():
-    from toyviz.regularizers import bre_sets
+    from toyviz.engine.regularizers import bre_sets
     torch.manual_seed(5)
     sets = [[(torch.randn(32, 10) + i).requires_grad_(), torch.randn(32, 20, requires_grad=True)] for i in range(3)]
     together = bre_sets(sets)

@@ -1,11 +1,10 @@
-import json
 import subprocess
 import sys
 
 import pytest
 
-from toyviz.cli import main
-from toyviz.runfolder import RunFolder
+from toyviz.commands.cli import main
+from toyviz.engine.run_folder import RunFolder
 
 
 def test_train_writes_a_run_folder(tmp_path, capsys):

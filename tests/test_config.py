@@ -3,7 +3,7 @@ import json
 import pytest
 
 import toyviz
-from toyviz.config import Config, parse_assignment
+from toyviz.engine.config import Config, parse_assignment
 
 
 def test_round_trip_every_preset(tmp_path):

@@ -1,11 +1,10 @@
-import math
 
 import numpy as np
 import pytest
 import torch
 
-from toyviz.config import DataConfig
-from toyviz.data import grid_centers, load_points_csv, make_data, ring_centers
+from toyviz.engine.config import DataConfig
+from toyviz.engine.data import grid_centers, load_points_csv, make_data, ring_centers
 
 
 def test_ring_centres_do_not_repeat():

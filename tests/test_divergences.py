@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from toyviz.divergences import js_bernoulli_product, kl_bernoulli_product, minibatch_curves
+from toyviz.geometry.divergences import js_bernoulli_product, kl_bernoulli_product, minibatch_curves
 
 
 def brute_force(p, q, n):

@@ -6,9 +6,17 @@ import pytest
 import torch
 
 import toyviz
-from toyviz import metrics
-from toyviz.frames import (curve_groups, curves_of, frame_data, iter_frame_data, mosaic_rgb, nearest_snapshot,
-                           parse_panels, prob_rgb)
+from toyviz.draw.frames import (
+    curve_groups,
+    curves_of,
+    frame_data,
+    iter_frame_data,
+    mosaic_rgb,
+    nearest_snapshot,
+    parse_panels,
+    prob_rgb,
+)
+from toyviz.geometry import metrics
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +24,7 @@ def trainer():
     cfg = toyviz.presets.get("ring8").replace(**{
         "nets.g.width": 16, "nets.d.width": 16, "optim.batch_size": 32, "viz.eval_samples": 200,
         "viz.metrics_every": 10, "viz.snapshot_every": 2, "optim.iters": 20})
-    t = toyviz.Trainer(cfg)
+    t = toyviz.Trainer(cfg, callbacks=[toyviz.RegionMetrics()])
     t.run(20)
     return t
 

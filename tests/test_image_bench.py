@@ -3,8 +3,8 @@ import re
 
 import torch
 
-from toyviz.image.bench import bare_dcgan_step, bench_config
-from toyviz.image.cli import main
+from toyviz.commands.image import main
+from toyviz.experiments.image_bench import bare_dcgan_step, bench_config
 from toyviz.image.trainer import ImageTrainer
 
 

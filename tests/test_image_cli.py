@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from toyviz.image.cli import main
+from toyviz.commands.image import main
 from toyviz.image.run import ImageRunFolder, grid_png
 
 

@@ -1,6 +1,7 @@
 """toyviz.image.distributed: `torchrun --nproc_per_node 2` (gloo, CPU) on a tiny config agrees with one process at
-the same global batch (per-sample norms: virtual batch norm in G, layer norm in D; BRE gathers the global batch; batch norm and
-feature matching take their batch statistics over each rank's own slice); rank 0 alone writes; metrics gathered."""
+the same global batch (per-sample norms: virtual batch norm in G, layer norm in D; BRE gathers the global batch;
+batch norm and feature matching take their batch statistics over each rank's own slice); rank 0 alone writes;
+metrics gathered."""
 import os
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 import imageio.v3 as iio
 import torch
 
-from toyviz.image.cli import main
+from toyviz.commands.image import main
 from toyviz.image.data import load_digits
 from toyviz.image.distributed import DistContext
 

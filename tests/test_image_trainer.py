@@ -94,7 +94,8 @@ def test_linear_lr_decay_and_d_steps():
     t = _trainer(**{"optim.iters": 10, "optim.d_steps": 3, "optim.lr_floor": 0.0})
     t.run(4)
     assert t.history[-1]["lr/g"] == pytest.approx(2e-4 * (1 - 3 / 10))          # set before step 4 (t = 3)
-    adam_steps = lambda name: int(next(iter(t.optims[name].state.values()))["step"])
+    def adam_steps(name):
+        return int(next(iter(t.optims[name].state.values()))["step"])
     assert (adam_steps("D"), adam_steps("G")) == (12, 4)
 
 

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from toyviz.losses import LOSSES, get_loss
+from toyviz.engine.losses import LOSSES, get_loss
 
 R = torch.tensor([[2.0], [0.0]])
 F_ = torch.tensor([[-1.0], [1.0]])

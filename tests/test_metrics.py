@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from toyviz.data import grid_centers, make_data, ring_centers
-from toyviz.config import DataConfig
-from toyviz.metrics import mode_coverage
+from toyviz.engine.config import DataConfig
+from toyviz.engine.data import make_data
+from toyviz.geometry.metrics import mode_coverage
 
 
 @pytest.mark.parametrize("kind,kl", [("ring", 0.0015), ("grid", 0.005)])

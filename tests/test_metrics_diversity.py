@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from toyviz import Trainer, metrics, presets
-from toyviz.config import MLPConfig
-from toyviz.nets import MLP, Discriminator
-from toyviz.regions import rasterize
+from toyviz import Trainer
+from toyviz.engine import presets
+from toyviz.engine.config import MLPConfig
+from toyviz.engine.nets import MLP, Discriminator
+from toyviz.geometry import metrics
+from toyviz.geometry.raster import rasterize
 
 
 def hand_net(weights, biases, out, activation="relu"):
@@ -73,9 +75,9 @@ def test_region_counts_are_the_rasters():
 
 
 def test_evaluate_logs_diversity_and_regions(tiny_cfg):
-    t = Trainer(tiny_cfg)
+    t = Trainer(tiny_cfg, callbacks=[metrics.RegionMetrics()])
     t.run(2)
-    ev = metrics.evaluate(t)
+    ev = t.evaluate()
     d = metrics.pattern_diversity(t.D, t.eval_samples().numpy())
     counts = rasterize(t.D, tuple(tiny_cfg.viz.extent), metrics.EVAL_GRID, grad_resolution=0).cumulative_counts
     for l in range(1, t.D.depth + 1):
@@ -88,8 +90,9 @@ def test_evaluate_logs_diversity_and_regions(tiny_cfg):
 
 
 def test_evaluate_with_minibatch_d(tiny_cfg):
-    t = Trainer(tiny_cfg.replace(**{"nets.minibatch_kernels": 4, "nets.pack": 2}))
-    ev = metrics.evaluate(t)
+    t = Trainer(tiny_cfg.replace(**{"nets.minibatch_kernels": 4, "nets.pack": 2}),
+                callbacks=[metrics.RegionMetrics()])
+    ev = t.evaluate()
     assert ev["div/patterns/l1"] >= 1 and ev["regions/l1"] >= 1
 
 
@@ -99,3 +102,9 @@ def test_bad_input():
         metrics.pattern_diversity(net, np.zeros((0, 2)))
     with pytest.raises(ValueError, match="angle_tol"):
         metrics.pattern_diversity(net, [[0, 0]], angle_tol=0)
+
+
+def test_the_engine_alone_logs_coverage_but_no_region_numbers(tiny_cfg):
+    ev = Trainer(tiny_cfg).evaluate()
+    assert {"eval/modes", "eval/hq", "eval/reverse_kl"} <= set(ev)
+    assert not any(k.startswith(("div/", "regions/")) for k in ev)

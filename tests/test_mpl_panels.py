@@ -6,8 +6,8 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from toyviz.frames import FrameData
-from toyviz.mpl_panels import CurvesPanel, _arrow_uv, _PixelImage
+from toyviz.draw.frames import FrameData
+from toyviz.draw.mpl_panels import CurvesPanel, _arrow_uv, _PixelImage
 
 
 def test_pixel_image_puts_each_raster_pixel_on_its_screen_pixels():

@@ -1,8 +1,8 @@
 import torch
 
 import toyviz
-from toyviz.config import MLPConfig
-from toyviz.nets import MLP, Discriminator, Encoder, Generator
+from toyviz.engine.config import MLPConfig
+from toyviz.engine.nets import MLP, Discriminator, Encoder, Generator
 
 
 def test_forward_features_records_every_hidden_layer():

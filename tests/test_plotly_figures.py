@@ -4,15 +4,15 @@ import plotly.graph_objects as go
 import pytest
 
 import toyviz
-from toyviz.frames import frame_data
-from toyviz.plotly_figures import pixel_hover, plotly_panel
+from toyviz.draw.frames import frame_data
+from toyviz.draw.plotly_figures import pixel_hover, plotly_panel
 
 
 @pytest.fixture(scope="module")
 def fd():
     cfg = toyviz.presets.get("bre-toy").replace(**{
         "optim.batch_size": 32, "viz.eval_samples": 200, "viz.metrics_every": 10, "optim.iters": 20})
-    t = toyviz.Trainer(cfg)
+    t = toyviz.Trainer(cfg, callbacks=[toyviz.RegionMetrics()])
     t.run(20)
     return frame_data(t, -1, resolution=40)
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from toyviz import regularizers as R
-from toyviz.regularizers import StepContext
+from toyviz.engine import regularizers as R
+from toyviz.engine.regularizers import StepContext
 
 
 # ---- feature matching ----------------------------------------------------------------------------------------
@@ -111,7 +111,7 @@ def test_mode_regularizer_terms_by_hand():
 
 def test_feature_matching_regularizer_reads_the_chosen_layer_of_d():
     from toyviz import Config
-    from toyviz.nets import Discriminator
+    from toyviz.engine.nets import Discriminator
     cfg = Config().replace(**{"nets.d.width": 4, "nets.d.depth": 2, "reg.feature_matching": 1.0,
                               "reg.feature_matching_layer": 0})
     D = Discriminator(cfg)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import toyviz
-from toyviz.frames import iter_frame_data, panel_title
-from toyviz.render import FrameRenderer, _grid, draw_figure, draw_frame
+from toyviz.draw.frames import iter_frame_data, panel_title
+from toyviz.draw.render import FrameRenderer, _grid, draw_figure, draw_frame
 
 
 @pytest.fixture(scope="module")
@@ -14,7 +14,7 @@ def trainer():
     cfg = toyviz.presets.get("bre-toy-bre").replace(**{
         "optim.batch_size": 32, "viz.eval_samples": 200, "viz.metrics_every": 10, "viz.snapshot_every": 10,
         "optim.iters": 30})
-    t = toyviz.Trainer(cfg)
+    t = toyviz.Trainer(cfg, callbacks=[toyviz.RegionMetrics()])
     t.run(30)
     return t
 

@@ -3,10 +3,20 @@ import math
 
 import pytest
 
-from toyviz import presets
-from toyviz.cli import main
-from toyviz.report import (families, group, insert_section, load_runs, make_report, mean_se, paired, parse_at,
-                           steps_to_all_modes, value_at)
+from toyviz.commands.cli import main
+from toyviz.engine import presets
+from toyviz.experiments.report import (
+    families,
+    group,
+    insert_section,
+    load_runs,
+    make_report,
+    mean_se,
+    paired,
+    parse_at,
+    steps_to_all_modes,
+    value_at,
+)
 
 
 def write_run(root, label, seed, modes, hq, rkl, regions=None, iters=300, error=None):
@@ -79,7 +89,8 @@ def test_report_table_extras_and_plots(sweep, tmp_path):
     md = make_report(sweep, at=parse_at("200,final"), pairs=[("plain", "bre")], plot_dir=tmp_path / "out/plots",
                      link_from=tmp_path / "out", title="toy")
     row = next(line for line in md.splitlines() if line.startswith("| plain |"))
-    # modes at 200: 5, 6 -> 5.5 ± 0.5; final: 8, 7 -> 7.5 ± 0.5; HQ 90%, 70% -> 80.0 ± 10.0; KL final .1, .3 -> 0.200 ± 0.100
+    # modes at 200: 5, 6 -> 5.5 ± 0.5; final: 8, 7 -> 7.5 ± 0.5; HQ 90%, 70% -> 80.0 ± 10.0;
+    # KL final .1, .3 -> 0.200 ± 0.100
     assert "| 0,1 | 5.5 ± 0.5 | 80.0 ± 0.0 |" in row and "| 7.5 ± 0.5 | 80.0 ± 10.0 | 0.200 ± 0.100 |" in row
     assert row.endswith("| 300 (1/2) |")
     assert "| regions | plain | 15.0 ± 1.0 | 29.0 ± 5.0 |" in md

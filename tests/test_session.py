@@ -5,9 +5,16 @@ import numpy as np
 import pytest
 import torch
 
-from toyviz.config import Config
-from toyviz.session import (MAX_CSV_POINTS, Session, config_fields, config_with, open_image_run, panel_options,
-                            parse_overrides)
+from toyviz.engine.config import Config
+from toyviz.page.session import (
+    MAX_CSV_POINTS,
+    Session,
+    config_fields,
+    config_with,
+    open_image_run,
+    panel_options,
+    parse_overrides,
+)
 
 
 @pytest.fixture
@@ -257,7 +264,7 @@ def test_clicked_centres_become_a_mixture(sess):
 
 
 def test_mosaic_is_computed_only_when_shown_or_hovered():
-    from toyviz import presets
+    from toyviz.engine import presets
     s = Session(presets.get("bre-toy"), steps_per_update=2)
     s.advance()
     assert s.frame_data("A", ["regions", "grad"], 32).raster.mosaic.size == 0

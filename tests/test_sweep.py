@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from toyviz import presets
-from toyviz.cli import main
-from toyviz.sweep import label_for, parse_grid, parse_shard, plan, run_state, run_sweep, shard, split_values
+from toyviz.commands.cli import main
+from toyviz.engine import presets
+from toyviz.experiments.sweep import label_for, parse_grid, parse_shard, plan, run_state, run_sweep, shard, split_values
 
 TINY = {"nets.g.width": 8, "nets.d.width": 8, "optim.batch_size": 16, "optim.iters": 6,
         "viz.eval_samples": 64, "viz.metrics_every": 3, "viz.snapshot_every": 3}

@@ -8,10 +8,9 @@ import pytest
 import torch
 
 import toyviz
-from toyviz import losses
-from toyviz.nets import Generator, KPlusOneDiscriminator, VirtualBatchNorm
-from toyviz.trainer import Trainer
-
+from toyviz.engine import losses
+from toyviz.engine.nets import Generator, KPlusOneDiscriminator, VirtualBatchNorm
+from toyviz.engine.trainer import Trainer
 
 # ---- off means absent ----------------------------------------------------------------------------------------
 # Recorded with the engine commit 8bf83b1's trainer (before any technique existed) on the tiny_cfg fixture. Equal up

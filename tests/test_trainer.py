@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import toyviz
-from toyviz.trainer import Trainer, TrainingDiverged
+from toyviz.engine.trainer import Trainer, TrainingDiverged
 
 
 def test_step_returns_slash_keyed_floats(tiny_cfg):

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
-from ..runfolder import atomic_torch_save
+from ..engine.atomic_files import atomic_torch_save
 from .data import ImageData, to_float
 
 FORMAT = "toyviz-image-classifier-1"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional, Union
 
-from ..config import JsonConfig
+from ..engine.config import JsonConfig
 
 DATASETS = ("digits", "stacked-digits", "mnist", "cifar10", "folder")
 IMAGE_SIZES = (16, 28, 32, 64)

@@ -8,10 +8,10 @@ same pair, so a DistributedDataParallel wrapper can hand out features too.
 from __future__ import annotations
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
-from ..nets import Features, MinibatchDiscrimination
+from ..engine.nets import Features, MinibatchDiscrimination
 from .config import ConvNetsConfig, ImageConfig
 
 

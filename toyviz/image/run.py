@@ -4,12 +4,12 @@ and the training loop that fills one (rank 0 writes; every rank trains), resumin
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable, Optional
 
 import numpy as np
 import torch
 
-from ..cli import progress
-from ..runfolder import RunFolder
+from ..engine.run_folder import RunFolder
 from .config import ImageConfig
 from .distributed import DistContext
 from .trainer import ImageTrainer
@@ -63,9 +63,10 @@ class ImageRunFolder(RunFolder):
 
 
 def train_run(cfg: ImageConfig, out, *, resume: bool = False, dist: DistContext | None = None,
-              quiet: bool = False) -> ImageTrainer:
+              on_step: Optional[Callable[[ImageTrainer], None]] = None) -> ImageTrainer:
     """Train to `cfg.optim.iters` into run folder `out` (from its checkpoint with `resume`). Sample grids every
-    `eval.every` steps and at the end; config, stats and checkpoint every `eval.checkpoint_every` and at the end."""
+    `eval.every` steps and at the end; config, stats and checkpoint every `eval.checkpoint_every` and at the end.
+    `on_step(trainer)` after every step (the command line's progress bar)."""
     dist = dist or DistContext()
     folder = ImageRunFolder(out)
     if resume:
@@ -78,20 +79,15 @@ def train_run(cfg: ImageConfig, out, *, resume: bool = False, dist: DistContext 
     e, total = trainer.cfg.eval, trainer.cfg.optim.iters
     if dist.is_main and trainer.iteration == 0:
         folder.write_samples(trainer)
-    bar = None if quiet or not dist.is_main else progress(total, f"{cfg.data.name} {cfg.data.image_size}px")
-    if bar:
-        bar.update(trainer.iteration)
     while trainer.iteration < total:
         trainer.step()
-        if bar:
-            bar.update(1)
+        if on_step is not None:
+            on_step(trainer)
         it = trainer.iteration
         if dist.is_main and (it % e.every == 0 or it == total):
             folder.write_samples(trainer)
         if dist.is_main and (it % e.checkpoint_every == 0 or it == total):
             folder.write(trainer)
-    if bar:
-        bar.close()
     if dist.is_main and not (folder.path / folder.CHECKPOINT).exists():
         folder.write(trainer)
     dist.barrier()

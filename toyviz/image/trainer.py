@@ -10,10 +10,18 @@ from typing import Callable, Optional
 
 import torch
 
-from ..losses import get_loss, k_plus_one_real_logit, k_plus_one_supervised_loss, k_plus_one_unsupervised_loss
-from ..regularizers import (HistoricalAveraging, StepContext, bre, feature_matching_loss, gradient_penalty,
-                            interpolate, mode_regularizer_terms)
-from ..trainer import TrainingDiverged
+from ..engine.atomic_files import atomic_torch_save
+from ..engine.losses import get_loss, k_plus_one_real_logit, k_plus_one_supervised_loss, k_plus_one_unsupervised_loss
+from ..engine.regularizers import (
+    HistoricalAveraging,
+    StepContext,
+    bre,
+    feature_matching_loss,
+    gradient_penalty,
+    interpolate,
+    mode_regularizer_terms,
+)
+from ..engine.trainer import TrainingDiverged
 from . import classifier as clf
 from .config import ImageConfig
 from .data import make_image_data, to_float
@@ -316,7 +324,6 @@ class ImageTrainer:
         }
 
     def save(self, path) -> None:
-        from ..runfolder import atomic_torch_save
         atomic_torch_save(self.state_dict(), path)
 
     def load_state_dict(self, ck: dict) -> None:

@@ -1,0 +1,99 @@
+"""The command line: `python -m toyviz train | presets | bench | sweep | report | export | figure | compare |
+partition` (also the `toyviz` console script). Bad input prints one line on stderr and exits 2, before anything
+is written."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+from ..engine import presets
+from ..experiments.bench import BENCHES
+from ..experiments.runs import train_run
+from ..malloc_tuning import reuse_freed_memory
+from . import partition, sweep, videos
+from .common import Parser, UsageError, add_config_args, config_from_args, usage
+
+
+def cmd_train(args) -> int:
+    cfg = config_from_args(args)
+    out = Path(args.out)
+    if (out / "config.json").exists() and not args.force:
+        raise UsageError(f"{out} already holds a run; pass --force to overwrite it")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a folder")
+    trainer = usage(train_run, cfg, out, checkpoint_every=args.checkpoint_every)
+    ev = trainer.evaluate()
+    print(f"{cfg.preset}: step {trainer.iteration}: modes {ev['eval/modes']:.0f}/{trainer.data.n_modes}, "
+          f"HQ {100 * ev['eval/hq']:.1f}%, reverse KL {ev['eval/reverse_kl']:.4f}  -> {out}")
+    return 0
+
+
+def cmd_presets(args) -> int:
+    for name in presets.names():
+        print(f"{name:<22} {presets.describe(name)}")
+    return 0
+
+
+def cmd_bench(args) -> int:
+    if args.what not in BENCHES:
+        raise UsageError(f"bench: unknown benchmark {args.what!r} (choose from: {', '.join(BENCHES)})")
+    BENCHES[args.what](args)
+    return 0
+
+
+def add_global_options(p: argparse.ArgumentParser, default) -> None:
+    """Options every subcommand accepts before or after its name; after it, SUPPRESS keeps the value given
+    before it unless repeated."""
+    p.add_argument("--threads", type=int, default=default,
+                   help="torch threads (default 1: the toy's small MLPs run fastest on one, and parallel "
+                        "processes then do not oversubscribe the cores)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = Parser(prog="toyviz", description="Train 2D GANs and see D's partition of the plane.")
+    add_global_options(p, 1)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    t = sub.add_parser("train", help="train a run into a folder")
+    add_config_args(t)
+    t.add_argument("--out", required=True, help="run folder")
+    t.add_argument("--checkpoint-every", type=int, default=1000)
+    t.add_argument("--force", action="store_true", help="overwrite an existing run folder")
+    t.set_defaults(fn=cmd_train)
+
+    sub.add_parser("presets", help="list presets").set_defaults(fn=cmd_presets)
+
+    b = sub.add_parser("bench", help="print speed figures")
+    b.add_argument("what", help=f"one of: {', '.join(BENCHES)}")
+    b.add_argument("--steps", type=int, default=300)
+    b.set_defaults(fn=cmd_bench)
+
+    sweep.add_commands(sub)                   # sweep, report
+    videos.add_commands(sub)                  # export, figure, compare
+    partition.add_command(sub)                # partition
+    for command in sub.choices.values():
+        add_global_options(command, argparse.SUPPRESS)
+    return p
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.threads < 1:
+            raise UsageError(f"--threads must be ≥ 1 (got {args.threads})")
+        torch.set_num_threads(args.threads)
+        reuse_freed_memory()
+        return args.fn(args)
+    except UsageError as e:
+        print(f"toyviz: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("toyviz: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:                         # `toyviz presets | head`
+        sys.stdout = open(os.devnull, "w")
+        return 0

@@ -1,0 +1,128 @@
+"""`python -m toyviz export | figure | compare`: videos of a run's snapshots, paper figures, and side-by-side videos
+of two variants trained with one seed."""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+from ..draw.frames import DEFAULT_PANELS, PANELS, parse_panels
+from ..draw.writers import (
+    FIGURE_EXTS,
+    FIGURE_PANELS,
+    VIDEO_EXTS,
+    check_output,
+    check_size,
+    export_video,
+    parse_size,
+    parse_steps,
+    side_by_side,
+    write_figure,
+    write_video,
+)
+from ..engine.config import parse_assignment
+from ..engine.run_folder import RunFolder
+from ..experiments.runs import progress, train_run
+from .common import UsageError, add_config_args, config_from_args, usage
+
+
+def _load_run(path):
+    if not Path(path).is_dir():
+        raise ValueError(f"{path} is not a run folder")
+    return RunFolder(path).trainer()
+
+
+def _bar(total: Optional[int], desc: str):
+    bar = progress(total, desc, unit="frame")
+    bar.refresh()
+    return bar, (lambda done, n: bar.update(done - bar.n))
+
+
+def cmd_export(args) -> int:
+    out = usage(check_output, args.out, VIDEO_EXTS)
+    size = usage(check_size, usage(parse_size, args.size), out)
+    trainer = usage(_load_run, args.run)
+    panels = usage(parse_panels, args.panels, trainer.D.depth)
+    bar, fn = _bar(len(trainer.snapshots), f"export {out.name}")
+    with bar:
+        n = usage(export_video, trainer, out, fps=args.fps, panels=panels, size=size, progress_fn=fn)
+    print(f"{n} frames ({size[0]}x{size[1]}, {args.fps:g} fps, steps 0..{trainer.snapshots[-1]['iteration']}) "
+          f"-> {out}")
+    return 0
+
+
+def cmd_figure(args) -> int:
+    out = usage(check_output, args.out, FIGURE_EXTS)
+    steps = usage(parse_steps, args.steps)
+    paths = [args.run] + ([args.compare] if args.compare else [])
+    labels = args.labels.split(",") if args.labels else [Path(p).resolve().name for p in paths]
+    if len(labels) != len(paths):
+        raise UsageError(f"labels: give {len(paths)} comma-separated labels (got {args.labels!r})")
+    runs = [(label, usage(_load_run, p)) for label, p in zip(labels, paths)]
+    for _, t in runs:
+        usage(parse_panels, args.panels, t.D.depth)
+    bar, fn = _bar(len(runs) * len(steps), f"figure {out.name}")
+    with bar:
+        used = usage(write_figure, runs, out, steps=steps, panels=args.panels, exact=args.exact,
+                      resolution=args.resolution, progress_fn=fn)
+    for label, asked, got in used:
+        print(f"{label}: step {asked}" + (f" -> nearest stored snapshot, step {got}" if got != asked else ""))
+    print(f"{len(used)} rows x {len(parse_panels(args.panels, runs[0][1].D.depth))} panels -> {out}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    out = usage(check_output, args.out, VIDEO_EXTS)
+    size = usage(check_size, usage(parse_size, args.size), out)
+    base = config_from_args(args)
+    cfgs = [usage(lambda sets: base.replace(**dict(parse_assignment(s) for s in sets or [])).validate(), sets)
+            for sets in (args.a, args.b)]
+    labels = [f"{n}: {' '.join(sets) if sets else base.preset}" for n, sets in (("A", args.a), ("B", args.b))]
+    with tempfile.TemporaryDirectory(prefix="toyviz-compare-") as tmp:
+        root = Path(args.runs) if args.runs else Path(tmp)
+        trainers = [usage(train_run, cfg, root / name) for cfg, name in zip(cfgs, ("a", "b"))]
+        usage(parse_panels, args.panels, min(t.D.depth for t in trainers))
+        n = min(len(t.snapshots) for t in trainers)
+        bar, fn = _bar(n, f"compare {out.name}")
+        with bar:
+            frames = side_by_side(*trainers, labels, panels=args.panels, size=size)
+            n = usage(write_video, frames, out, fps=args.fps, total=n, progress_fn=fn)
+    print(f"{n} frames side by side ({labels[0]} | {labels[1]}) -> {out}"
+          + (f"; runs in {args.runs}/a, {args.runs}/b" if args.runs else ""))
+    return 0
+
+
+def add_commands(sub) -> None:
+    """The export, figure and compare subcommands."""
+    panels_help = f"comma-separated, from: {', '.join(PANELS)} (L = 1-based layer)"
+    e = sub.add_parser("export", help="a video (MP4/GIF) of a run's stored snapshots")
+    e.add_argument("run", help="run folder")
+    e.add_argument("--out", required=True, help="video.mp4 or video.gif")
+    e.add_argument("--panels", default=",".join(DEFAULT_PANELS), help=panels_help)
+    e.add_argument("--fps", type=float, default=10)
+    e.add_argument("--size", default="512x512", help="WxH pixels (multiples of 16 for MP4)")
+    e.set_defaults(fn=cmd_export)
+
+    f = sub.add_parser("figure", help="a paper figure: rows = steps (per run), columns = panels (PNG/PDF/SVG)")
+    f.add_argument("run", help="run folder")
+    f.add_argument("--steps", required=True, help="e.g. 0,1000,5000 (nearest stored snapshot each)")
+    f.add_argument("--out", required=True, help="fig.pdf, fig.png or fig.svg")
+    f.add_argument("--compare", help="a second run folder, stacked below")
+    f.add_argument("--labels", help="row labels of the runs, comma-separated (default: folder names)")
+    f.add_argument("--panels", default=",".join(FIGURE_PANELS), help=panels_help)
+    f.add_argument("--resolution", type=int, help="raster pixels a side (default: the run's viz.resolution)")
+    f.add_argument("--exact", action="store_true",
+                   help="overlay exact region boundaries on cumulative panels (regions, "
+                   "cumulative:L; pointwise ReLU/LeakyReLU D)")
+    f.set_defaults(fn=cmd_figure)
+
+    c = sub.add_parser("compare", help="train two variants with one seed and write a side-by-side video")
+    add_config_args(c)
+    c.add_argument("--a", action="append", metavar="KEY.PATH=VALUE", help="override for run A (repeatable)")
+    c.add_argument("--b", action="append", metavar="KEY.PATH=VALUE", help="override for run B (repeatable)")
+    c.add_argument("--out", required=True, help="ab.mp4 or ab.gif")
+    c.add_argument("--runs", help="keep the two run folders here (DIR/a, DIR/b); default: a temporary folder")
+    c.add_argument("--panels", default=",".join(DEFAULT_PANELS), help=panels_help)
+    c.add_argument("--fps", type=float, default=10)
+    c.add_argument("--size", default="1024x512", help="WxH pixels of the whole frame (two halves)")
+    c.set_defaults(fn=cmd_compare)

@@ -1,0 +1,188 @@
+"""Files of a run's pictures: videos of its snapshots (MP4 H.264 or GIF), side-by-side videos of two runs, and
+paper figures (PNG/PDF/SVG, rows = steps). Every file is written to a temporary name in its folder and renamed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Callable, Iterable, Iterator, Optional, Sequence
+
+import numpy as np
+
+from ..engine.atomic_files import atomic_path
+from ..engine.run_folder import RunFolder
+from ..engine.trainer import Trainer
+from .frames import DEFAULT_PANELS, iter_frame_data, nearest_snapshot, needs_raster, parse_panels
+from .output_paths import FIGURE_EXTS, VIDEO_EXTS, check_output, check_size
+from .render import FrameRenderer, _grid, draw_figure
+
+FIGURE_PANELS = ("data", "regions:all", "prob")          # the BRE paper's Figure 2 columns
+ProgressFn = Callable[[int, Optional[int]], None]         # (frames done, total or None)
+
+
+def _as_trainer(run):
+    if isinstance(run, Trainer):
+        return run
+    if isinstance(run, (str, os.PathLike)):
+        return RunFolder(run).trainer()
+    return None
+
+
+def video_resolution(trainer, panels: Sequence[str], size) -> int:
+    """Raster resolution for a video: the panels' on-screen pixels (finer is never seen), at most viz.resolution."""
+    W, H = size
+    rows, cols = _grid(len(parse_panels(panels, trainer.D.depth)), W, H)
+    return int(min(trainer.cfg.viz.resolution, max(32, min(W / cols, H / rows))))
+
+
+def run_frames(trainer, *, panels=DEFAULT_PANELS, size=(512, 512), resolution: Optional[int] = None,
+               indices: Optional[Sequence[int]] = None, label: Optional[str] = None,
+               timings: Optional[dict] = None) -> Iterator[np.ndarray]:
+    """(H, W, 3) frames of `trainer`'s snapshots (all, or `indices`) drawn by one reused renderer; `label`
+    replaces the preset name in the header; `timings` accumulates seconds under 'gather', 'rasterize', 'draw'."""
+    panels = parse_panels(panels, trainer.D.depth)
+    renderer = FrameRenderer(panels, size)
+    res = video_resolution(trainer, panels, size) if resolution is None else resolution
+    for fd in iter_frame_data(trainer, indices, raster=needs_raster(panels), mosaic="mosaic" in panels,
+                              resolution=res, timings=timings):
+        if label is not None:
+            fd = dataclasses.replace(fd, preset=label)
+        t0 = time.perf_counter()
+        img = renderer.draw(fd)
+        if timings is not None:
+            timings["draw"] = timings.get("draw", 0.0) + time.perf_counter() - t0
+        yield img
+
+
+def side_by_side(a, b, labels=("A", "B"), *, panels=DEFAULT_PANELS, size=(1024, 512),
+                 resolution: Optional[int] = None) -> Iterator[np.ndarray]:
+    """Frames of two runs side by side (each half W/2 wide), snapshot i beside snapshot i."""
+    W, H = size
+    n = min(len(a.snapshots), len(b.snapshots))
+    half = (W // 2, H)
+    fa = run_frames(a, panels=panels, size=half, resolution=resolution, indices=range(n), label=labels[0])
+    fb = run_frames(b, panels=panels, size=(W - W // 2, H), resolution=resolution, indices=range(n),
+                    label=labels[1])
+    for x, y in zip(fa, fb):
+        yield np.concatenate([x, y], axis=1)
+
+
+def _mp4_writer(path: str, fps: float):
+    import imageio.v2 as imageio
+    return imageio.get_writer(path, format="FFMPEG", mode="I", fps=fps, codec="libx264", pixelformat="yuv420p",
+                              macro_block_size=16, quality=7, ffmpeg_log_level="error",
+                              output_params=["-movflags", "+faststart"])
+
+
+def write_video(frames: Iterable[np.ndarray], path, *, fps: float = 10, total: Optional[int] = None,
+                progress_fn: Optional[ProgressFn] = None, timings: Optional[dict] = None) -> int:
+    """Encode (H, W, 3) uint8 frames to `path` (.mp4: H.264 yuv420p faststart, sides multiples of 16; .gif);
+    atomic. Returns the number of frames."""
+    path = check_output(path, VIDEO_EXTS)
+    if not fps > 0:
+        raise ValueError(f"fps: must be positive (got {fps})")
+    mp4 = path.suffix.lower() == ".mp4"
+    n, shape = 0, None
+    with atomic_path(path) as tmp:
+        if mp4:
+            writer = _mp4_writer(tmp, fps)
+        else:
+            import imageio.v3 as iio
+            writer = iio.imopen(tmp, "w", plugin="pillow", extension=".gif")
+        try:
+            for img in frames:
+                img = np.asarray(img)
+                if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+                    raise ValueError(f"frames: each frame must be (H, W, 3) uint8 (got {img.shape} {img.dtype})")
+                if shape is None:
+                    shape = img.shape
+                    if mp4 and (shape[0] % 16 or shape[1] % 16):
+                        raise ValueError(f"size: an MP4 needs sides that are multiples of 16 "
+                                         f"(got {shape[1]}x{shape[0]}, e.g. 512x512)")
+                elif img.shape != shape:
+                    raise ValueError(f"frames: frame {n} is {img.shape}, the first was {shape}")
+                t0 = time.perf_counter()
+                if mp4:
+                    writer.append_data(img)
+                else:
+                    writer.write(img, duration=1000.0 / fps, loop=0)
+                if timings is not None:
+                    timings["encode"] = timings.get("encode", 0.0) + time.perf_counter() - t0
+                n += 1
+                if progress_fn is not None:
+                    progress_fn(n, total)
+            if n == 0:
+                raise ValueError("frames: no frame to write")
+        finally:
+            t0 = time.perf_counter()
+            writer.close()
+            if timings is not None:
+                timings["encode"] = timings.get("encode", 0.0) + time.perf_counter() - t0
+    return n
+
+
+def export_video(run, path, *, fps: float = 10, panels=DEFAULT_PANELS, size=(512, 512),
+                 progress_fn: Optional[ProgressFn] = None, resolution: Optional[int] = None,
+                 timings: Optional[dict] = None) -> int:
+    """Write a video of `run` to `path` (.mp4 or .gif) and return its frame count.
+
+    run: a `Trainer` (one frame per stored snapshot), a run folder path, or frames ((H, W, 3) uint8 arrays).
+    panels: names from `toyviz.frames.PANELS`; size: (W, H) pixels; progress_fn(done, total); resolution: raster
+    pixels a side (default: the panels' on-screen size). A failure leaves no file at `path`.
+    """
+    path = check_output(path, VIDEO_EXTS)
+    trainer = _as_trainer(run)
+    if trainer is None:
+        frames = list(run)
+        return write_video(frames, path, fps=fps, total=len(frames), progress_fn=progress_fn, timings=timings)
+    size = check_size(size, path)
+    indices = range(len(trainer.snapshots))        # fixed now: a snapshot taken meanwhile is not half-counted
+    frames = run_frames(trainer, panels=panels, size=size, resolution=resolution, indices=indices, timings=timings)
+    return write_video(frames, path, fps=fps, total=len(indices), progress_fn=progress_fn, timings=timings)
+
+
+def write_figure(runs: Sequence[tuple[str, object]], path, *, steps: Sequence[int], panels=FIGURE_PANELS,
+                 exact: bool = False, resolution: Optional[int] = None,
+                 progress_fn: Optional[ProgressFn] = None) -> list[tuple[str, int, int]]:
+    """A paper figure (rows = `steps` of each run, stacked; columns = panels) to .png/.pdf/.svg, atomically.
+
+    runs: (label, Trainer or run folder) pairs; resolution: raster pixels a side (default viz.resolution). Each
+    step is drawn from the nearest stored snapshot; returns (label, asked step, drawn step) per row."""
+    path = check_output(path, FIGURE_EXTS)
+    if not steps:
+        raise ValueError("steps: give at least one step")
+    rows, used = [], []
+    total = len(runs) * len(steps)
+    for label, run in runs:
+        trainer = _as_trainer(run)
+        parsed = parse_panels(panels, trainer.D.depth)
+        idx = [nearest_snapshot(trainer, s) for s in steps]
+        for s, fd in zip(steps, iter_frame_data(trainer, idx, raster=needs_raster(parsed), mosaic="mosaic" in parsed,
+                                                resolution=resolution, exact=exact)):
+            rows.append((label, fd))
+            used.append((label, int(s), fd.step))
+            if progress_fn is not None:
+                progress_fn(len(rows), total)
+    fig = draw_figure(rows, panels, exact=exact)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix[1:].lower(), dpi=200)
+    return used
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'512x512' -> (512, 512)."""
+    w, sep, h = str(text).lower().partition("x")
+    if not (sep and w.isdigit() and h.isdigit()):
+        raise ValueError(f"size: expected WxH in pixels, e.g. 512x512 (got {text!r})")
+    return int(w), int(h)
+
+
+def parse_steps(text: str) -> list[int]:
+    try:
+        steps = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        steps = []
+    if not steps or min(steps) < 0:
+        raise ValueError(f"steps: expected non-negative integers like 0,1000,5000 (got {text!r})")
+    return steps

@@ -1,0 +1,396 @@
+"""The run configuration: one nested dataclass tree with a strict JSON round trip and `validate()`.
+
+Unknown keys and wrong types raise `ValueError` naming the dotted field; `Optional[...] = None` means "not
+applicable"; `Literal` fields list their allowed values in the error.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import typing
+from dataclasses import dataclass, field
+from typing import Literal, Optional, Union
+
+from .atomic_files import atomic_write_text
+
+Activation = Literal["relu", "leaky_relu", "tanh"]
+
+
+@dataclass
+class DataConfig:
+    """A 2D mixture. ring: `n_modes` centres at r·(cos 2πk/K, sin 2πk/K); grid: `grid_size`² centres spaced
+    `grid_spacing` apart around 0; mixture: explicit `centers`/`stds`/`weights`; points: an (N, 2) cloud."""
+    kind: Literal["ring", "grid", "mixture", "points"] = "ring"
+    n_modes: int = 8
+    radius: float = 1.0
+    grid_size: int = 5
+    grid_spacing: float = 2.0
+    std: float = 0.01
+    centers: Optional[list[list[float]]] = None
+    stds: Optional[list[float]] = None
+    weights: Optional[list[float]] = None
+    points: Optional[list[list[float]]] = None
+
+
+@dataclass
+class MLPConfig:
+    width: int = 128
+    depth: int = 3
+    activation: Activation = "relu"
+    slope: float = 0.2
+
+
+@dataclass
+class NetsConfig:
+    latent_dim: int = 2
+    g: MLPConfig = field(default_factory=MLPConfig)
+    d: MLPConfig = field(default_factory=lambda: MLPConfig(activation="leaky_relu"))
+    e: MLPConfig = field(default_factory=MLPConfig)
+    g_output: Literal["linear", "tanh"] = "linear"
+    g_output_scale: float = 1.0
+    g_vbn: bool = False
+    g_vbn_ref: int = 64
+    d_spectral_norm: bool = False
+    minibatch_kernels: int = 0
+    minibatch_dims: int = 5
+    pack: int = 1
+
+
+@dataclass
+class OptimConfig:
+    batch_size: int = 256
+    lr_g: float = 1e-3
+    lr_d: float = 1e-3
+    beta1: float = 0.5
+    beta2: float = 0.999
+    d_steps: int = 1
+    iters: int = 2000
+    lr_schedule: Literal["constant", "linear"] = "constant"
+    lr_floor: float = 1e-6
+
+
+@dataclass
+class BREConfig:
+    """Cao et al. 2018, METHODS §1. `layers`: D hidden-layer indices (0-based) or a named set."""
+    weight: float = 0.0
+    layers: Union[Literal["all", "all_but_first_last"], list[int]] = "all_but_first_last"
+    samples: list[Literal["fake", "interp", "real"]] = field(default_factory=lambda: ["fake", "interp"])
+    interp: Literal["paper", "code"] = "paper"
+    pairs: Literal["paper", "code"] = "paper"
+    margin_s: float = 3.0
+    eps_scale: float = 1e-3
+    schedule: Literal["constant", "linear"] = "constant"
+
+
+@dataclass
+class RegConfig:
+    """Every regularizer and technique; a weight of 0 (1 for real_target, False for switches) means off and absent.
+
+    gp_weight: WGAN-GP λ (10 is the paper's).  real_target: one-sided label smoothing (0.9 the paper's).
+    historical_averaging: λ on ‖θ − mean of past θ‖² for G and D.  feature_matching: λ on G's feature matching on
+    D's hidden layer `feature_matching_layer` (l2 paper / l1 CIFAR code); `_replace`: it becomes G's whole loss.
+    mode_lambda1/2: Che et al.'s geometric and mode terms with an encoder E (their defaults: 0.2, 0.4); mode_sign:
+    "intent" minimizes −log D(G(E(x))), "printed" the sign as printed.  mdgan: the manifold/diffusion procedure with
+    D1 (= D), D2 and E, geometric weight mdgan_lambda.  unrolled_steps: k of Metz et al.'s unrolled D.
+    semi_supervised_fraction: share of each real batch labelled by mixture component for a K+1 classifier D
+    (0 = off); `_halve`: the reference code's ½ on its loss.
+    """
+    bre: BREConfig = field(default_factory=BREConfig)
+    gp_weight: float = 0.0
+    real_target: float = 1.0
+    historical_averaging: float = 0.0
+    feature_matching: float = 0.0
+    feature_matching_layer: int = -1
+    feature_matching_norm: Literal["l2", "l1"] = "l2"
+    feature_matching_replace: bool = False
+    mode_lambda1: float = 0.0
+    mode_lambda2: float = 0.0
+    mode_sign: Literal["intent", "printed"] = "intent"
+    mdgan: bool = False
+    mdgan_lambda: float = 0.2
+    unrolled_steps: int = 0
+    semi_supervised_fraction: float = 0.0
+    semi_supervised_halve: bool = False
+
+
+@dataclass
+class VizConfig:
+    extent: list[float] = field(default_factory=lambda: [-1.5, 1.5, -1.5, 1.5])
+    resolution: int = 256
+    snapshot_every: int = 50
+    max_snapshots: int = 200
+    eval_samples: int = 2500
+    metrics_every: int = 100
+
+
+class JsonConfig:
+    """The strict JSON round trip shared by every config tree (the toy's `Config`, `toyviz.image`'s ImageConfig)."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        return _build(cls, d, "")
+
+    def to_json(self, path) -> None:
+        atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def from_json(cls, path):
+        try:
+            with open(path) as f:
+                d = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e})") from None
+        return cls.from_dict(d)
+
+    def replace(self, **dotted):
+        """A copy with dotted keys set, e.g. `cfg.replace(**{"reg.bre.weight": 1.0})`."""
+        d = self.to_dict()
+        for key, value in dotted.items():
+            set_dotted(d, key, value)
+        return type(self).from_dict(d)
+
+
+@dataclass
+class Config(JsonConfig):
+    data: DataConfig = field(default_factory=DataConfig)
+    nets: NetsConfig = field(default_factory=NetsConfig)
+    loss: Literal["ns", "minimax", "wgan", "hinge", "lsgan"] = "ns"
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    reg: RegConfig = field(default_factory=RegConfig)
+    viz: VizConfig = field(default_factory=VizConfig)
+    preset: str = "custom"
+    seed: int = 0
+    device: str = "cpu"
+
+    # ---- validation ------------------------------------------------------------------------------------------
+    def validate(self) -> "Config":
+        """Raise ValueError with a message a person understands; return self when the config is usable."""
+        problems = list(_problems(self))
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def _problems(c: Config):
+    d, n, o, r, v = c.data, c.nets, c.optim, c.reg, c.viz
+    if d.kind == "ring" and d.n_modes < 1:
+        yield "data.n_modes must be ≥ 1"
+    if d.kind == "grid" and d.grid_size < 1:
+        yield "data.grid_size must be ≥ 1"
+    if d.std <= 0:
+        yield f"data.std must be > 0 (got {d.std})"
+    if d.kind == "mixture":
+        if not d.centers:
+            yield "data.centers must list at least one [x, y] centre for a custom mixture"
+        else:
+            k = len(d.centers)
+            if any(len(p) != 2 for p in d.centers):
+                yield "data.centers must be [x, y] pairs"
+            if d.stds is not None and (len(d.stds) != k or min(d.stds) <= 0):
+                yield f"data.stds must hold {k} values > 0"
+            if d.weights is not None and (len(d.weights) != k or min(d.weights) < 0 or sum(d.weights) <= 0):
+                yield f"data.weights must hold {k} non-negative values with a positive sum"
+    if d.kind == "points" and (not d.points or any(len(p) != 2 for p in d.points)):
+        yield "data.points must be a non-empty list of [x, y] pairs"
+    for name, spec in (("g", n.g), ("d", n.d), ("e", n.e)):
+        if spec.width < 1 or spec.depth < 1:
+            yield f"nets.{name}: width and depth must be ≥ 1 (got width {spec.width}, depth {spec.depth})"
+        if spec.slope < 0:
+            yield f"nets.{name}.slope must be ≥ 0"
+    if n.latent_dim < 1:
+        yield "nets.latent_dim must be ≥ 1"
+    if n.g_output_scale <= 0:
+        yield "nets.g_output_scale must be > 0"
+    if n.pack < 1:
+        yield "nets.pack must be ≥ 1"
+    if n.minibatch_kernels < 0 or n.minibatch_dims < 1:
+        yield "nets.minibatch_kernels must be ≥ 0 and nets.minibatch_dims ≥ 1"
+    if o.lr_g <= 0 or o.lr_d <= 0:
+        yield f"optim.lr_g and optim.lr_d must be > 0 (got {o.lr_g}, {o.lr_d})"
+    if not (0 <= o.beta1 < 1 and 0 <= o.beta2 < 1):
+        yield "optim.beta1 and optim.beta2 must lie in [0, 1)"
+    if o.batch_size < 2:
+        yield "optim.batch_size must be ≥ 2"
+    if o.d_steps < 1 or o.iters < 0:
+        yield "optim.d_steps must be ≥ 1 and optim.iters ≥ 0"
+    if o.lr_floor < 0:
+        yield "optim.lr_floor must be ≥ 0"
+    if o.batch_size % n.pack:
+        yield f"optim.batch_size ({o.batch_size}) must be a multiple of nets.pack ({n.pack})"
+    b = r.bre
+    if b.weight < 0:
+        yield "reg.bre.weight must be ≥ 0"
+    if b.weight > 0:
+        if isinstance(b.layers, list):
+            bad = [i for i in b.layers if not -n.d.depth <= i < n.d.depth]
+            if bad or not b.layers:
+                yield (f"reg.bre.layers {b.layers}: D has {n.d.depth} hidden layers, so indices must lie in "
+                       f"0..{n.d.depth - 1}")
+        elif b.layers == "all_but_first_last" and n.d.depth < 3:
+            yield f"reg.bre.layers 'all_but_first_last' needs a D with ≥ 3 hidden layers (has {n.d.depth})"
+        if not b.samples:
+            yield "reg.bre.samples must name at least one of fake, interp, real"
+        if o.batch_size // n.pack < 4:
+            yield "optim.batch_size is too small for BRE's pair statistics (need ≥ 4 samples per D batch)"
+        if b.margin_s < 0 or b.eps_scale <= 0:
+            yield "reg.bre.margin_s must be ≥ 0 and reg.bre.eps_scale > 0"
+    for key in ("gp_weight", "historical_averaging", "feature_matching", "mode_lambda1", "mode_lambda2",
+                "mdgan_lambda"):
+        if getattr(r, key) < 0:
+            yield f"reg.{key} must be ≥ 0"
+    if not 0 < r.real_target <= 1:
+        yield f"reg.real_target must lie in (0, 1] (got {r.real_target})"
+    if r.real_target != 1 and c.loss in ("wgan", "hinge"):
+        yield f"reg.real_target (one-sided label smoothing) has no meaning for the {c.loss} loss, which has no targets"
+    if c.loss == "wgan" and r.gp_weight == 0 and not n.d_spectral_norm:
+        yield "the wgan loss needs a Lipschitz control: set reg.gp_weight > 0 (e.g. 10) or nets.d_spectral_norm"
+    yield from _technique_problems(c)
+    if len(v.extent) != 4 or not (v.extent[0] < v.extent[1] and v.extent[2] < v.extent[3]):
+        yield f"viz.extent must be [xmin, xmax, ymin, ymax] with xmin < xmax and ymin < ymax (got {v.extent})"
+    if not 16 <= v.resolution <= 2048:
+        yield f"viz.resolution must lie in [16, 2048] (got {v.resolution})"
+    if v.snapshot_every < 1 or v.max_snapshots < 2 or v.metrics_every < 1 or v.eval_samples < 1:
+        yield "viz.snapshot_every, viz.metrics_every, viz.eval_samples must be ≥ 1 and viz.max_snapshots ≥ 2"
+    if not (c.device == "cpu" or c.device.startswith("cuda") or c.device == "mps"):
+        yield f"device must be cpu, cuda, cuda:N or mps (got {c.device!r})"
+
+
+def _technique_problems(c: Config):
+    """Combinations of techniques that cannot work together, each refused with the reason."""
+    d, n, o, r = c.data, c.nets, c.optim, c.reg
+    prob_losses = ("ns", "minimax")
+    semi = r.semi_supervised_fraction > 0
+    if n.g_vbn and n.g_vbn_ref < 2:
+        yield f"nets.g_vbn_ref (the virtual batch norm reference size) must be ≥ 2 (got {n.g_vbn_ref})"
+    if r.feature_matching_replace and r.feature_matching == 0:
+        yield "reg.feature_matching_replace makes feature matching G's whole loss: it needs reg.feature_matching > 0"
+    if r.feature_matching > 0 and not -n.d.depth <= r.feature_matching_layer < n.d.depth:
+        yield (f"reg.feature_matching_layer {r.feature_matching_layer}: D has {n.d.depth} hidden layers, so it must "
+               f"lie in {-n.d.depth}..{n.d.depth - 1}")
+    if r.mode_lambda2 > 0 and c.loss not in prob_losses:
+        yield (f"reg.mode_lambda2 (the mode term log D(G(E(x)))) needs a D that outputs a probability: use the ns or "
+               f"minimax loss, not {c.loss}")
+    if r.mdgan:
+        if r.mode_lambda1 > 0 or r.mode_lambda2 > 0:
+            yield ("reg.mdgan has its own geometric weight reg.mdgan_lambda and no mode term: set reg.mode_lambda1 "
+                   "and reg.mode_lambda2 to 0")
+        if o.d_steps != 1:
+            yield "reg.mdgan runs one D1, G, D2, G update per iteration: optim.d_steps must be 1"
+        if r.unrolled_steps > 0 or semi:
+            yield "reg.mdgan cannot be combined with reg.unrolled_steps or reg.semi_supervised_fraction"
+    if r.unrolled_steps < 0:
+        yield "reg.unrolled_steps must be ≥ 0"
+    if r.unrolled_steps > 0:
+        if n.d_spectral_norm:
+            yield ("reg.unrolled_steps cannot differentiate through spectral norm's power iteration: turn off "
+                   "nets.d_spectral_norm")
+        if r.feature_matching_replace:
+            yield ("reg.unrolled_steps unrolls D for G's adversarial loss, which reg.feature_matching_replace "
+                   "removes: use one or the other")
+        if semi:
+            yield "reg.unrolled_steps is not implemented for the semi-supervised K+1 discriminator"
+    if not 0 <= r.semi_supervised_fraction <= 1:
+        yield "reg.semi_supervised_fraction must lie in [0, 1]"
+    if semi:
+        if c.loss not in prob_losses:
+            yield (f"reg.semi_supervised_fraction: the K+1 classifier's D(x) = Z/(Z+1) is a probability, so the "
+                   f"loss must be ns or minimax, not {c.loss}")
+        if n.pack > 1:
+            yield "reg.semi_supervised_fraction labels single points: nets.pack must be 1"
+        if d.kind == "points":
+            yield "reg.semi_supervised_fraction needs mixture components as labels: data.kind 'points' has none"
+        if r.real_target != 1:
+            yield "reg.real_target (label smoothing) is not defined for the K+1 classifier's loss: leave it at 1"
+
+
+# ---- strict construction from plain data --------------------------------------------------------------------
+def _build(cls, d, path: str):
+    if not isinstance(d, dict):
+        raise ValueError(f"{path or 'config'}: expected an object, got {type(d).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - names)
+    if unknown:
+        where = f"{path}." if path else ""
+        raise ValueError(f"unknown config key {where}{unknown[0]} (allowed: {', '.join(sorted(names))})")
+    kwargs = {k: _coerce(hints[k], v, f"{path}.{k}" if path else k) for k, v in d.items()}
+    return cls(**kwargs)
+
+
+build_dataclass = _build    # public: other config trees (toyviz.image) reuse the strict construction
+
+
+def _coerce(tp, v, path: str):
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, v, path)
+    if origin is Union:
+        if v is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(a, v, path)
+            except ValueError as e:
+                errors.append(str(e))
+        raise ValueError(errors[-1] if errors else f"{path}: may not be null")
+    if origin is Literal:
+        if v not in args:
+            raise ValueError(f"{path} must be one of {', '.join(map(repr, args))} (got {v!r})")
+        return v
+    if origin is list:
+        if not isinstance(v, (list, tuple)):
+            raise ValueError(f"{path} must be a list (got {type(v).__name__})")
+        return [_coerce(args[0], x, f"{path}[{i}]") for i, x in enumerate(v)]
+    if tp is bool:
+        if not isinstance(v, bool):
+            raise ValueError(f"{path} must be true or false (got {v!r})")
+        return v
+    if tp is int:
+        if isinstance(v, bool) or not isinstance(v, int):
+            if isinstance(v, float) and v.is_integer():
+                return int(v)
+            raise ValueError(f"{path} must be an integer (got {v!r})")
+        return v
+    if tp is float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError(f"{path} must be a number (got {v!r})")
+        if not math.isfinite(v):
+            raise ValueError(f"{path} must be finite (got {v!r})")
+        return float(v)
+    if tp is str:
+        if not isinstance(v, str):
+            raise ValueError(f"{path} must be a string (got {v!r})")
+        return v
+    raise TypeError(f"unsupported config type {tp} at {path}")
+
+
+def set_dotted(d: dict, key: str, value) -> None:
+    """Set `a.b.c` in a nested dict, refusing paths that do not exist (so typos are caught)."""
+    parts = key.split(".")
+    node = d
+    for i, p in enumerate(parts[:-1]):
+        if not isinstance(node.get(p), dict):
+            raise ValueError(f"unknown config key {'.'.join(parts[:i + 1])}")
+        node = node[p]
+    if parts[-1] not in node:
+        raise ValueError(f"unknown config key {key}")
+    node[parts[-1]] = value
+
+
+def parse_assignment(text: str) -> tuple[str, object]:
+    """`key.path=value` from the command line; the value is read as JSON when it parses, else as a string."""
+    if "=" not in text:
+        raise ValueError(f"expected key.path=value, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value

@@ -1,0 +1,160 @@
+"""Named presets: the coverage-protocol mixtures (METHODS §5), the BRE paper's toy (METHODS §1), and twins.
+
+Each preset is a function of no arguments returning a validated `Config`; `get(name)` and `names()` are public.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from .config import Config, DataConfig, MLPConfig, NetsConfig, OptimConfig, VizConfig
+
+_PRESETS: dict[str, Callable[[], Config]] = {}
+
+
+def register(name: str):
+    def wrap(fn):
+        _PRESETS[name] = fn
+        return fn
+    return wrap
+
+
+def names() -> list[str]:
+    return list(_PRESETS)
+
+
+def describe(name: str) -> str:
+    """The preset's one-line description (the first line of its docstring)."""
+    return (_builder(name).__doc__ or "").strip().split("\n")[0]
+
+
+def _builder(name: str) -> Callable[[], Config]:
+    if name not in _PRESETS:
+        raise ValueError(f"unknown preset {name!r} (choose from: {', '.join(_PRESETS)})")
+    return _PRESETS[name]
+
+
+def get(name: str) -> Config:
+    cfg = _builder(name)()
+    cfg.preset = name
+    return cfg.validate()
+
+
+def _with_bre(base: Config, layers="all_but_first_last") -> Config:
+    cfg = base.replace(**{"reg.bre.weight": 1.0})
+    cfg.reg.bre.layers = layers
+    return cfg
+
+
+@register("ring8")
+def ring8() -> Config:
+    """8 Gaussians on a unit ring, σ = 0.01 (PacGAN's 2D-ring); MLPs of 3×128; 2D latent so G's plane is drawable."""
+    return Config(
+        data=DataConfig(kind="ring", n_modes=8, radius=1.0, std=0.01),
+        nets=NetsConfig(latent_dim=2, g=MLPConfig(128, 3, "relu"), d=MLPConfig(128, 3, "leaky_relu")),
+        optim=OptimConfig(batch_size=256, lr_g=1e-3, lr_d=1e-3, iters=2000),
+        viz=VizConfig(extent=[-1.5, 1.5, -1.5, 1.5]))
+
+
+@register("ring8-bre")
+def ring8_bre() -> Config:
+    """ring8 with BRE (λ = 1) on D's middle hidden layer, on fake and interpolated samples."""
+    return _with_bre(ring8())
+
+
+@register("grid25")
+def grid25() -> Config:
+    """25 Gaussians at {−4,−2,0,2,4}², σ = 0.05 (METHODS §5)."""
+    return Config(
+        data=DataConfig(kind="grid", grid_size=5, grid_spacing=2.0, std=0.05),
+        nets=NetsConfig(latent_dim=2, g=MLPConfig(128, 3, "relu"), d=MLPConfig(128, 3, "leaky_relu")),
+        optim=OptimConfig(batch_size=256, lr_g=1e-3, lr_d=1e-3, iters=4000),
+        viz=VizConfig(extent=[-5.5, 5.5, -5.5, 5.5]))
+
+
+@register("grid25-bre")
+def grid25_bre() -> Config:
+    """grid25 with BRE (λ = 1) on D's middle hidden layer, on fake and interpolated samples."""
+    return _with_bre(grid25())
+
+
+@register("bre-toy")
+def bre_toy() -> Config:
+    """The BRE paper's 2D toy: 8 Gaussians, radius 1, σ = 0.05; G 4 layers ReLU + tanh output; D 5 layers
+    LeakyReLU(0.2); 10 units per hidden layer; Adam 2e-3, β = (0.5, 0.999), lr decayed linearly to 1e-6.
+    Latent size, batch size and length are not published: 2, 128, 3000 here."""
+    return Config(
+        data=DataConfig(kind="ring", n_modes=8, radius=1.0, std=0.05),
+        nets=NetsConfig(latent_dim=2, g=MLPConfig(10, 3, "relu"), d=MLPConfig(10, 4, "leaky_relu", 0.2),
+                        g_output="tanh", g_output_scale=1.5),
+        optim=OptimConfig(batch_size=128, lr_g=2e-3, lr_d=2e-3, iters=3000, lr_schedule="linear",
+                          lr_floor=1e-6),
+        viz=VizConfig(extent=[-1.5, 1.5, -1.5, 1.5]))
+
+
+@register("bre-toy-bre")
+def bre_toy_bre() -> Config:
+    """The paper's setting: BRE on D's 2nd hidden layer only, λ = 1 decayed linearly to 0."""
+    cfg = _with_bre(bre_toy(), layers=[1])
+    cfg.reg.bre.schedule = "linear"
+    return cfg
+
+
+# ---- one preset per technique on ring8 (issue 3); the overrides also feed `bench train`'s rows ---------------
+TECHNIQUES: dict[str, tuple[str, dict]] = {
+    "ring8-fm": ("feature matching replaces G's loss: ‖mean f(x) − mean f(G(z))‖² on D's last hidden layer "
+                 "(Salimans et al. 2016)",
+                 {"reg.feature_matching": 1.0, "reg.feature_matching_replace": True}),
+    "ring8-mbd": ("minibatch discrimination before D's last layer, 8 kernels × 3 dims (Salimans et al. 2016; "
+                  "their 100 × 5 costs N²·B·C per batch)",
+                  {"nets.minibatch_kernels": 8, "nets.minibatch_dims": 3}),
+    "ring8-ha": ("historical averaging of G and D, λ = 0.01 (Salimans et al. 2016)",
+                 {"reg.historical_averaging": 0.01}),
+    "ring8-smooth": ("one-sided label smoothing, real target 0.9 (Salimans et al. 2016)",
+                     {"reg.real_target": 0.9}),
+    "ring8-vbn": ("virtual batch norm in G, a fixed 64-point reference batch (Salimans et al. 2016)",
+                  {"nets.g_vbn": True}),
+    "ring8-wgan-gp": ("WGAN-GP: critic loss, λ = 10 on interpolates, 5 critic steps, β = (0.5, 0.9) "
+                      "(Gulrajani et al. 2017)",
+                      {"loss": "wgan", "reg.gp_weight": 10.0, "optim.d_steps": 5, "optim.beta2": 0.9}),
+    "ring8-sn": ("spectral normalization of every D layer (Miyato et al. 2018)", {"nets.d_spectral_norm": True}),
+    "ring8-pac4": ("PacGAN: D sees 4 samples concatenated (Lin et al. 2018)", {"nets.pack": 4}),
+    "ring8-unrolled": ("unrolled GAN: G looks through 5 differentiable Adam steps of D (Metz et al. 2017)",
+                       {"reg.unrolled_steps": 5}),
+    "ring8-modereg": ("mode regularizers with an encoder, λ1 = 0.2, λ2 = 0.4 (Che et al. 2017)",
+                      {"reg.mode_lambda1": 0.2, "reg.mode_lambda2": 0.4}),
+    "ring8-mdgan": ("MDGAN: manifold step (D1, λ = 0.2) then diffusion step (D2) (Che et al. 2017)",
+                    {"reg.mdgan": True, "reg.mdgan_lambda": 0.2}),
+    "ring8-semi": ("semi-supervised K+1 D with 10% of real points labelled by mode, feature matching for G "
+                   "(Salimans et al. 2016)",
+                   {"reg.semi_supervised_fraction": 0.1, "reg.feature_matching": 1.0,
+                    "reg.feature_matching_replace": True}),
+}
+
+
+def _technique_preset(name: str, doc: str, overrides: dict) -> None:
+    def build() -> Config:
+        return ring8().replace(**overrides)
+    build.__doc__ = doc[0].upper() + doc[1:] + " on ring8."
+    register(name)(build)
+
+
+for _name, (_doc, _overrides) in TECHNIQUES.items():
+    _technique_preset(_name, _doc, _overrides)
+
+
+@register("modereg-toy")
+def modereg_toy() -> Config:
+    """Che et al.'s 2D toy (after Metz et al.), plain GAN: 6 Gaussians on a ring of radius 2, σ = 0.1 (assumed: the
+    text breaks off at "0."); MLPs of 3×128, 2D latent. Pair with modereg-toy-reg."""
+    return Config(
+        data=DataConfig(kind="ring", n_modes=6, radius=2.0, std=0.1),
+        nets=NetsConfig(latent_dim=2, g=MLPConfig(128, 3, "relu"), d=MLPConfig(128, 3, "leaky_relu"),
+                        e=MLPConfig(128, 3, "relu")),
+        optim=OptimConfig(batch_size=256, lr_g=1e-3, lr_d=1e-3, iters=2000),
+        viz=VizConfig(extent=[-3.0, 3.0, -3.0, 3.0]))
+
+
+@register("modereg-toy-reg")
+def modereg_toy_reg() -> Config:
+    """Che et al.'s 2D toy with their regularizers, λ1 = λ2 = 0.005 (mode term with the stated intent's sign)."""
+    return modereg_toy().replace(**{"reg.mode_lambda1": 0.005, "reg.mode_lambda2": 0.005})

@@ -1,0 +1,193 @@
+"""Sweeps: many independent `train` runs (seeds × a grid of config overrides) in parallel worker processes.
+
+Run (label, seed) goes to `OUT/<label>/seed<seed>/`, a run folder identical to `python -m toyviz train` with that
+config; finished runs are skipped, so a sweep resumes, and `--shard i/n` splits one sweep across machines.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import multiprocessing
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from ..engine.config import Config, parse_assignment
+from .runs import train_run
+
+ERROR_FILE = "error.txt"
+
+
+@dataclass
+class RunSpec:
+    label: str       # the method: preset name plus the grid point, e.g. "bre-toy-bre+nets.latent_dim=8"
+    seed: int
+    cfg: Config      # validated, with `seed` set
+    out: Path        # the run folder
+
+
+@dataclass
+class RunResult:
+    label: str
+    seed: int
+    seconds: float
+    final: dict      # the last evaluation's `eval/...` numbers; empty when the run failed
+    error: str = ""  # one line when the run failed (e.g. a loss became NaN); "" otherwise
+    skipped: bool = False
+
+
+def split_values(text: str) -> list[str]:
+    """`1,2,[1,2]` -> ['1', '2', '[1,2]']: commas inside brackets or quotes belong to the value."""
+    out, depth, quote, cur = [], 0, False, ""
+    for ch in text:
+        if ch == '"':
+            quote = not quote
+        elif not quote and ch in "[{":
+            depth += 1
+        elif not quote and ch in "]}":
+            depth -= 1
+        if ch == "," and depth == 0 and not quote:
+            out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    out.append(cur)
+    return out
+
+
+def parse_grid(items: list[str]) -> list[dict]:
+    """`["a.b=1,2", "c=x,y"]` -> the cartesian product as dicts of overrides (values read as JSON, else text)."""
+    axes = []
+    for item in items or []:
+        if "=" not in item:
+            raise ValueError(f"--grid expects key.path=v1,v2,... (got {item!r})")
+        key, raw = item.split("=", 1)
+        values = [parse_assignment(f"{key}={v}")[1] for v in split_values(raw) if v != ""]
+        if not values:
+            raise ValueError(f"--grid {key.strip()}: give at least one value")
+        axes.append([(key.strip(), v) for v in values])
+    return [dict(point) for point in itertools.product(*axes)]
+
+
+def label_for(name: str, point: dict) -> str:
+    """A folder-safe label for one grid point: `name+key=value+...` (values as compact JSON without quotes)."""
+    parts = [name] + [f"{k}={json.dumps(v, separators=(',', ':'))}" for k, v in point.items()]
+    return "+".join(parts).replace('"', "").replace("/", "_").replace(" ", "")
+
+
+def plan(base: Config, seeds: list[int], grid: Optional[list[dict]] = None, out=".",
+         name: Optional[str] = None) -> list[RunSpec]:
+    """One RunSpec per (grid point, seed), grid points outermost; each config validated (ValueError names it)."""
+    specs = []
+    for point in grid or [{}]:
+        label = label_for(name or base.preset, point)
+        for seed in seeds:
+            cfg = base.replace(**point, seed=seed).validate()
+            specs.append(RunSpec(label, seed, cfg, Path(out) / label / f"seed{seed}"))
+    return specs
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`i/n` with 1 ≤ i ≤ n (shard 1/2 and 2/2 together cover a sweep)."""
+    try:
+        i, n = (int(p) for p in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must look like i/n, e.g. 1/2 (got {text!r})") from None
+    if not 1 <= i <= n:
+        raise ValueError(f"--shard {text}: need 1 ≤ i ≤ n")
+    return i, n
+
+
+def shard(specs: list[RunSpec], i: int, n: int) -> list[RunSpec]:
+    """Shard i of n (1-based): every n-th run starting at the (i−1)-th, so shards are balanced across labels."""
+    return specs[i - 1::n]
+
+
+def run_state(spec: RunSpec) -> str:
+    """'new', 'done' (finished, same config), 'partial' (same config, unfinished or failed) or 'different'."""
+    cfg_path = spec.out / "config.json"
+    if not cfg_path.exists():
+        return "new"
+    try:
+        same = Config.from_json(cfg_path).to_dict() == spec.cfg.to_dict()
+    except ValueError:
+        return "different"
+    if not same:
+        return "different"
+    stats = spec.out / "stats.jsonl"
+    if (spec.out / ERROR_FILE).exists() or not stats.exists():
+        return "partial"
+    lines = [ln for ln in stats.read_text().splitlines() if ln.strip()]
+    done = bool(lines) and json.loads(lines[-1]).get("step") == spec.cfg.optim.iters
+    return "done" if done and (spec.out / "checkpoint.pt").exists() else "partial"
+
+
+def _final_eval(stats_path: Path) -> dict:
+    for line in reversed(stats_path.read_text().splitlines()):
+        row = json.loads(line) if line.strip() else {}
+        if "eval/modes" in row:
+            return {k: v for k, v in row.items() if k.startswith("eval/")}
+    return {}
+
+
+def run_one(spec: RunSpec) -> RunResult:
+    """Train one run exactly as `python -m toyviz train` would (one torch thread); a failure is recorded in
+    `error.txt` in the run folder instead of stopping the sweep."""
+    import torch
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    err = spec.out / ERROR_FILE
+    try:
+        train_run(spec.cfg, spec.out, quiet=True)
+    except Exception as e:     # a diverged or broken run must not take the other runs down
+        spec.out.mkdir(parents=True, exist_ok=True)
+        msg = f"{type(e).__name__}: {e}".splitlines()[0]
+        err.write_text(msg + "\n")
+        return RunResult(spec.label, spec.seed, time.perf_counter() - t0, {}, msg)
+    if err.exists():
+        err.unlink()
+    return RunResult(spec.label, spec.seed, time.perf_counter() - t0, _final_eval(spec.out / "stats.jsonl"))
+
+
+def _run_packed(item) -> RunResult:
+    label, seed, cfg_dict, out = item
+    return run_one(RunSpec(label, seed, Config.from_dict(cfg_dict), Path(out)))
+
+
+def run_sweep(specs: list[RunSpec], workers: int = 1, force: bool = False,
+              on_result: Optional[Callable[[RunResult], None]] = None) -> list[RunResult]:
+    """Run every spec not already done, in `workers` spawned processes (in this process when workers is 1).
+
+    A folder holding a run of a different config is refused (ValueError) unless `force`, which retrains it."""
+    todo, results = [], []
+    for spec in specs:
+        state = run_state(spec)
+        if state == "different" and not force:
+            raise ValueError(f"{spec.out} holds a run of a different config; pass --force to retrain it")
+        if state == "done" and not force:
+            res = RunResult(spec.label, spec.seed, 0.0, _final_eval(spec.out / "stats.jsonl"), skipped=True)
+            results.append(res)
+            if on_result:
+                on_result(res)
+            continue
+        if state != "new":
+            shutil.rmtree(spec.out)
+        todo.append(spec)
+    if workers <= 1 or len(todo) <= 1:
+        it = map(run_one, todo)
+        pool = None
+    else:
+        pool = multiprocessing.get_context("spawn").Pool(min(workers, len(todo)))
+        it = pool.imap_unordered(_run_packed, [(s.label, s.seed, s.cfg.to_dict(), str(s.out)) for s in todo])
+    try:
+        for res in it:
+            results.append(res)
+            if on_result:
+                on_result(res)
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+    return results

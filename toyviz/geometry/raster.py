@@ -1,0 +1,388 @@
+"""The partition rasterizer (METHODS §6): every hidden layer's binary activation pattern over a grid of the plane as
+exact region ids, colours and counts, beside D's probability, its input gradient ∇ₓD and the "mosaic glass".
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from ..engine.nets import MLP
+from .patterns import PatternWords, host_array, partition_grid
+
+MIN_RESOLUTION, MAX_RESOLUTION = 16, 2048
+# Grid points per forward pass: about CHUNK_FLOATS values of outputs across the net's linear layers, so that a
+# chunk's activations, kept for the patterns and the gradient, stay in the CPU's cache. On ring8's 3×128 D at 256²,
+# a pass in such chunks takes about 0.4× the time of one pass over all 65,536 points; the best chunk falls as the
+# net widens (measured on 64² for ∇ₓD: 4×10 D ≥ 4096 rows, 4×64 D 2048, 3×128 D 1024; `python -m toyviz bench
+# regions`). Memory stays bounded at any resolution.
+CHUNK_FLOATS = 2 ** 19
+MIN_CHUNK, MAX_CHUNK = 256, 16384
+
+
+def chunk_rows(net) -> int:
+    """Rows per chunk for `net`: CHUNK_FLOATS over the total width of its linear layers, rounded down to a
+    multiple of 256 and kept in [MIN_CHUNK, MAX_CHUNK]."""
+    width = sum(m.out_features for m in net.modules() if isinstance(m, torch.nn.Linear)) \
+        if isinstance(net, torch.nn.Module) else 0
+    rows = CHUNK_FLOATS // max(width, 1) // 256 * 256
+    return int(min(max(rows, MIN_CHUNK), MAX_CHUNK))
+
+
+@dataclass
+class Raster:
+    """One net over a grid. Pixel `[i, j]` is the point `(xs[j], ys[i])`; `ys` runs top-down, as in an image.
+
+    `ids[l][i, j] == ids[l][k, m]` iff the two pixels' patterns `preact_l > 0` on hidden layer l are equal (exact);
+    `cumulative_ids[l]` is the same for the joint pattern of layers 1..l, i.e. D's linear regions up to layer l.
+    Colours are a hash of the pattern bits (SplitMix64 -> HSV), so a region keeps its colour between training steps
+    and on any grid; `mosaic`, `grad` are of the logit (not of `prob`), so they do not fade where D saturates.
+    """
+    extent: tuple[float, float, float, float]   # (xmin, xmax, ymin, ymax)
+    resolution: int                               # R
+    xs: np.ndarray                                # (R,) linspace(xmin, xmax, R)
+    ys: np.ndarray                                # (R,) linspace(ymax, ymin, R): row 0 is the top
+    ids: list[np.ndarray]                         # per hidden layer, (R, R) int64
+    cumulative_ids: list[np.ndarray]              # per hidden layer, (R, R) int64: the joint pattern of layers 1..l
+    colors: list[np.ndarray]                      # (R, R, 3) uint8, a function of the single-layer pattern (the RGB
+                                                  # view of an RGBA buffer: strides (4R, 4, 1))
+    cumulative_colors: list[np.ndarray]           # (R, R, 3) uint8, a function of the joint pattern
+    counts: list[int]                             # distinct single-layer patterns on the grid
+    cumulative_counts: list[int]                  # distinct joint patterns (regions seen by the grid)
+    patterns: list[np.ndarray]                    # per layer (n_ids, width) bool: row k = the bits of id k
+    prob: np.ndarray                              # (R, R) float32: prob_fn(logit): P(real), or the critic value
+    grad: np.ndarray                              # (Rg, Rg, 2) float32: ∇ₓ of D's logit at (grad_xs[j], grad_ys[i])
+    grad_xs: np.ndarray                           # (Rg,)
+    grad_ys: np.ndarray                           # (Rg,) top-down
+    mosaic: np.ndarray                            # (R, R, 2) float32: ∇ₓ logit averaged per cumulative region of
+                                                  # the last hidden layer (piecewise constant)
+    reference: Optional[str]                      # None when D is pointwise; else which reference batch was used
+    widths: list[int] = field(default_factory=list)     # units per hidden layer
+    output: Optional[np.ndarray] = None                 # (R, R, out_dim) float32 raw output: D's logits, G's points
+
+    @property
+    def depth(self) -> int:
+        return len(self.ids)
+
+    def pixel(self, x: float, y: float) -> tuple[int, int]:
+        """The (row, column) of the pixel nearest to the point (x, y), clipped to the grid."""
+        xmin, xmax, ymin, ymax = self.extent
+        r = self.resolution - 1
+        j = int(np.clip(round((x - xmin) / (xmax - xmin) * r), 0, r))
+        i = int(np.clip(round((ymax - y) / (ymax - ymin) * r), 0, r))
+        return i, j
+
+    def pattern_at(self, layer: int, i: int, j: int) -> np.ndarray:
+        """The (width,) bool pattern of hidden layer `layer` at pixel (i, j)."""
+        return self.patterns[layer][self.ids[layer][i, j]]
+
+
+# ---- inputs -------------------------------------------------------------------------------------------------------
+def check_extent(extent) -> tuple[float, float, float, float]:
+    try:
+        e = tuple(float(v) for v in extent)
+    except (TypeError, ValueError):
+        e = ()
+    if len(e) != 4 or not all(math.isfinite(v) for v in e) or not (e[0] < e[1] and e[2] < e[3]):
+        raise ValueError(f"extent must be four finite numbers (xmin, xmax, ymin, ymax) with xmin < xmax and "
+                         f"ymin < ymax (got {extent!r})")
+    return e
+
+
+def check_resolution(resolution, name: str = "resolution", lo: int = MIN_RESOLUTION) -> int:
+    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) \
+            or not lo <= resolution <= MAX_RESOLUTION:
+        raise ValueError(f"{name} must be an integer in [{lo}, {MAX_RESOLUTION}] (got {resolution!r})")
+    return int(resolution)
+
+
+def axes(extent, resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    """xs = linspace(xmin, xmax, R) and ys = linspace(ymax, ymin, R): pixel [i, j] is (xs[j], ys[i])."""
+    xmin, xmax, ymin, ymax = extent
+    return np.linspace(xmin, xmax, resolution), np.linspace(ymax, ymin, resolution)
+
+
+def grid(extent, resolution: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """xs (R,), ys (R,) top-down, and the (R·R, 2) float64 points in raster order (row by row from the top)."""
+    xs, ys = axes(extent, resolution)
+    pts = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2)                     # (R·R, 2): [i·R + j] = (xs[j], ys[i])
+    return xs, ys, pts
+
+
+class Probe:
+    """How points of the plane become inputs of a net: pointwise, or against a stated reference batch.
+
+    Packing (`net.pack` = m > 1): the point x is evaluated as D's packed row [x, r_1, ..., r_{m−1}] with r_k the
+    first m−1 reference points. Minibatch discrimination: the minibatch layer compares each point against the
+    reference batch packed into D's rows (what D saw in training). Either way the output at x depends on the
+    reference, and `description` says which one.
+    """
+
+    def __init__(self, net, reference_batch=None, reference_name: str = "the given reference batch"):
+        if not callable(getattr(net, "forward_features", None)):
+            raise ValueError(f"the net must expose forward_features(x) -> (out, Features) to be rasterized "
+                             f"(got {type(net).__name__})")
+        p = next(iter(net.parameters()), None) if isinstance(net, torch.nn.Module) else None
+        self.net = net
+        self.device = p.device if p is not None else torch.device("cpu")
+        self.dtype = p.dtype if p is not None else torch.float32
+        self.chunk = chunk_rows(net)
+        self.pack = int(getattr(net, "pack", 1) or 1)
+        in_dim = getattr(net, "latent_dim", None) or getattr(net, "in_dim", None)
+        if in_dim is not None and in_dim != 2 * self.pack:
+            raise ValueError(f"the net's input must be points of the plane (2 numbers per packed sample); "
+                             f"it takes {in_dim} inputs with pack = {self.pack}")
+        minibatch = getattr(net, "minibatch", None) is not None
+        self.pad = self.reference = self.description = None
+        if self.pack > 1 or minibatch:
+            why = " and ".join(w for w, on in (("packing", self.pack > 1), ("minibatch discrimination", minibatch))
+                               if on)
+            if reference_batch is None:
+                raise ValueError(f"reference_batch: this D uses {why}, so its output at a point depends on other "
+                                 f"points; pass an (M, 2) reference batch, e.g. the current fake batch")
+            ref = torch.as_tensor(np.asarray(reference_batch), dtype=self.dtype).to(self.device).reshape(-1, 2)
+            if len(ref) < max(self.pack, 2 if minibatch else 1):
+                raise ValueError(f"reference_batch: need at least {self.pack} points for pack = {self.pack} "
+                                 f"(got {len(ref)})")
+            parts = []
+            if self.pack > 1:
+                self.pad = ref[: self.pack - 1].reshape(1, -1)
+                parts.append(f"each grid point x is D's packed row [x, r_1..r_{self.pack - 1}] with r_k the first "
+                             f"{self.pack - 1} point(s) of {reference_name}")
+            if minibatch:
+                m = len(ref) // self.pack * self.pack
+                self.reference = ref[:m].reshape(-1, 2 * self.pack)
+                parts.append(f"the minibatch layer compares each point with the {m // self.pack} rows of "
+                             f"{reference_name}")
+            self.description = f"D uses {why}: " + "; ".join(parts) + "."
+        # On a region of constant pattern a plain (leaky) ReLU MLP with one output is affine: ∇ₓ logit is constant
+        # there, and is the product of its masked weight matrices (`chain_gradient`).
+        self.affine = (isinstance(net, MLP) and type(net).forward_features is MLP.forward_features
+                       and net.activation in ("relu", "leaky_relu") and net.minibatch is None
+                       and getattr(net, "vbn", None) is None and net.out_dim == 1)
+
+    def chain_gradient(self, feats) -> torch.Tensor:
+        """∇ₓ logit (N, 2) of an affine-per-region net from its recorded pre-activations, without autograd:
+        gᵀ = w_out · S_L W_L ⋯ S_1 W_1, S_l = diag(1 where preact_l > 0, else the leaky slope (0 for ReLU)) —
+        the same convention as autograd's (leaky) ReLU derivative at 0. Only x's slot of a packed row."""
+        net = self.net
+        g = net.out.weight[:1].expand(len(feats.preacts[-1]), -1)               # (N, width_L)
+        for layer, pre in zip(reversed(net.hidden), reversed(feats.preacts)):
+            if net.activation == "leaky_relu":     # the fused derivative ops: g·1 where pre > 0, else g·slope (or 0)
+                g = torch.ops.aten.leaky_relu_backward(g, pre, net.slope, False)
+            else:
+                g = torch.ops.aten.threshold_backward(g, pre, 0.0)
+            weight = layer.weight                                               # (width_l, width_{l-1})
+            if layer is net.hidden[0]:
+                # (N, width_1)·(width_1, 2), x's slot only: BLAS is slow at a product this narrow with W₁'s own
+                # layout (0.34 ms for N = 2048, width 128, on the CPU it was measured on), 4x faster from W₁ᵀ
+                weight = weight[:, :2].T.contiguous().T
+            g = g @ weight
+        return g[:, :2]
+
+    def inputs(self, x: torch.Tensor) -> torch.Tensor:
+        return x if self.pad is None else torch.cat([x, self.pad.expand(len(x), -1)], 1)
+
+    def forward(self, x: torch.Tensor, masks_only: bool = False):
+        """(out, Features) of the points x; `masks_only` (an affine-per-region net): stop at the last hidden layer,
+        out None — what `chain_gradient` needs."""
+        if masks_only:
+            return self.net.forward_features(self.inputs(x), upto=len(self.net.hidden) - 1)
+        if self.reference is None:
+            return self.net.forward_features(self.inputs(x))
+        return self.net.forward_features(self.inputs(x), reference=self.reference)
+
+    def tensor(self, pts) -> torch.Tensor:
+        return torch.as_tensor(pts, dtype=self.dtype).to(self.device)
+
+    def grid(self, xs: np.ndarray, ys: np.ndarray) -> torch.Tensor:
+        """The (R·R, 2) points of `grid` in raster order, built directly in the net's dtype (4x cheaper than
+        converting the float64 grid) by one copy of the broadcast axes (half the time of repeat + interleave)."""
+        x, y = self.tensor(xs), self.tensor(ys)
+        return torch.stack([x.expand(len(y), -1), y[:, None].expand(-1, len(x))], -1).reshape(-1, 2)
+
+
+def logit_of(out: torch.Tensor) -> torch.Tensor:
+    """D's "real" logit per row: the single output, or logsumexp of K class logits (K+1 classifier:
+    D(x) = Z/(Z+1) = sigmoid(logsumexp l), Salimans et al. 2016)."""
+    return out[:, 0] if out.shape[1] == 1 else torch.logsumexp(out, 1)
+
+
+def input_gradient(probe: Probe, pts: np.ndarray, chunk: Optional[int] = None) -> np.ndarray:
+    """(N, 2) float32 ∇ₓ of the logit at each point: `Probe.chain_gradient` for an affine-per-region D (its
+    forward stops at the last hidden layer: the chain needs the masks, not the output; 3–6 % of the time), else
+    autograd (weights get no gradient; summing the logits first is exact since each output depends on its own
+    point only, the references being held fixed). `chunk`: rows per pass, by default `probe.chunk`."""
+    return forward_patterns(probe, pts, chunk, gradient=True, patterns=False, outputs=False)[3]
+
+
+# ---- the rasterizer ------------------------------------------------------------------------------------------------
+
+def _mosaic(probe: Probe, pts: torch.Tensor, regions: np.ndarray, n: int, chunk: Optional[int]) -> np.ndarray:
+    """∇ₓ logit averaged over each region, broadcast back to the pixels: (N, 2).
+
+    For a (leaky) ReLU D with one output and no minibatch layer, the logit is affine on each region, so the
+    gradient at any one pixel of it is the region's exact average: the gradient is taken at one representative per
+    region only. Otherwise it is taken at every pixel and averaged per region."""
+    flat = regions.reshape(-1)
+    if probe.affine:
+        rep = np.empty(n, np.int64)
+        rep[flat] = np.arange(len(flat))                                        # any pixel of each region will do
+        per_region = input_gradient(probe, pts[torch.from_numpy(rep)], chunk)
+    else:
+        g = input_gradient(probe, pts, chunk).astype(np.float64)
+        size = np.bincount(flat, minlength=n)
+        per_region = np.stack([np.bincount(flat, g[:, k], minlength=n) for k in range(2)], -1) / size[:, None]
+    return per_region.astype(np.float32)[flat]
+
+
+def forward_patterns(probe: Probe, pts: np.ndarray, chunk: Optional[int] = None, gradient: bool = False,
+                     patterns: bool = True, outputs: bool = True):
+    """One chunked forward pass over (N, 2) points: per hidden layer the (N, n_words) pattern words
+    (`PatternWords`; empty list without `patterns`), the widths, the raw outputs (N, out_dim) float32 tensor
+    (None without `outputs`, which lets an affine-per-region D stop at its last hidden layer), and with `gradient`
+    ∇ₓ logit (N, 2) float32 from the same pass (else None). Every result is written chunk by chunk into arrays
+    allocated once: keeping many small per-chunk results alive would make every chunk's activations fresh
+    memory."""
+    packer, widths = None, []
+    out_all = grad_all = None
+    chunk = chunk or probe.chunk
+    autograd = gradient and not probe.affine
+    masks_only = not outputs and gradient and probe.affine
+    n = len(pts)
+    for s in range(0, n, chunk):
+        x = probe.tensor(pts[s:s + chunk]).requires_grad_(autograd)
+        with torch.set_grad_enabled(autograd):
+            out, feats = probe.forward(x, masks_only)
+            if autograd:
+                grad = torch.autograd.grad(logit_of(out).sum(), x)[0]
+        if gradient and not autograd:
+            with torch.no_grad():
+                grad = probe.chain_gradient(feats)
+        if s == 0:
+            out_all = torch.empty(n, out.shape[1]) if outputs else None
+            grad_all = np.empty((n, 2), np.float32) if gradient else None
+            widths = [p.shape[1] for p in feats.preacts]
+            packer = PatternWords(n, widths) if patterns else None
+        if outputs:
+            out_all[s:s + chunk] = out.detach()
+        if gradient:
+            grad_all[s:s + chunk] = host_array(grad)
+        if packer is not None:
+            packer.write(s, feats.preacts)
+        del out, feats      # free this chunk's activations before the next chunk's are made: one set in cache
+    return (packer.words if packer is not None else []), widths if patterns else [], out_all, grad_all
+
+
+@contextlib.contextmanager
+def eval_mode(net):
+    """Evaluate in eval mode (spectral norm must not run its power iteration on grid points), then restore."""
+    was = getattr(net, "training", False)
+    if isinstance(net, torch.nn.Module):
+        net.eval()
+    try:
+        yield net
+    finally:
+        if isinstance(net, torch.nn.Module):
+            net.train(was)
+
+
+def _check_chunk(chunk) -> Optional[int]:
+    if chunk is None:
+        return None
+    if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
+        raise ValueError(f"chunk must be a positive integer or None (got {chunk!r})")
+    return int(chunk)
+
+
+def rasterize(D, extent=(-1.5, 1.5, -1.5, 1.5), resolution: int = 256, reference_batch=None, *,
+              prob_fn: Callable[[torch.Tensor], torch.Tensor] = torch.sigmoid, grad_resolution: int = 64,
+              chunk: Optional[int] = None, reference_name: str = "the given reference batch",
+              mosaic: bool = True) -> Raster:
+    """D's partition of the plane over an R×R grid: per-layer and cumulative pattern ids, colours and counts, the
+    map `prob_fn(logit)`, ∇ₓ logit on a grad_resolution² grid and the mosaic glass (METHODS §6).
+
+    `reference_batch` (M, 2): required when D packs samples or uses minibatch discrimination (see `Probe`).
+    `grad_resolution=0` skips the gradient and the mosaic (both then empty arrays), `mosaic=False` the mosaic
+    alone (a quarter of the time of a 3×128 D's raster when regions are many). `chunk`: grid points per pass,
+    by default `chunk_rows(D)` (sized to D's widths, see CHUNK_FLOATS). Runs in eval mode, no_grad
+    except for the gradients; the net's state is left as it was.
+    """
+    extent = check_extent(extent)
+    R = check_resolution(resolution)
+    Rg = 0 if grad_resolution == 0 else check_resolution(grad_resolution, "grad_resolution", lo=2)
+    chunk = _check_chunk(chunk)
+    probe = Probe(D, reference_batch, reference_name)
+    xs, ys = axes(extent, R)
+    pts = probe.grid(xs, ys)
+    with eval_mode(D):
+        words, widths, out, _ = forward_patterns(probe, pts, chunk)
+        ids, cum_ids, colors, cum_colors, counts, cum_counts, patterns = partition_grid(words, widths, R)
+        prob = prob_fn(logit_of(out)).numpy().astype(np.float32).reshape(R, R)
+        gxs, gys = axes(extent, Rg)
+        if Rg:
+            gpts = probe.grid(gxs, gys)
+            grad = input_gradient(probe, gpts, chunk).reshape(Rg, Rg, 2)
+            glass = (_mosaic(probe, pts, cum_ids[-1], cum_counts[-1], chunk).reshape(R, R, 2) if ids and mosaic
+                     else np.zeros((R, R, 2) if mosaic else (0, 0, 2), np.float32))
+        else:
+            grad, glass = np.zeros((0, 0, 2), np.float32), np.zeros((0, 0, 2), np.float32)
+    return Raster(extent, R, xs, ys, ids, cum_ids, colors, cum_colors, counts, cum_counts, patterns, prob, grad,
+                  gxs, gys, glass, probe.description, widths, out.numpy().reshape(R, R, -1))
+
+
+def rasterize_latent(G, extent=(-3.0, 3.0, -3.0, 3.0), resolution: int = 256, *,
+                     chunk: Optional[int] = None) -> Raster:
+    """G's own partition of its 2D latent plane: ids/colours/counts of G's hidden layers over a grid of z.
+
+    `output` holds G(z) (R, R, 2). Placeholders, since G has no probability or logit: `prob` is an empty (0, 0)
+    array, `grad`, `mosaic` empty (0, 0, 2), `grad_xs`/`grad_ys` empty, `reference` None.
+    """
+    extent = check_extent(extent)
+    R = check_resolution(resolution)
+    chunk = _check_chunk(chunk)
+    if getattr(G, "latent_dim", 2) != 2:
+        raise ValueError(f"rasterize_latent needs a 2D latent space (G.latent_dim = {G.latent_dim})")
+    probe = Probe(G)
+    xs, ys = axes(extent, R)
+    pts = probe.grid(xs, ys)
+    with eval_mode(G):
+        words, widths, out, _ = forward_patterns(probe, pts, chunk)
+    parts = partition_grid(words, widths, R)
+    empty2 = np.zeros((0, 0, 2), np.float32)
+    return Raster(extent, R, xs, ys, *parts, np.zeros((0, 0), np.float32), empty2, np.zeros(0), np.zeros(0),
+                  empty2, None, widths, out.numpy().reshape(R, R, -1))
+
+
+def reference_of(trainer, G=None) -> tuple[Optional[np.ndarray], Optional[str]]:
+    """The current fake batch G(z_eval[:batch_size]) and its description, when D is not pointwise; else None."""
+    D = trainer.D
+    if getattr(D, "pack", 1) == 1 and getattr(D, "minibatch", None) is None:
+        return None, None
+    G = trainer.G if G is None else G
+    B = min(trainer.cfg.optim.batch_size, len(trainer.z_eval))
+    with torch.no_grad(), eval_mode(G):
+        fake = G(trainer.z_eval[:B]).cpu().numpy()
+    return fake, f"the current fake batch G(z_eval[:{B}])"
+
+
+def raster_of(trainer, resolution: Optional[int] = None, snapshot: Optional[int] = None, **kwargs) -> Raster:
+    """D's raster with the trainer's extent, resolution and `loss.prob`; `snapshot` (an index into
+    `trainer.snapshots`) rasterizes that snapshot's weights on copies of the nets, leaving the trainer untouched.
+    A D that is not pointwise is evaluated against the current (or the snapshot's) fake batch."""
+    D, G = trainer.D, trainer.G
+    if snapshot is not None:
+        nets = trainer.snapshots[snapshot]["nets"]
+        D, G = copy.deepcopy(D), copy.deepcopy(G)
+        D.load_state_dict(nets["D"])
+        G.load_state_dict(nets["G"])
+    ref, name = reference_of(trainer, G)
+    viz = trainer.cfg.viz
+    return rasterize(D, tuple(viz.extent), viz.resolution if resolution is None else resolution, ref,
+                     prob_fn=trainer.loss.prob, reference_name=name or "", **kwargs)
+

@@ -1,0 +1,468 @@
+"""The Streamlit page's state machine, free of streamlit: one run (or an A/B pair from one seed), play/pause/step,
+snapshot scrubbing, config changes that ask before resetting, loading configs/checkpoints/CSVs with clear errors,
+and the config-tree description the page turns into widgets. Every user mistake is a `ValueError`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Optional, Sequence
+
+import numpy as np
+
+from ..draw.frames import PANELS, curves_of, frame_data, needs_raster, parse_panels
+from ..draw.render import draw_frame
+from ..draw.writers import export_video, side_by_side, write_figure
+from ..engine import presets
+from ..engine.config import Config, parse_assignment
+from ..engine.data import load_points_csv
+from ..engine.trainer import Trainer, TrainingDiverged
+from ..geometry.metrics import RegionMetrics
+
+MAX_CSV_BYTES = 20 * 1024 * 1024
+MAX_CSV_POINTS = 100_000
+MAX_CONFIG_BYTES = 20 * 1024 * 1024 + 65536       # a config may carry a CSV's points
+RESET_KEYS = ("nets", "seed", "device")          # changing these makes a new run: weights cannot carry over
+HIDDEN_FIELDS = ("data.points", "device", "preset")   # set by upload / fixed / informational
+
+
+# ---- the config tree as a list of fields (the page draws one widget per field) ------------------------------
+@dataclass
+class Field:
+    """One leaf of the config tree. kind: choice (Literal), bool, int, float, multi (list of Literal),
+    text (str), json (lists, unions, optionals: edited as JSON text)."""
+    path: str
+    kind: Literal["choice", "bool", "int", "float", "multi", "text", "json"]
+    value: object
+    options: tuple = ()
+
+    @property
+    def section(self) -> str:
+        return self.path.split(".")[0] if "." in self.path else "run"
+
+
+def config_fields(cfg: Config, hidden: Sequence[str] = HIDDEN_FIELDS) -> list[Field]:
+    """Every leaf of `cfg` in declaration order, typed from the dataclass annotations (so every regularizer and
+    technique appears without writing its widget by hand)."""
+    out: list[Field] = []
+
+    def walk(obj, prefix):
+        hints = typing.get_type_hints(type(obj))
+        for f in dataclasses.fields(obj):
+            path, tp, value = prefix + f.name, hints[f.name], getattr(obj, f.name)
+            if path in hidden:
+                continue
+            if dataclasses.is_dataclass(tp):
+                walk(value, path + ".")
+                continue
+            origin, args = typing.get_origin(tp), typing.get_args(tp)
+            if origin is Literal:
+                out.append(Field(path, "choice", value, args))
+            elif tp is bool:
+                out.append(Field(path, "bool", value))
+            elif tp is int:
+                out.append(Field(path, "int", value))
+            elif tp is float:
+                out.append(Field(path, "float", value))
+            elif tp is str:
+                out.append(Field(path, "text", value))
+            elif origin is list and typing.get_origin(args[0]) is Literal:
+                out.append(Field(path, "multi", list(value), typing.get_args(args[0])))
+            else:                                                       # list[...], Optional[...], Union[...]
+                out.append(Field(path, "json", json.dumps(value)))
+    walk(cfg, "")
+    return out
+
+
+def parse_json_field(path: str, text: str):
+    """The value of a `json` field from its text; a bare word (e.g. `all`) is read as a string."""
+    text = text.strip()
+    try:
+        return json.loads(text) if text else None
+    except json.JSONDecodeError:
+        if text.replace("_", "").isalnum():
+            return text
+        raise ValueError(f"{path}: {text[:60]!r} is not valid JSON (e.g. [1, 2], null or a name)") from None
+
+
+def config_with(cfg: Config, values: dict) -> Config:
+    """`cfg` with the dotted `values` set (json fields given as text are parsed), validated."""
+    fields = {f.path: f for f in config_fields(cfg)}
+    parsed = {k: parse_json_field(k, v) if fields.get(k) and fields[k].kind == "json" and isinstance(v, str)
+              else v for k, v in values.items()}
+    return cfg.replace(**parsed).validate()
+
+
+def parse_overrides(text: str) -> dict:
+    """B's differences from A, one `key.path=value` per line (blank lines and # comments ignored)."""
+    out = {}
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            key, value = parse_assignment(line)
+            out[key] = value
+    if not out:
+        raise ValueError("A/B: name at least one option in which B differs, e.g. reg.bre.weight=1")
+    return out
+
+
+def needs_reset(old: Config, new: Config) -> bool:
+    """True when `new` cannot continue `old`'s run (other networks, seed or device)."""
+    return any(getattr(old, k) != getattr(new, k) for k in RESET_KEYS)
+
+
+class NetsChanged(ValueError):
+    """The new options change the set or shapes of the networks: the run cannot carry on."""
+
+
+def _continue(trainer: Trainer, cfg: Config) -> Trainer:
+    """A trainer for `cfg` that carries on from `trainer` (weights, optimizer moments, RNG streams, history and
+    snapshots); raises NetsChanged when the nets do not match."""
+    t = Trainer(cfg, callbacks=[RegionMetrics()])
+    if set(t.nets) != set(trainer.nets) or any(
+            {k: v.shape for k, v in t.nets[n].state_dict().items()}
+            != {k: v.shape for k, v in trainer.nets[n].state_dict().items()} for n in t.nets):
+        raise NetsChanged("these options change the networks, so the run must start again")
+    t.load_state_dict(trainer.state_dict())
+    for opt in t.optims.values():                  # loading restores the old hyper-parameters: take the new ones
+        for group in opt.param_groups:
+            group["betas"] = (cfg.optim.beta1, cfg.optim.beta2)
+    if cfg.viz.snapshot_every != trainer.cfg.viz.snapshot_every:
+        t.snapshot_every = cfg.viz.snapshot_every
+    return t
+
+
+def panel_options(depth: int) -> list[str]:
+    """Every concrete panel name of `toyviz.frames.PANELS` for a D with `depth` hidden layers (L = 1..depth)."""
+    out = []
+    for p in PANELS:
+        if p.endswith(":L"):
+            out += [p[:-1] + str(l) for l in range(1, depth + 1)]
+        elif p != "regions:all":
+            out.append(p)
+    return out
+
+
+# ---- the session -----------------------------------------------------------------------------------------------
+class Session:
+    """One visitor's state. `runs` maps "A" (and "B" in A/B mode) to a Trainer; B = A's config + `ab` overrides,
+    same seed, stepped together. `view` is a snapshot index while scrubbing, None for the live weights."""
+
+    def __init__(self, cfg: Optional[Config] = None, steps_per_update: int = 5):
+        self.cfg = (cfg or presets.get("ring8")).validate()
+        self.ab: Optional[dict] = None
+        self.playing = False
+        self.steps_per_update = steps_per_update
+        self.view: Optional[int] = None
+        self.pending: Optional[Config] = None
+        self.version = 0                      # bumped when the config changes from outside the widgets
+        self.runs: dict[str, Trainer] = {}
+        self.reset()
+
+    # ---- runs ------------------------------------------------------------------------------------------------
+    @property
+    def trainer(self) -> Trainer:
+        return self.runs["A"]
+
+    def config_of(self, label: str) -> Config:
+        return self.cfg if label == "A" else self.cfg.replace(**self.ab).validate()
+
+    def reset(self) -> None:
+        """Fresh runs from the current config(s), paused at step 0."""
+        runs = {"A": Trainer(self.cfg, callbacks=[RegionMetrics()])}
+        if self.ab is not None:
+            runs["B"] = Trainer(self.config_of("B"), callbacks=[RegionMetrics()])
+        self.runs, self.view, self.playing, self.pending = runs, None, False, None
+
+    def set_ab(self, overrides: Optional[dict]) -> None:
+        """Turn A/B on (B = A's config with `overrides`, both restarted from one seed) or off (None)."""
+        if overrides is not None:
+            if "seed" in overrides:
+                raise ValueError("A/B: B shares A's seed; choose other options to compare")
+            try:
+                self.cfg.replace(**overrides).validate()
+            except ValueError as e:
+                raise ValueError(f"A/B: option B is not valid: {e}") from None
+            if overrides == self.ab:
+                return
+            self.ab = dict(overrides)
+            self.reset()
+        elif self.ab is not None:
+            self.ab = None
+            self.runs = {"A": self.runs["A"]}
+
+    # ---- transport -------------------------------------------------------------------------------------------
+    def play(self) -> None:
+        self.view, self.playing = None, True
+
+    def pause(self) -> None:
+        self.playing = False
+
+    def step(self, n: Optional[int] = None) -> None:
+        """Pause and train `n` (default: steps per update) steps."""
+        self.playing = False
+        self.advance(n)
+
+    def update(self) -> bool:
+        """One tick of the page: train a batch of steps when playing (never past `optim.iters`, where playing
+        stops). True when something was trained."""
+        if not self.playing:
+            return False
+        remaining = max(t.cfg.optim.iters - t.iteration for t in self.runs.values())
+        if remaining <= 0:
+            self.playing = False                       # the run is complete: stop rather than overshoot
+            return False
+        self.advance(min(self.steps_per_update, remaining))
+        if remaining <= self.steps_per_update:
+            self.playing = False                       # reached the end: the page says so once
+        return True
+
+    def advance(self, n: Optional[int] = None) -> None:
+        n = self.steps_per_update if n is None else n
+        if not 1 <= n <= 10_000:
+            raise ValueError(f"steps per update must lie in 1..10000 (got {n})")
+        self.view = None
+        for label, t in self.runs.items():
+            try:
+                t.run(n)
+            except TrainingDiverged as e:
+                self.playing = False
+                raise ValueError(f"run {label} diverged: {e}. Reset, or lower the learning rates.") from None
+
+    # ---- scrubbing ---------------------------------------------------------------------------------------------
+    @property
+    def n_snapshots(self) -> int:
+        return min(len(t.snapshots) for t in self.runs.values())
+
+    def snapshot_steps(self) -> list[int]:
+        return [s["iteration"] for s in self.trainer.snapshots[:self.n_snapshots]]
+
+    def scrub(self, index: Optional[int]) -> None:
+        """Show snapshot `index` (pauses), or the live weights with None."""
+        if index is not None:
+            if not -self.n_snapshots <= index < self.n_snapshots:
+                raise ValueError(f"snapshot index must lie in 0..{self.n_snapshots - 1} (got {index})")
+            self.playing = False
+            index %= self.n_snapshots
+        self.view = index
+
+    def frame_data(self, label: str, panels: Sequence[str], resolution: Optional[int] = None,
+                   timings: Optional[dict] = None, hover: bool = False):
+        """`toyviz.frames.FrameData` of run `label` at the current view: the scrubbed snapshot, or the live
+        weights (lent to the renderer as a temporary last snapshot, so stored snapshots stay on their grid).
+        The raster is computed only for panels that show it, its mosaic glass only for the mosaic panel or
+        `hover` (the interactive panels show ∇ₓD per pixel). `timings` accumulates seconds under 'rasterize' and
+        'gather'."""
+        t = self.runs[label]
+        parsed = parse_panels(panels, t.D.depth)
+        kw = {"raster": needs_raster(parsed),
+              "mosaic": hover or "mosaic" in parsed, "resolution": resolution, "timings": timings}
+        if self.view is not None:
+            return frame_data(t, self.view, **kw)
+        if t.snapshots[-1]["iteration"] == t.iteration:
+            return frame_data(t, -1, **kw)
+        t.snapshots.append({"iteration": t.iteration, "nets": t.state_of_nets()})
+        try:
+            return frame_data(t, -1, **kw)
+        finally:
+            t.snapshots.pop()
+
+    def frames(self, panels: Sequence[str], size=(640, 480), resolution: Optional[int] = None) -> dict:
+        """label -> (H, W, 3) uint8 picture of the current view, drawn by `toyviz.render.draw_frame`."""
+        return {label: draw_frame(self.frame_data(label, panels, resolution), panels, size) for label in self.runs}
+
+    # ---- config changes --------------------------------------------------------------------------------------
+    def apply_config(self, cfg: Config) -> bool:
+        """Use `cfg` from now on. Options that leave the networks alone carry the run on; if the networks (or
+        seed) change after training started, nothing happens yet: `pending` holds cfg until `confirm_reset()`.
+        Returns True when applied. Raises ValueError (naming the field) for an invalid config."""
+        cfg = cfg.validate()
+        if self.ab is not None:
+            try:
+                cfg.replace(**self.ab).validate()
+            except ValueError as e:
+                raise ValueError(f"with A/B on, option B would be invalid: {e}") from None
+        if not needs_reset(self.cfg, cfg):
+            try:
+                runs = {label: _continue(t, cfg if label == "A" else cfg.replace(**self.ab))
+                        for label, t in self.runs.items()}
+            except NetsChanged:                   # e.g. a mode regularizer adds the encoder E
+                runs = None
+            if runs is not None:
+                self.cfg, self.runs, self.pending = cfg, runs, None
+                return True
+        if any(t.iteration > 0 for t in self.runs.values()):
+            self.pending = cfg
+            return False
+        self.cfg = cfg
+        self.reset()
+        return True
+
+    def confirm_reset(self) -> None:
+        if self.pending is None:
+            raise ValueError("no configuration change is waiting for a reset")
+        self.cfg = self.pending
+        self.reset()
+
+    def cancel_pending(self) -> None:
+        self.pending = None
+        self.version += 1                     # redraw the widgets from the current config
+
+    def load_preset(self, name: str) -> None:
+        self.cfg = presets.get(name)
+        self.ab = None
+        self.reset()
+        self.version += 1
+
+    # ---- files in and out ------------------------------------------------------------------------------------
+    def load_config_bytes(self, data: bytes) -> str:
+        """A config.json upload: a new run from it (the current one is kept when it is invalid)."""
+        if len(data) > MAX_CONFIG_BYTES:
+            raise ValueError(f"the config file is {len(data) / 2**20:.1f} MB; at most 20 MB")
+        try:
+            d = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(f"the config file is not valid JSON ({e})") from None
+        cfg = Config.from_dict(d).validate()
+        self.cfg, self.ab = cfg, None
+        self.reset()
+        self.version += 1
+        return f"config loaded ({cfg.preset}): a new run"
+
+    def load_checkpoint_bytes(self, data: bytes) -> str:
+        """A checkpoint upload (loaded with weights_only=True) continues as run A; it must have the current
+        networks. A/B is switched off."""
+        fd, tmp = tempfile.mkstemp(suffix=".pt")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            t = Trainer.load(tmp, expect=self.cfg, callbacks=[RegionMetrics()])
+        except ValueError as e:
+            hint = " (load its config.json or preset first)" if "networks differ" in str(e) else ""
+            raise ValueError(str(e).replace(tmp, "the uploaded file") + hint) from None
+        finally:
+            os.unlink(tmp)
+        self.cfg, self.ab, self.runs, self.view, self.playing = t.cfg, None, {"A": t}, None, False
+        self.version += 1
+        return f"checkpoint loaded: run A continues from step {t.iteration}"
+
+    def load_points_bytes(self, data: bytes) -> str:
+        """A CSV of x,y points becomes the data (the run carries on; the view's extent fits the points)."""
+        if len(data) > MAX_CSV_BYTES:
+            raise ValueError(f"the CSV is {len(data) / 2**20:.1f} MB; at most 20 MB")
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ValueError("the CSV is not UTF-8 text") from None
+        pts = load_points_csv(text, max_points=MAX_CSV_POINTS)
+        lo, hi = pts.min(0), pts.max(0)
+        pad = 0.15 * max(float((hi - lo).max()), 1e-3)
+        extent = [float(lo[0] - pad), float(hi[0] + pad), float(lo[1] - pad), float(hi[1] + pad)]
+        cfg = self.cfg.replace(**{"data.kind": "points", "data.points": pts.tolist(), "viz.extent": extent})
+        applied = self.apply_config(cfg)
+        self.version += 1
+        if not applied:
+            raise ValueError("unexpected: new data needed a reset")    # data never changes the networks
+        return f"{len(pts)} points loaded as the data"
+
+    def set_centers(self, centers) -> str:
+        """Clicked points become the centres of a custom mixture (σ = data.std, equal weights); the run carries on."""
+        pts = [[float(x), float(y)] for x, y in centers]
+        if not pts:
+            raise ValueError("data.centers: select at least one point to place a Gaussian")
+        cfg = self.cfg.replace(**{"data.kind": "mixture", "data.centers": pts, "data.stds": None,
+                                  "data.weights": None, "data.points": None})
+        self.apply_config(cfg)
+        self.version += 1
+        return f"{len(pts)} Gaussian centres placed"
+
+    def config_json(self) -> str:
+        return json.dumps(self.cfg.to_dict(), indent=2) + "\n"
+
+    def checkpoint_bytes(self, label: str = "A") -> bytes:
+        fd, tmp = tempfile.mkstemp(suffix=".pt")
+        os.close(fd)
+        try:
+            self.runs[label].save(tmp)
+            return Path(tmp).read_bytes()
+        finally:
+            os.unlink(tmp)
+
+    def paper_figure_bytes(self, panels: Sequence[str], fmt: str = "png") -> bytes:
+        """A BRE-paper-style figure (rows: start, middle and end of each run, A's above B's) as PNG or PDF, by
+        `toyviz.export.write_figure`."""
+        if fmt not in ("png", "pdf"):
+            raise ValueError(f"figure format must be png or pdf (got {fmt!r})")
+        its = self.snapshot_steps()
+        steps = sorted({its[0], its[len(its) // 2], its[-1]})
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / f"figure.{fmt}"
+            write_figure(list(self.runs.items()), path, steps=steps, panels=list(panels))
+            return path.read_bytes()
+
+    def export_video_bytes(self, fmt: str, panels: Sequence[str], size=(640, 480), progress_fn=None,
+                           fps: float = 10) -> bytes:
+        """The stored snapshots so far as an MP4 or GIF by `toyviz.export` (A/B: side by side, each `size`)."""
+        if fmt not in ("mp4", "gif"):
+            raise ValueError(f"video format must be mp4 or gif (got {fmt!r})")
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / f"run.{fmt}"
+            if "B" in self.runs:
+                label_b = "B: " + ", ".join(f"{k}={v}" for k, v in self.ab.items())
+                run = side_by_side(self.runs["A"], self.runs["B"], ("A", label_b), panels=list(panels),
+                                   size=(2 * size[0], size[1]))
+            else:
+                run = self.trainer
+            export_video(run, path, fps=fps, panels=list(panels), size=size, progress_fn=progress_fn)
+            return path.read_bytes()
+
+    def numbers(self) -> dict[str, dict[str, float]]:
+        """label -> the latest value of every logged statistic (the A/B table)."""
+        out = {}
+        for label, t in self.runs.items():
+            latest: dict[str, float] = {"step": t.iteration}
+            for s in t.history:
+                latest.update({k: v for k, v in s.items() if isinstance(v, (int, float))})
+            out[label] = latest
+        return out
+
+
+# ---- image-scale run folders (toyviz.image) ---------------------------------------------------------------------
+@dataclass
+class ImageRun:
+    """What the page shows of an image-scale run folder: sample grids by step, the stats, the config."""
+    path: Path
+    samples: list[tuple[int, Path]]
+    stats: list[dict]
+    config: dict
+
+    def curves(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        return curves_of(self.stats)
+
+
+def open_image_run(path) -> ImageRun:
+    """Read an image-scale run folder (`config.json`, `stats.jsonl`, `samples_XXXXXX.png`)."""
+    p = Path(str(path).strip()).expanduser()
+    if not p.is_dir():
+        raise ValueError(f"{p} is not a folder")
+    if not (p / "config.json").exists():
+        raise ValueError(f"{p} is not a run folder: config.json is missing")
+    try:
+        config = json.loads((p / "config.json").read_text())
+        stats = []
+        if (p / "stats.jsonl").exists():
+            stats = [json.loads(line) for line in (p / "stats.jsonl").read_text().splitlines() if line.strip()]
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{p}: a run file is not valid JSON ({e})") from None
+    samples = []
+    for f in p.glob("samples_*.png"):
+        digits = f.stem.split("_", 1)[1]
+        if digits.isdigit():
+            samples.append((int(digits), f))
+    return ImageRun(p, sorted(samples), stats, config)
+
