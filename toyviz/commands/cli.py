@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from ..engine import presets
-from ..experiments.bench import BENCHES
+from ..experiments.bench import BENCHES, check_markdown_path, iter_names, run_benches
 from ..experiments.runs import train_run
 from ..malloc_tuning import reuse_freed_memory
 from . import partition, sweep, videos
@@ -39,9 +39,12 @@ def cmd_presets(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    if args.what not in BENCHES:
-        raise UsageError(f"bench: unknown benchmark {args.what!r} (choose from: {', '.join(BENCHES)})")
-    BENCHES[args.what](args)
+    names = usage(list, iter_names(args.what))
+    if args.markdown is not None:
+        usage(check_markdown_path, args.markdown)
+    if args.steps is not None and args.steps < 1:
+        raise UsageError(f"--steps must be ≥ 1 (got {args.steps})")
+    run_benches(names, args, markdown=args.markdown, note=args.note)
     return 0
 
 
@@ -68,8 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("presets", help="list presets").set_defaults(fn=cmd_presets)
 
     b = sub.add_parser("bench", help="print speed figures")
-    b.add_argument("what", help=f"one of: {', '.join(BENCHES)}")
-    b.add_argument("--steps", type=int, default=300)
+    b.add_argument("what", help=f"one of: {', '.join(BENCHES)}, or all")
+    b.add_argument("--steps", type=int, help="bench train: steps a round (default 300; 20 with --quick)")
+    b.add_argument("--quick", action="store_true", help="fewer steps and rounds: a smoke test, not figures")
+    b.add_argument("--markdown", metavar="PATH", help="also write the output as a markdown page (e.g. "
+                                                      "docs/PERFORMANCE.md), once every benchmark has finished")
+    b.add_argument("--note", help="a sentence for the markdown page's header (e.g. the machine was busy)")
     b.set_defaults(fn=cmd_bench)
 
     sweep.add_commands(sub)                   # sweep, report

@@ -4,7 +4,6 @@ and the colour maps shared by the matplotlib (render.py) and plotly (plotly_figu
 from __future__ import annotations
 
 import copy
-import time
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
@@ -88,12 +87,11 @@ def _push(trainer, D, fake: torch.Tensor) -> Optional[np.ndarray]:
 
 def iter_frame_data(trainer, indices: Optional[Sequence[int]] = None, *, raster: bool = True,
                     mosaic: bool = True, resolution: Optional[int] = None, n_real: int = 1000, arrows: int = 200,
-                    exact: bool = False, timings: Optional[dict] = None) -> Iterable[FrameData]:
+                    exact: bool = False) -> Iterable[FrameData]:
     """FrameData for snapshots `indices` (default: all), in order. Snapshots are loaded into copies of the nets,
     so the trainer is never touched (safe beside a training thread). `raster=False` skips the region/probability
     raster (data and curves panels only), `mosaic=False` its mosaic glass (left empty); `exact` adds the exact
-    partition for the boundary overlay (ReLU/LeakyReLU pointwise D only); `timings` accumulates seconds under
-    'rasterize' and 'gather' (the rest)."""
+    partition for the boundary overlay (ReLU/LeakyReLU pointwise D only)."""
     cfg, data, snaps = trainer.cfg, trainer.data, list(trainer.snapshots)
     indices = range(len(snaps)) if indices is None else [i % len(snaps) for i in indices]
     real = data.sample(n_real, torch.Generator().manual_seed(cfg.seed * 1000 + 13)).cpu().numpy()
@@ -107,26 +105,19 @@ def iter_frame_data(trainer, indices: Optional[Sequence[int]] = None, *, raster:
             return G(trainer.z_eval)
 
     for i in indices:
-        t0 = time.perf_counter()
         nxt = fakes(i + 1)[:arrows] if i + 1 < len(snaps) else None
         fake_t = fakes(i)
         D.load_state_dict(snaps[i]["nets"]["D"])
         fake = fake_t.cpu().numpy()
         cov = mode_coverage(fake, centers, data.std, w)
-        t1 = time.perf_counter()
         r = raster_of(trainer, resolution, snapshot=i, mosaic=mosaic) if raster else None
-        t2 = time.perf_counter()
-        fd = FrameData(
+        yield FrameData(
             preset=cfg.preset, step=snaps[i]["iteration"], total_steps=max(cfg.optim.iters, 1),
             extent=tuple(float(v) for v in cfg.viz.extent), real=real, fake=fake, centers=centers,
             captured=cov.counts > 0, hq=cov.hq, reverse_kl=cov.reverse_kl, curves=curves,
             probability=cfg.loss in ("ns", "minimax"), raster=r, push=_push(trainer, D, fake_t[:arrows]),
             motion=None if nxt is None else (nxt - fake_t[:arrows]).cpu().numpy(),
             partition=exact_partition(D, cfg.viz.extent) if exact else None)
-        if timings is not None:
-            timings["rasterize"] = timings.get("rasterize", 0.0) + t2 - t1
-            timings["gather"] = timings.get("gather", 0.0) + time.perf_counter() - t0 - (t2 - t1)
-        yield fd
 
 
 def frame_data(trainer, index: int = -1, **kw) -> FrameData:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from typing import Callable, Iterable, Iterator, Optional, Sequence
 
 import numpy as np
@@ -37,22 +36,17 @@ def video_resolution(trainer, panels: Sequence[str], size) -> int:
 
 
 def run_frames(trainer, *, panels=DEFAULT_PANELS, size=(512, 512), resolution: Optional[int] = None,
-               indices: Optional[Sequence[int]] = None, label: Optional[str] = None,
-               timings: Optional[dict] = None) -> Iterator[np.ndarray]:
+               indices: Optional[Sequence[int]] = None, label: Optional[str] = None) -> Iterator[np.ndarray]:
     """(H, W, 3) frames of `trainer`'s snapshots (all, or `indices`) drawn by one reused renderer; `label`
-    replaces the preset name in the header; `timings` accumulates seconds under 'gather', 'rasterize', 'draw'."""
+    replaces the preset name in the header."""
     panels = parse_panels(panels, trainer.D.depth)
     renderer = FrameRenderer(panels, size)
     res = video_resolution(trainer, panels, size) if resolution is None else resolution
     for fd in iter_frame_data(trainer, indices, raster=needs_raster(panels), mosaic="mosaic" in panels,
-                              resolution=res, timings=timings):
+                              resolution=res):
         if label is not None:
             fd = dataclasses.replace(fd, preset=label)
-        t0 = time.perf_counter()
-        img = renderer.draw(fd)
-        if timings is not None:
-            timings["draw"] = timings.get("draw", 0.0) + time.perf_counter() - t0
-        yield img
+        yield renderer.draw(fd)
 
 
 def side_by_side(a, b, labels=("A", "B"), *, panels=DEFAULT_PANELS, size=(1024, 512),
@@ -76,7 +70,7 @@ def _mp4_writer(path: str, fps: float):
 
 
 def write_video(frames: Iterable[np.ndarray], path, *, fps: float = 10, total: Optional[int] = None,
-                progress_fn: Optional[ProgressFn] = None, timings: Optional[dict] = None) -> int:
+                progress_fn: Optional[ProgressFn] = None) -> int:
     """Encode (H, W, 3) uint8 frames to `path` (.mp4: H.264 yuv420p faststart, sides multiples of 16; .gif);
     atomic. Returns the number of frames."""
     path = check_output(path, VIDEO_EXTS)
@@ -102,29 +96,22 @@ def write_video(frames: Iterable[np.ndarray], path, *, fps: float = 10, total: O
                                          f"(got {shape[1]}x{shape[0]}, e.g. 512x512)")
                 elif img.shape != shape:
                     raise ValueError(f"frames: frame {n} is {img.shape}, the first was {shape}")
-                t0 = time.perf_counter()
                 if mp4:
                     writer.append_data(img)
                 else:
                     writer.write(img, duration=1000.0 / fps, loop=0)
-                if timings is not None:
-                    timings["encode"] = timings.get("encode", 0.0) + time.perf_counter() - t0
                 n += 1
                 if progress_fn is not None:
                     progress_fn(n, total)
             if n == 0:
                 raise ValueError("frames: no frame to write")
         finally:
-            t0 = time.perf_counter()
             writer.close()
-            if timings is not None:
-                timings["encode"] = timings.get("encode", 0.0) + time.perf_counter() - t0
     return n
 
 
 def export_video(run, path, *, fps: float = 10, panels=DEFAULT_PANELS, size=(512, 512),
-                 progress_fn: Optional[ProgressFn] = None, resolution: Optional[int] = None,
-                 timings: Optional[dict] = None) -> int:
+                 progress_fn: Optional[ProgressFn] = None, resolution: Optional[int] = None) -> int:
     """Write a video of `run` to `path` (.mp4 or .gif) and return its frame count.
 
     run: a `Trainer` (one frame per stored snapshot), a run folder path, or frames ((H, W, 3) uint8 arrays).
@@ -135,11 +122,11 @@ def export_video(run, path, *, fps: float = 10, panels=DEFAULT_PANELS, size=(512
     trainer = _as_trainer(run)
     if trainer is None:
         frames = list(run)
-        return write_video(frames, path, fps=fps, total=len(frames), progress_fn=progress_fn, timings=timings)
+        return write_video(frames, path, fps=fps, total=len(frames), progress_fn=progress_fn)
     size = check_size(size, path)
     indices = range(len(trainer.snapshots))        # fixed now: a snapshot taken meanwhile is not half-counted
-    frames = run_frames(trainer, panels=panels, size=size, resolution=resolution, indices=indices, timings=timings)
-    return write_video(frames, path, fps=fps, total=len(indices), progress_fn=progress_fn, timings=timings)
+    frames = run_frames(trainer, panels=panels, size=size, resolution=resolution, indices=indices)
+    return write_video(frames, path, fps=fps, total=len(indices), progress_fn=progress_fn)
 
 
 def write_figure(runs: Sequence[tuple[str, object]], path, *, steps: Sequence[int], panels=FIGURE_PANELS,

@@ -251,17 +251,16 @@ class Session:
             index %= self.n_snapshots
         self.view = index
 
-    def frame_data(self, label: str, panels: Sequence[str], resolution: Optional[int] = None,
-                   timings: Optional[dict] = None, hover: bool = False):
+    def frame_data(self, label: str, panels: Sequence[str], resolution: Optional[int] = None, *,
+                   hover: bool = False):
         """`toyviz.frames.FrameData` of run `label` at the current view: the scrubbed snapshot, or the live
         weights (lent to the renderer as a temporary last snapshot, so stored snapshots stay on their grid).
         The raster is computed only for panels that show it, its mosaic glass only for the mosaic panel or
-        `hover` (the interactive panels show ∇ₓD per pixel). `timings` accumulates seconds under 'rasterize' and
-        'gather'."""
+        `hover` (the interactive panels show ∇ₓD per pixel)."""
         t = self.runs[label]
         parsed = parse_panels(panels, t.D.depth)
         kw = {"raster": needs_raster(parsed),
-              "mosaic": hover or "mosaic" in parsed, "resolution": resolution, "timings": timings}
+              "mosaic": hover or "mosaic" in parsed, "resolution": resolution}
         if self.view is not None:
             return frame_data(t, self.view, **kw)
         if t.snapshots[-1]["iteration"] == t.iteration:
