@@ -1,15 +1,12 @@
 """The C allocator's settings for a toyviz process (the command line, the page): keep freed memory for reuse.
 
 A raster allocates and frees the same large arrays on every call: per chunk the layers' activations, per grid the
-pattern words, ids and colours (about 8 MB at 256², four times that at 512²). glibc's malloc serves a request
+pattern words, ids and colours (megabytes at 256², four times as much at 512²). glibc's malloc serves a request
 above its mmap threshold (128 KiB at start, raised up to 32 MiB as large blocks are freed) with fresh pages from
 the kernel and returns them on free, and trims the heap's free top beyond twice that threshold: such arrays are
-then paid again in page faults, one per 4 KiB touched, by a margin that depends on what the process freed before.
-Measured (full `rasterize`, after three warm-up calls, one thread, two processes each way): ring8's D at 256²
-2,800–3,300 faults a call (8–10 ms of system time beside 165–170 ms of computing), the bre-toy D at 512² 4,100
-(8.6–10.7 ms beside 69–76); a fresh process's chunked forward of a 4×64 D over 256² faulted 23,000 times a call
-(57 ms beside 45). With both thresholds fixed high, freed memory is reused: at most 53 faults a call, no system
-time to speak of (≤ 0.2 ms).
+then paid again in page faults, one per 4 KiB touched, on every call, by a margin that depends on what the
+process freed before. With both thresholds fixed high, freed memory is reused and those faults all but vanish
+(`python -m toyviz bench choices` counts them a call, each way).
 
 The cost is resident memory: up to TRIM_THRESHOLD of freed heap stays with the process instead of going back to
 the system. Intel's PyTorch CPU guide recommends the same trade by swapping in jemalloc or tcmalloc.

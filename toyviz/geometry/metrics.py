@@ -60,7 +60,8 @@ def region_counts(D, extent, resolution: int = 128, reference_batch=None) -> lis
     return rasterize(D, extent, resolution, reference_batch, grad_resolution=0).cumulative_counts
 
 
-EVAL_GRID = 64      # the grid of the logged region counts (regions/l*): 128² would cost ring8 ~60 ms a call
+EVAL_GRID = 64      # the grid of the logged region counts (regions/l*): coarse, as training pays for it every
+                    # viz.metrics_every steps and its cost grows with the pixels
 
 
 class RegionMetrics(Callback):

@@ -107,8 +107,8 @@ def unpack_bits(words: np.ndarray, width: int) -> np.ndarray:
 
 def _sort_order(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(order, values[order]) sorting a 1-D array of non-negative integers. When every value · 2^b + its index fits
-    in 63 bits (b = the bits of the largest index), one np.sort of those numbers gives both (about 3× faster than
-    np.argsort); else np.argsort."""
+    in 63 bits (b = the bits of the largest index), one np.sort of those numbers gives both: a direct sort of
+    plain integers, cheaper than np.argsort's indirect one; else np.argsort."""
     n = len(values)
     b = max(n - 1, 1).bit_length()
     if n and int(values.max()) < 1 << (63 - b):
@@ -200,9 +200,10 @@ def hash_colors(h: np.ndarray) -> np.ndarray:
 # ---- ids, colours and counts of a whole grid -------------------------------------------------------------------
 def _paint(rgb: np.ndarray, run_ids: np.ndarray, lengths: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Colour table (n, 3) -> (R, R, 3) uint8 image of the (R, R) `ids`, given also as runs (`run_ids`, `lengths`).
-    Pixels are written as one uint32 each (RGBA bytes, far faster than 3-byte rows) and the RGB view of that buffer
-    is returned (strides (4R, 4, 1)). Few runs are expanded with np.repeat; np.repeat costs about 9 ns a run, so
-    past one run in 8 pixels a lookup of every pixel's id is cheaper."""
+    Pixels are written as one uint32 each (RGBA bytes: numpy copies a 4-byte item natively, a 3-byte row through
+    its generic path) and the RGB view of that buffer is returned (strides (4R, 4, 1)). Few runs are expanded with
+    np.repeat, whose cost grows with the number of runs; past about one run in 8 pixels a lookup of every pixel's
+    id is cheaper (`python -m toyviz bench choices` times both sides of that line)."""
     rgba = np.full((len(rgb), 4), 255, np.uint8)
     rgba[:, :3] = rgb
     table = rgba.view(np.uint32)[:, 0]

@@ -17,10 +17,9 @@ from .patterns import PatternWords, host_array, partition_grid
 
 MIN_RESOLUTION, MAX_RESOLUTION = 16, 2048
 # Grid points per forward pass: about CHUNK_FLOATS values of outputs across the net's linear layers, so that a
-# chunk's activations, kept for the patterns and the gradient, stay in the CPU's cache. On ring8's 3×128 D at 256²,
-# a pass in such chunks takes about 0.4× the time of one pass over all 65,536 points; the best chunk falls as the
-# net widens (measured on 64² for ∇ₓD: 4×10 D ≥ 4096 rows, 4×64 D 2048, 3×128 D 1024; `python -m toyviz bench
-# regions`). Memory stays bounded at any resolution.
+# chunk's activations, kept for the patterns and the gradient, stay in the CPU's cache. Chunked passes then beat
+# one pass over the whole grid, and since the rows that fit fall as the net widens, the chunk is sized from D's
+# widths rather than fixed (`python -m toyviz bench choices` times both). Memory stays bounded at any resolution.
 CHUNK_FLOATS = 2 ** 19
 MIN_CHUNK, MAX_CHUNK = 256, 16384
 
@@ -179,8 +178,8 @@ class Probe:
                 g = torch.ops.aten.threshold_backward(g, pre, 0.0)
             weight = layer.weight                                               # (width_l, width_{l-1})
             if layer is net.hidden[0]:
-                # (N, width_1)·(width_1, 2), x's slot only: BLAS is slow at a product this narrow with W₁'s own
-                # layout (0.34 ms for N = 2048, width 128, on the CPU it was measured on), 4x faster from W₁ᵀ
+                # (N, width_1)·(width_1, 2), x's slot only: BLAS handles a product this narrow badly in W₁'s own
+                # row-major layout and well in the column-major one, so the two columns are copied into it first
                 weight = weight[:, :2].T.contiguous().T
             g = g @ weight
         return g[:, :2]
@@ -201,8 +200,9 @@ class Probe:
         return torch.as_tensor(pts, dtype=self.dtype).to(self.device)
 
     def grid(self, xs: np.ndarray, ys: np.ndarray) -> torch.Tensor:
-        """The (R·R, 2) points of `grid` in raster order, built directly in the net's dtype (4x cheaper than
-        converting the float64 grid) by one copy of the broadcast axes (half the time of repeat + interleave)."""
+        """The (R·R, 2) points of `grid` in raster order, built directly in the net's dtype (no float64 grid to
+        make and convert) by one copy of the broadcast axes (repeat + interleave would write each coordinate once
+        more)."""
         x, y = self.tensor(xs), self.tensor(ys)
         return torch.stack([x.expand(len(y), -1), y[:, None].expand(-1, len(x))], -1).reshape(-1, 2)
 
@@ -215,7 +215,7 @@ def logit_of(out: torch.Tensor) -> torch.Tensor:
 
 def input_gradient(probe: Probe, pts: np.ndarray, chunk: Optional[int] = None) -> np.ndarray:
     """(N, 2) float32 ∇ₓ of the logit at each point: `Probe.chain_gradient` for an affine-per-region D (its
-    forward stops at the last hidden layer: the chain needs the masks, not the output; 3–6 % of the time), else
+    forward stops at the last hidden layer: the chain needs the masks, not the output), else
     autograd (weights get no gradient; summing the logits first is exact since each output depends on its own
     point only, the references being held fixed). `chunk`: rows per pass, by default `probe.chunk`."""
     return forward_patterns(probe, pts, chunk, gradient=True, patterns=False, outputs=False)[3]
@@ -309,7 +309,7 @@ def rasterize(D, extent=(-1.5, 1.5, -1.5, 1.5), resolution: int = 256, reference
 
     `reference_batch` (M, 2): required when D packs samples or uses minibatch discrimination (see `Probe`).
     `grad_resolution=0` skips the gradient and the mosaic (both then empty arrays), `mosaic=False` the mosaic
-    alone (a quarter of the time of a 3×128 D's raster when regions are many). `chunk`: grid points per pass,
+    alone (a gradient per region: a large share of the raster when regions are many). `chunk`: grid points per pass,
     by default `chunk_rows(D)` (sized to D's widths, see CHUNK_FLOATS). Runs in eval mode, no_grad
     except for the gradients; the net's state is left as it was.
     """
