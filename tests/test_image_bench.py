@@ -10,7 +10,8 @@ from toyviz.image.trainer import ImageTrainer
 
 def test_bench_prints_bare_plain_and_bre_rows(capsys):
     assert main(["bench", "--size", "16", "--width", "4", "--batch", "8", "--steps", "1"]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "image bench: about" in err and "slow" in err          # the expected time, before it starts
     for row in ("bare PyTorch DCGAN loop", "trainer, plain", "trainer, BRE (fake + interp)"):
         assert re.search(re.escape(row) + r"\s+\d+\.\d\d\s+\d+\.\d\d", out), row
     assert "goal: trainer ≥ 0.9× bare" in out

@@ -3,12 +3,21 @@ hand-written PyTorch DCGAN loop over the same nets and data (goals: trainer ≥ 
 """
 from __future__ import annotations
 
+import contextlib
+import sys
+
 import torch
 import torch.nn.functional as F
 
 from ..image.config import ImageConfig
 from ..image.trainer import ImageTrainer
-from .bench import _rate
+from .bench import MACHINE, _rate
+from .runs import progress
+
+# Seconds of one training step at the defaults (32×32, width 64, batch 64) on the CPU of MACHINE; a step's cost
+# grows with size² · width² · batch.
+STEP_SECONDS = 0.4
+WARMUP, ROUNDS = 10, 3
 
 
 def bench_config(size: int = 32, width: int = 64, batch: int = 64) -> ImageConfig:
@@ -38,21 +47,34 @@ def bare_dcgan_step(G, D, data, batch: int, latent: int, gens, opt_g, opt_d) -> 
         p.requires_grad_(True)
 
 
+def expected_seconds(size: int, width: int, batch: int, steps: int) -> float:
+    """About how long `bench_image` takes on MACHINE: three rows of warm-up and timed steps."""
+    step = STEP_SECONDS * (size / 32) ** 2 * (width / 64) ** 2 * (batch / 64)
+    return step * 3 * (WARMUP + ROUNDS * steps)
+
+
 def bench_image(args) -> None:
+    seconds = expected_seconds(args.size, args.width, args.batch, args.steps)
+    print(f"image bench: about {seconds:.0f} s on {MACHINE}; the image trainer runs on the CPU here, which is slow "
+          f"(fewer --steps, a smaller --size or --width shorten it)", file=sys.stderr, flush=True)
     cfg = bench_config(args.size, args.width, args.batch)
     base = ImageTrainer(cfg)
     G, D = base.G, base.D
     gens = (torch.Generator().manual_seed(0), torch.Generator().manual_seed(1))
     opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    bare = _rate(lambda: bare_dcgan_step(G, D, base.data, args.batch, cfg.nets.latent_dim, gens, opt_g, opt_d),
-                 args.steps)
-    rows = [("trainer, plain", _rate(ImageTrainer(cfg).step, args.steps)),
-            ("trainer, BRE (fake + interp)", _rate(ImageTrainer(cfg.replace(**{"reg.bre.weight": 1.0})).step,
-                                                   args.steps))]
+    rates = {}
+    with contextlib.closing(progress(3 * (WARMUP + ROUNDS * args.steps), "image bench")) as bar:
+        timing = {"rounds": ROUNDS, "warmup": WARMUP, "bar": bar}
+        bare = _rate(lambda: bare_dcgan_step(G, D, base.data, args.batch, cfg.nets.latent_dim, gens, opt_g, opt_d),
+                     args.steps, **timing)
+        rates["trainer, plain"] = _rate(ImageTrainer(cfg).step, args.steps, **timing)
+        rates["trainer, BRE (fake + interp)"] = _rate(ImageTrainer(cfg.replace(**{"reg.bre.weight": 1.0})).step,
+                                                      args.steps, **timing)
+    rows = list(rates.items())
     plain, with_bre = rows[0][1], rows[1][1]
     print(f"stacked-digits {args.size}×{args.size}, width {args.width}, batch {args.batch}, "
-          f"torch threads {torch.get_num_threads()}, {args.steps} steps a round (best of 3)")
+          f"torch threads {torch.get_num_threads()}, {args.steps} steps a round (best of {ROUNDS})")
     print(f"{'variant':<30}{'steps/s':>10}{'÷ bare':>9}")
     print(f"{'bare PyTorch DCGAN loop':<30}{bare:>10.2f}{1.0:>9.2f}")
     for name, rate in rows:
