@@ -119,13 +119,13 @@ def test_sets_stacked_equal_sets_one_by_one():
     for layers in sets:
         for h in layers:
             h.grad = None
-    assert together[0].frac_09 == pytest.approx(float((soft_sign(sets[0][0]).abs() > 0.9).float().mean()) / 2
+    assert float(together[0].frac_09) == pytest.approx(float((soft_sign(sets[0][0]).abs() > 0.9).float().mean()) / 2
                                                 + float((soft_sign(sets[0][1]).abs() > 0.9).float().mean()) / 2)
     alone = [bre(layers) for layers in sets]
     sum(r.total for r in alone).backward()
     for r, q in zip(together, alone):
         torch.testing.assert_close(r.total, q.total)
-        assert (r.frac_09, r.mean_abs_corr) == pytest.approx((q.frac_09, q.mean_abs_corr))
+        assert (float(r.frac_09), float(r.mean_abs_corr)) == pytest.approx((float(q.frac_09), float(q.mean_abs_corr)))
     for g, h in zip(grads, [h for layers in sets for h in layers]):
         torch.testing.assert_close(g, h.grad)
     mixed = bre_sets([sets[0], [torch.randn(16, 10), torch.randn(16, 20)]])          # unequal shapes: one by one

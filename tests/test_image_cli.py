@@ -23,7 +23,7 @@ def image_folder(tmp_path):
 
 def _args(folder, out, *extra):
     return ["train", "--dataset", "folder", "--set", f"data.path={folder}", "--size", "16", "--set", "nets.width=4",
-            "--set", "nets.latent_dim=8", "--set", "optim.batch_size=8", "--set", "eval.every=2", "--set",
+            "--set", "nets.latent_dim=8", "--set", "optim.batch_size=8", "--set", "eval.metrics_every=2", "--set",
             "eval.grid=6", "--set", "eval.samples=40", "--set", "eval.missing_mass_steps=5", "--quiet",
             "--out", str(out), *extra]
 

@@ -36,7 +36,7 @@ def test_wrong_type_and_literal_choices():
     ({"reg.gp_weight": 10.0}, "reg.gp_weight needs a D without batch norm"),
     ({"reg.real_target": 0.9, "loss": "hinge"}, "has no meaning for the hinge loss"),
     ({"reg.semi_supervised": True, "data.name": "stacked-digits"}, "reg.semi_supervised needs a labelled data set"),
-    ({"reg.feature_matching_replace": True}, "reg.feature_matching_replace needs reg.feature_matching > 0"),
+    ({"reg.feature_matching_replace": True}, "reg.feature_matching_replace .*needs reg.feature_matching > 0"),
     ({"device": "tpu"}, "device must be cpu, cuda, cuda:N or mps"),
 ])
 def test_validate_messages(overrides, message):

@@ -35,7 +35,8 @@ def test_two_processes_match_one(tmp_path):
             "--set", "nets.width=4", "--set", "nets.latent_dim=8", "--set", "optim.batch_size=8",
             "--set", "nets.g_norm=vbn", "--set", "nets.d_norm=layer", "--set", "reg.real_target=0.9",
             "--set", "reg.bre.weight=1.0",
-            "--set", "eval.every=3", "--set", "eval.samples=60", "--set", "eval.missing_mass_steps=5", "--quiet"]
+            "--set", "eval.metrics_every=3", "--set", "eval.samples=60", "--set", "eval.missing_mass_steps=5",
+            "--quiet"]
     assert main(args + ["--out", str(tmp_path / "one")]) == 0
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",

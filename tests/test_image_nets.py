@@ -4,9 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from toyviz.engine.regularizers import bre_layer_indices
 from toyviz.image.config import ImageConfig
 from toyviz.image.nets import Discriminator, Encoder, Generator, VirtualBatchNorm2d, resolution_steps
-from toyviz.image.trainer import bre_layers
 
 
 def _cfg(size=16, **kw):
@@ -89,9 +89,10 @@ def test_spectral_norm_bounds_the_linear_layer():
     assert float(torch.linalg.matrix_norm(D.out.weight.detach(), 2)) == pytest.approx(1.0, abs=0.05)
 
 
-def test_bre_layer_choice():
-    assert bre_layers("all_but_first", 3) == [1, 2]                   # the reference code's conv 1..n−2
-    assert bre_layers("all", 2) == [0, 1]
-    assert bre_layers([-1], 4) == [3]
-    with pytest.raises(ValueError, match=r"indices must lie in 0..2"):
-        bre_layers([3], 3)
+def test_bre_layer_choice_is_the_toys():
+    assert bre_layer_indices("all_but_first", 3) == [1, 2]
+    assert bre_layer_indices("all_but_first_last", 4) == [1, 2]      # the reference code's conv 1..n−2
+    assert bre_layer_indices("all", 2) == [0, 1]
+    assert bre_layer_indices([-1], 4) == [3]
+    with pytest.raises(ValueError, match=r"indices must lie in -3..2"):
+        bre_layer_indices([3], 3)

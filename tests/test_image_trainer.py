@@ -9,7 +9,7 @@ from toyviz.image.config import ImageConfig
 from toyviz.image.trainer import ImageTrainer
 
 TINY = {"data.image_size": 16, "nets.width": 4, "nets.latent_dim": 8, "optim.batch_size": 8, "optim.iters": 100,
-        "eval.every": 1000, "eval.samples": 40}
+        "eval.metrics_every": 1000, "eval.samples": 40}
 
 TECHNIQUES = {
     "dcgan": {},
@@ -29,7 +29,7 @@ TECHNIQUES = {
     "spectral-norm-hinge": {"nets.d_spectral_norm": True, "loss": "hinge", "nets.d_norm": "none"},
 }
 
-EXPECTED_KEYS = {"bre": "reg/bre/interp/ac", "feature-matching": "reg/fm", "historical-averaging": "reg/ha/G",
+EXPECTED_KEYS = {"bre": "reg/bre/interp/ac", "feature-matching": "reg/fm", "historical-averaging": "reg/ha_g",
                  "wgan-gp": "reg/gp/grad_norm", "mode-regularizers": "reg/mode/geometric", "mdgan": "loss/d2",
                  "semi-supervised": "loss/d_supervised"}
 
@@ -103,5 +103,5 @@ def test_bad_configs_raise_before_training():
     with pytest.raises(ValueError, match="must be a multiple of the"):
         from toyviz.image.distributed import DistContext
         ImageTrainer(ImageConfig().replace(**{**TINY, "optim.batch_size": 9}), DistContext(0, 2))
-    with pytest.raises(ValueError, match=r"reg.bre.layers \[5\]: D has 2 conv layers, so indices must lie in 0..1"):
+    with pytest.raises(ValueError, match=r"reg.bre.layers \[5\]: D has 2 hidden layers, so indices must lie in 0..1"):
         _trainer(**{"reg.bre.weight": 1.0, "reg.bre.layers": [5]})

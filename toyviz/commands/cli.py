@@ -15,7 +15,7 @@ from ..experiments.bench import BENCHES, check_markdown_path, iter_names, run_be
 from ..experiments.runs import train_run
 from ..malloc_tuning import reuse_freed_memory
 from . import partition, sweep, videos
-from .common import Parser, UsageError, add_config_args, config_from_args, usage
+from .common import Parser, UsageError, add_config_args, config_from_args, show_notes, usage
 
 
 def cmd_train(args) -> int:
@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    show_notes("toyviz")
     try:
         args = build_parser().parse_args(argv)
         if args.threads < 1:

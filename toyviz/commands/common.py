@@ -4,10 +4,12 @@ ValueError into a UsageError."""
 from __future__ import annotations
 
 import argparse
+import sys
+import warnings
 from typing import Callable, TypeVar
 
 from ..engine import presets
-from ..engine.config import Config, parse_assignment
+from ..engine.config import Config, ConfigRenamed, parse_assignment
 
 T = TypeVar("T")
 
@@ -54,3 +56,11 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--iters", type=int, help="training steps (optim.iters)")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="cpu, cuda, cuda:N")
+
+
+def show_notes(prog: str) -> None:
+    """Library notes (a renamed config field) as one line each on stderr: `prog: note: ...`."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"{prog}: note: {message}", file=sys.stderr)
+    warnings.showwarning = show
+    warnings.simplefilter("always", ConfigRenamed)

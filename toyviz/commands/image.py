@@ -14,7 +14,7 @@ from ..experiments.runs import progress
 from ..image.config import DATASETS, ImageConfig
 from ..image.distributed import init_from_env, shutdown
 from ..image.run import ImageRunFolder, train_run
-from .common import Parser, UsageError
+from .common import Parser, UsageError, show_notes
 
 
 def config_from_args(args) -> ImageConfig:
@@ -104,6 +104,7 @@ def build_parser() -> Parser:
 
 
 def main(argv=None) -> int:
+    show_notes("toyviz.image")
     try:
         args = build_parser().parse_args(argv)
         return args.fn(args)

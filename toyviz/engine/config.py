@@ -5,10 +5,12 @@ applicable"; `Literal` fields list their allowed values in the error.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
 import typing
+import warnings
 from dataclasses import dataclass, field
 from typing import Literal, Optional, Union
 
@@ -72,9 +74,10 @@ class OptimConfig:
 
 @dataclass
 class BREConfig:
-    """Cao et al. 2018, METHODS §1. `layers`: D hidden-layer indices (0-based) or a named set."""
+    """Cao et al. 2018, METHODS §1. `layers`: D hidden-layer indices (0-based) or a named set: "all",
+    "all_but_first" (1..L−1), "all_but_first_last" (1..L−2, the reference code's choice)."""
     weight: float = 0.0
-    layers: Union[Literal["all", "all_but_first_last"], list[int]] = "all_but_first_last"
+    layers: Union[Literal["all", "all_but_first", "all_but_first_last"], list[int]] = "all_but_first_last"
     samples: list[Literal["fake", "interp", "real"]] = field(default_factory=lambda: ["fake", "interp"])
     interp: Literal["paper", "code"] = "paper"
     pairs: Literal["paper", "code"] = "paper"
@@ -84,17 +87,16 @@ class BREConfig:
 
 
 @dataclass
-class RegConfig:
-    """Every regularizer and technique; a weight of 0 (1 for real_target, False for switches) means off and absent.
+class SharedRegConfig:
+    """The regularizers and techniques both trainers have, with the same names and meanings (the toy's `RegConfig`
+    and `toyviz.image`'s extend it); a weight of 0 (1 for real_target, False for switches) means off and absent.
 
     gp_weight: WGAN-GP λ (10 is the paper's).  real_target: one-sided label smoothing (0.9 the paper's).
     historical_averaging: λ on ‖θ − mean of past θ‖² for G and D.  feature_matching: λ on G's feature matching on
     D's hidden layer `feature_matching_layer` (l2 paper / l1 CIFAR code); `_replace`: it becomes G's whole loss.
     mode_lambda1/2: Che et al.'s geometric and mode terms with an encoder E (their defaults: 0.2, 0.4); mode_sign:
     "intent" minimizes −log D(G(E(x))), "printed" the sign as printed.  mdgan: the manifold/diffusion procedure with
-    D1 (= D), D2 and E, geometric weight mdgan_lambda.  unrolled_steps: k of Metz et al.'s unrolled D.
-    semi_supervised_fraction: share of each real batch labelled by mixture component for a K+1 classifier D
-    (0 = off); `_halve`: the reference code's ½ on its loss.
+    D1 (= D), D2 and E, geometric weight mdgan_lambda.
     """
     bre: BREConfig = field(default_factory=BREConfig)
     gp_weight: float = 0.0
@@ -109,6 +111,13 @@ class RegConfig:
     mode_sign: Literal["intent", "printed"] = "intent"
     mdgan: bool = False
     mdgan_lambda: float = 0.2
+
+
+@dataclass
+class RegConfig(SharedRegConfig):
+    """The toy's techniques beyond the shared ones: unrolled_steps: k of Metz et al.'s unrolled D.
+    semi_supervised_fraction: share of each real batch labelled by mixture component for a K+1 classifier D
+    (0 = off); `_halve`: the reference code's ½ on its loss."""
     unrolled_steps: int = 0
     semi_supervised_fraction: float = 0.0
     semi_supervised_halve: bool = False
@@ -124,14 +133,31 @@ class VizConfig:
     metrics_every: int = 100
 
 
+class ConfigRenamed(UserWarning):
+    """A config file, checkpoint or option used a field's old name; it was read under the new one."""
+
+
 class JsonConfig:
-    """The strict JSON round trip shared by every config tree (the toy's `Config`, `toyviz.image`'s ImageConfig)."""
+    """The strict JSON round trip shared by every config tree (the toy's `Config`, `toyviz.image`'s ImageConfig).
+
+    `RENAMED` maps a field's old dotted name to its new one: files and options written with the old name still
+    load, with a one-line `ConfigRenamed` warning naming the rename."""
+
+    RENAMED: dict[str, str] = {}
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict):
+        if isinstance(d, dict) and any(_has_dotted(d, old) for old in cls.RENAMED):
+            d = copy.deepcopy(d)
+            for old, new in cls.RENAMED.items():
+                if _has_dotted(d, old):
+                    parent, _, leaf = old.rpartition(".")
+                    new_parent, _, new_leaf = new.rpartition(".")
+                    _node(d, new_parent)[new_leaf] = _node(d, parent).pop(leaf)
+                    _note_rename(old, new)
         return _build(cls, d, "")
 
     def to_json(self, path) -> None:
@@ -150,6 +176,9 @@ class JsonConfig:
         """A copy with dotted keys set, e.g. `cfg.replace(**{"reg.bre.weight": 1.0})`."""
         d = self.to_dict()
         for key, value in dotted.items():
+            if key in self.RENAMED:
+                _note_rename(key, self.RENAMED[key])
+                key = self.RENAMED[key]
             set_dotted(d, key, value)
         return type(self).from_dict(d)
 
@@ -221,33 +250,9 @@ def _problems(c: Config):
         yield "optim.lr_floor must be ≥ 0"
     if o.batch_size % n.pack:
         yield f"optim.batch_size ({o.batch_size}) must be a multiple of nets.pack ({n.pack})"
-    b = r.bre
-    if b.weight < 0:
-        yield "reg.bre.weight must be ≥ 0"
-    if b.weight > 0:
-        if isinstance(b.layers, list):
-            bad = [i for i in b.layers if not -n.d.depth <= i < n.d.depth]
-            if bad or not b.layers:
-                yield (f"reg.bre.layers {b.layers}: D has {n.d.depth} hidden layers, so indices must lie in "
-                       f"0..{n.d.depth - 1}")
-        elif b.layers == "all_but_first_last" and n.d.depth < 3:
-            yield f"reg.bre.layers 'all_but_first_last' needs a D with ≥ 3 hidden layers (has {n.d.depth})"
-        if not b.samples:
-            yield "reg.bre.samples must name at least one of fake, interp, real"
-        if o.batch_size // n.pack < 4:
-            yield "optim.batch_size is too small for BRE's pair statistics (need ≥ 4 samples per D batch)"
-        if b.margin_s < 0 or b.eps_scale <= 0:
-            yield "reg.bre.margin_s must be ≥ 0 and reg.bre.eps_scale > 0"
-    for key in ("gp_weight", "historical_averaging", "feature_matching", "mode_lambda1", "mode_lambda2",
-                "mdgan_lambda"):
-        if getattr(r, key) < 0:
-            yield f"reg.{key} must be ≥ 0"
-    if not 0 < r.real_target <= 1:
-        yield f"reg.real_target must lie in (0, 1] (got {r.real_target})"
-    if r.real_target != 1 and c.loss in ("wgan", "hinge"):
-        yield f"reg.real_target (one-sided label smoothing) has no meaning for the {c.loss} loss, which has no targets"
-    if c.loss == "wgan" and r.gp_weight == 0 and not n.d_spectral_norm:
-        yield "the wgan loss needs a Lipschitz control: set reg.gp_weight > 0 (e.g. 10) or nets.d_spectral_norm"
+    yield from shared_reg_problems(r, c.loss, n.d.depth, n.d_spectral_norm)
+    if r.bre.weight > 0 and o.batch_size // n.pack < 4:
+        yield "optim.batch_size is too small for BRE's pair statistics (need ≥ 4 samples per D batch)"
     yield from _technique_problems(c)
     if len(v.extent) != 4 or not (v.extent[0] < v.extent[1] and v.extent[2] < v.extent[3]):
         yield f"viz.extent must be [xmin, xmax, ymin, ymax] with xmin < xmax and ymin < ymax (got {v.extent})"
@@ -259,6 +264,48 @@ def _problems(c: Config):
         yield f"device must be cpu, cuda, cuda:N or mps (got {c.device!r})"
 
 
+def shared_reg_problems(r: SharedRegConfig, loss: str, d_depth: int, d_spectral_norm: bool):
+    """The checks of the fields both trainers share (`SharedRegConfig`); `d_depth`: D's hidden layers."""
+    b = r.bre
+    if b.weight < 0:
+        yield "reg.bre.weight must be ≥ 0"
+    if b.weight > 0:
+        if isinstance(b.layers, list):
+            bad = [i for i in b.layers if not -d_depth <= i < d_depth]
+            if bad or not b.layers:
+                yield (f"reg.bre.layers {b.layers}: D has {d_depth} hidden layers, so indices must lie in "
+                       f"0..{d_depth - 1}")
+        elif b.layers == "all_but_first_last" and d_depth < 3:
+            yield f"reg.bre.layers 'all_but_first_last' needs a D with ≥ 3 hidden layers (has {d_depth})"
+        elif b.layers == "all_but_first" and d_depth < 2:
+            yield f"reg.bre.layers 'all_but_first' needs a D with ≥ 2 hidden layers (has {d_depth})"
+        if not b.samples:
+            yield "reg.bre.samples must name at least one of fake, interp, real"
+        if b.margin_s < 0 or b.eps_scale <= 0:
+            yield "reg.bre.margin_s must be ≥ 0 and reg.bre.eps_scale > 0"
+    for key in ("gp_weight", "historical_averaging", "feature_matching", "mode_lambda1", "mode_lambda2",
+                "mdgan_lambda"):
+        if getattr(r, key) < 0:
+            yield f"reg.{key} must be ≥ 0"
+    if not 0 < r.real_target <= 1:
+        yield f"reg.real_target must lie in (0, 1] (got {r.real_target})"
+    if r.real_target != 1 and loss in ("wgan", "hinge"):
+        yield f"reg.real_target (one-sided label smoothing) has no meaning for the {loss} loss, which has no targets"
+    if loss == "wgan" and r.gp_weight == 0 and not d_spectral_norm:
+        yield "the wgan loss needs a Lipschitz control: set reg.gp_weight > 0 (e.g. 10) or nets.d_spectral_norm"
+    if r.feature_matching_replace and r.feature_matching == 0:
+        yield "reg.feature_matching_replace makes feature matching G's whole loss: it needs reg.feature_matching > 0"
+    if r.feature_matching > 0 and not -d_depth <= r.feature_matching_layer < d_depth:
+        yield (f"reg.feature_matching_layer {r.feature_matching_layer}: D has {d_depth} hidden layers, so it must "
+               f"lie in {-d_depth}..{d_depth - 1}")
+    if r.mode_lambda2 > 0 and loss not in ("ns", "minimax"):
+        yield (f"reg.mode_lambda2 (the mode term log D(G(E(x)))) needs a D that outputs a probability: use the ns or "
+               f"minimax loss, not {loss}")
+    if r.mdgan and (r.mode_lambda1 > 0 or r.mode_lambda2 > 0):
+        yield ("reg.mdgan has its own geometric weight reg.mdgan_lambda and no mode term: set reg.mode_lambda1 "
+               "and reg.mode_lambda2 to 0")
+
+
 def _technique_problems(c: Config):
     """Combinations of techniques that cannot work together, each refused with the reason."""
     d, n, o, r = c.data, c.nets, c.optim, c.reg
@@ -266,18 +313,7 @@ def _technique_problems(c: Config):
     semi = r.semi_supervised_fraction > 0
     if n.g_vbn and n.g_vbn_ref < 2:
         yield f"nets.g_vbn_ref (the virtual batch norm reference size) must be ≥ 2 (got {n.g_vbn_ref})"
-    if r.feature_matching_replace and r.feature_matching == 0:
-        yield "reg.feature_matching_replace makes feature matching G's whole loss: it needs reg.feature_matching > 0"
-    if r.feature_matching > 0 and not -n.d.depth <= r.feature_matching_layer < n.d.depth:
-        yield (f"reg.feature_matching_layer {r.feature_matching_layer}: D has {n.d.depth} hidden layers, so it must "
-               f"lie in {-n.d.depth}..{n.d.depth - 1}")
-    if r.mode_lambda2 > 0 and c.loss not in prob_losses:
-        yield (f"reg.mode_lambda2 (the mode term log D(G(E(x)))) needs a D that outputs a probability: use the ns or "
-               f"minimax loss, not {c.loss}")
     if r.mdgan:
-        if r.mode_lambda1 > 0 or r.mode_lambda2 > 0:
-            yield ("reg.mdgan has its own geometric weight reg.mdgan_lambda and no mode term: set reg.mode_lambda1 "
-                   "and reg.mode_lambda2 to 0")
         if o.d_steps != 1:
             yield "reg.mdgan runs one D1, G, D2, G update per iteration: optim.d_steps must be 1"
         if r.unrolled_steps > 0 or semi:
@@ -369,6 +405,25 @@ def _coerce(tp, v, path: str):
             raise ValueError(f"{path} must be a string (got {v!r})")
         return v
     raise TypeError(f"unsupported config type {tp} at {path}")
+
+
+def _note_rename(old: str, new: str) -> None:
+    warnings.warn(f"the config field {old} is now called {new} (read as {new})", ConfigRenamed, stacklevel=4)
+
+
+def _node(d: dict, path: str) -> dict:
+    for p in path.split(".") if path else []:
+        d = d[p]
+    return d
+
+
+def _has_dotted(d: dict, key: str) -> bool:
+    parent, _, leaf = key.rpartition(".")
+    try:
+        node = _node(d, parent)
+    except (KeyError, TypeError):
+        return False
+    return isinstance(node, dict) and leaf in node
 
 
 def set_dotted(d: dict, key: str, value) -> None:

@@ -1,30 +1,31 @@
-"""Regularizers behind one registry: each reads a `StepContext`, returns an unweighted scalar and its stats, and
-names the player whose loss it joins. A weight of 0 means off. Adding one: a class here, a config field, a test.
+"""Regularizers behind one registry, used by both trainers (the toy's and the image scale's): each reads a
+`StepContext`, returns an unweighted scalar and its stats (tensors, read after the step), and names the player
+whose loss it joins. A weight of 0 means off. Adding one: a class here, a config field, a test.
 The terms themselves are pure functions (BRE, gradient penalty, feature matching, historical averaging, mode
-regularizers) that the image-scale trainer imports too.
+regularizers), shape-agnostic: points (N, 2·pack) and images (N, C, H, W) alike.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Optional
+from typing import Callable, Literal, Optional, Protocol
 
 import torch
 import torch.nn.functional as F
 
-from .config import Config
 from .nets import Features
 
 
 # ---- BRE (Cao, Ding, Lui, Huang, ICLR 2018) ------------------------------------------------------------------
 @dataclass
 class BREResult:
-    """`total = me + ac` (differentiable) and the monitors of METHODS §1 (floats; None when not asked for)."""
+    """`total = me + ac` (differentiable) and the monitors of METHODS §1 (0-d tensors, no gradient; None when not
+    asked for)."""
     total: torch.Tensor
     me: torch.Tensor
     ac: torch.Tensor
-    frac_09: Optional[float] = None
-    frac_099: Optional[float] = None
-    mean_abs_corr: Optional[float] = None
+    frac_09: Optional[torch.Tensor] = None
+    frac_099: Optional[torch.Tensor] = None
+    mean_abs_corr: Optional[torch.Tensor] = None
 
 
 class _SoftSign(torch.autograd.Function):
@@ -116,7 +117,7 @@ def bre_sets(sets: list[list[torch.Tensor]], *, margin_s: float = 3.0, eps_scale
     total = me + ac
     if not monitors:
         return [BREResult(total[i], me[i], ac[i]) for i in range(len(sets))]
-    values = torch.stack([torch.stack(m).mean(0) for m in (big09, big099, corr)]).tolist()
+    values = torch.stack([torch.stack(m).mean(0) for m in (big09, big099, corr)])     # (3, S)
     return [BREResult(total[i], me[i], ac[i], values[0][i], values[1][i], values[2][i]) for i in range(len(sets))]
 
 
@@ -134,28 +135,66 @@ def bre(preacts: list[torch.Tensor], *, margin_s: float = 3.0, eps_scale: float 
     return bre_sets([preacts], margin_s=margin_s, eps_scale=eps_scale, pairs=pairs)[0]
 
 
+BRE_LAYER_SETS = ("all", "all_but_first", "all_but_first_last")
+
+
 def bre_layer_indices(layers, depth: int) -> list[int]:
-    """Resolve a BRE layer choice to 0-based D hidden-layer indices."""
+    """Resolve a BRE layer choice to 0-based D hidden-layer indices: "all"; "all_but_first" (1..depth−1);
+    "all_but_first_last" (1..depth−2: the BRE reference code's choice, which skips the last conv layer too); or
+    explicit indices (negative ones count from the last)."""
     if layers == "all":
         return list(range(depth))
+    if layers == "all_but_first":
+        return list(range(1, depth))
     if layers == "all_but_first_last":
         return list(range(1, depth - 1))
+    bad = [i for i in layers if not -depth <= i < depth]
+    if bad or not layers:
+        raise ValueError(f"reg.bre.layers {layers}: D has {depth} hidden layers, so indices must lie in "
+                         f"{-depth}..{depth - 1}")
     return [i % depth for i in layers]
 
 
 def interpolate(real: torch.Tensor, fake: torch.Tensor, mode: str, generator: torch.Generator) -> torch.Tensor:
-    """paper: x̂ = α·x + (1−α)·x̃;  code: x + α(x − x̃) (past the real point). α ~ U(0,1) per sample."""
+    """paper: x̂ = α·x + (1−α)·x̃;  code: x + α(x − x̃) (past the real point). α ~ U(0,1) per sample, whatever
+    the samples' shape (points (N, d) or images (N, C, H, W))."""
     alpha = torch.rand(real.shape[0], 1, generator=generator).to(real.device)
+    alpha = alpha.view(-1, *[1] * (real.dim() - 1))
     if mode == "paper":
         return alpha * real + (1 - alpha) * fake
     return real + alpha * (real - fake)
 
 
 # ---- the step context and the registry -----------------------------------------------------------------------
+class BatchDistribution(Protocol):
+    """How a batch is spread over processes (toyviz.image's DistContext; one process: `SINGLE_PROCESS`)."""
+
+    def gather(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def gather_with_grad(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def shard(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+class _SingleProcess:
+    """One process holds the whole batch: gathering and sharding are the identity."""
+
+    def gather(self, x):
+        return x
+
+    gather_with_grad = shard = gather
+
+
+SINGLE_PROCESS = _SingleProcess()
+
+
 @dataclass
 class StepContext:
-    """What a regularizer may read in one phase. `fake` is detached in D's phase; D outputs are cached."""
-    cfg: Config
+    """What a regularizer may read in one phase. `fake` is detached in D's phase; D outputs are cached.
+    `features(x, upto=None)`: D's features record on D-input x (through the same module `D`, so a data-parallel
+    wrapper sees it); `dist`: how the batch is spread over processes (the pair statistics of BRE and its
+    interpolates are those of the global batch)."""
+    cfg: object
     iteration: int
     real: torch.Tensor
     fake: torch.Tensor
@@ -170,6 +209,20 @@ class StepContext:
     extra: dict = field(default_factory=dict)
     net_name: str = "D"          # which discriminator this phase trains ("D", or "D2" in MDGAN's diffusion step)
     monitors: bool = True        # whether diagnostic monitors are logged this step (the trainer's evaluation steps)
+    features: Optional[Callable[..., Features]] = None
+    dist: BatchDistribution = SINGLE_PROCESS
+
+    def d_features(self, x: torch.Tensor, upto: Optional[int] = None) -> Features:
+        """D's features record on D-input x: through `features` when the trainer gave it, else
+        `D.forward_features`."""
+        if self.features is not None:
+            return self.features(x, upto=upto)
+        return self.D.forward_features(x, upto=upto)[1]
+
+    @property
+    def d_depth(self) -> int:
+        """D's hidden layers (read through a data-parallel wrapper's `module`)."""
+        return getattr(self.D, "module", self.D).depth
 
 
 class Regularizer:
@@ -177,10 +230,10 @@ class Regularizer:
     name: str = ""
     player: str = "d"
 
-    def weight(self, cfg: Config, iteration: int) -> float:
+    def weight(self, cfg, iteration: int) -> float:
         raise NotImplementedError
 
-    def __call__(self, ctx: StepContext) -> tuple[torch.Tensor, dict[str, float]]:
+    def __call__(self, ctx: StepContext) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         raise NotImplementedError
 
 
@@ -200,8 +253,8 @@ class BRERegularizer(Regularizer):
         return linear_decay(b.weight, iteration, cfg.optim.iters) if b.schedule == "linear" else b.weight
 
     def __call__(self, ctx):
-        b, D = ctx.cfg.reg.bre, ctx.D
-        layers = bre_layer_indices(b.layers, D.depth)
+        b, dist = ctx.cfg.reg.bre, ctx.dist
+        layers = bre_layer_indices(b.layers, ctx.d_depth)
         sets = []
         for kind in b.samples:
             if kind == "fake" and ctx.fake_feats is not None:
@@ -210,19 +263,21 @@ class BRERegularizer(Regularizer):
                 feats = ctx.real_feats
             else:
                 x = {"fake": ctx.fake, "real": ctx.real}.get(kind)
-                if x is None:
-                    x = interpolate(ctx.real, ctx.fake, b.interp, ctx.generator)
-                feats = D.forward_features(x, upto=max(layers))[1]     # no layer past BRE's deepest
-            sets.append([feats.preacts[i] for i in layers])
+                if x is None:          # drawn over the global batch: the same α with any number of processes
+                    x = dist.shard(interpolate(dist.gather(ctx.real), dist.gather(ctx.fake), b.interp,
+                                               ctx.generator))
+                feats = ctx.d_features(x, upto=max(layers))      # no layer past BRE's deepest
+            sets.append([dist.gather_with_grad(feats.preacts[i]) for i in layers])
         results = bre_sets(sets, margin_s=b.margin_s, eps_scale=b.eps_scale, pairs=b.pairs, monitors=ctx.monitors)
         stats = {}
         for kind, r in zip(b.samples, results):
-            stats.update({f"{kind}/me": r.me.item(), f"{kind}/ac": r.ac.item()})
+            stats.update({f"{kind}/me": r.me.detach(), f"{kind}/ac": r.ac.detach()})
             if ctx.monitors:
                 stats.update({f"{kind}/frac09": r.frac_09, f"{kind}/frac099": r.frac_099,
                               f"{kind}/corr": r.mean_abs_corr})
-        stats["me"] = sum(v for k, v in stats.items() if k.endswith("/me")) / len(b.samples)
-        stats["ac"] = sum(v for k, v in stats.items() if k.endswith("/ac")) / len(b.samples)
+        # means over the sample sets in float64, one addition at a time (as Python floats would add them)
+        stats["me"] = sum(v.double() for k, v in stats.items() if k.endswith("/me")) / len(b.samples)
+        stats["ac"] = sum(v.double() for k, v in stats.items() if k.endswith("/ac")) / len(b.samples)
         return sum(r.total for r in results), stats
 
 
@@ -303,7 +358,7 @@ class GradientPenalty(Regularizer):
 
     def __call__(self, ctx):
         value, norm = gradient_penalty(ctx.D, ctx.real, ctx.fake, ctx.generator)
-        return value, {"grad_norm": norm.mean().item()}
+        return value, {"grad_norm": norm.mean()}
 
 
 class FeatureMatching(Regularizer):
@@ -318,7 +373,7 @@ class FeatureMatching(Regularizer):
     def __call__(self, ctx):
         r = ctx.cfg.reg
         with torch.no_grad():
-            real_feats = ctx.D.forward_features(ctx.real)[1]
+            real_feats = ctx.d_features(ctx.real)
         layer = r.feature_matching_layer
         return feature_matching_loss(real_feats.acts[layer], ctx.fake_feats.acts[layer], r.feature_matching_norm), {}
 

@@ -1,11 +1,12 @@
-"""The toy trainer: explicit D phase(s) then G phase, regularizers from the registry, bounded snapshots, exact resume.
+"""The toy trainer: 2D mixtures, MLP nets, the phases of `phases.PhasedTrainer` (D half, G half, each callable
+alone), bounded snapshots for re-rendering any frame, exact resume.
 
-Seeds: one `torch.Generator` each for data, noise, regularizer randomness and evaluation noise; network init runs
+Seeds: the run's `RandomStreams` (data, noise, regularizer randomness; fixed evaluation noise); network init runs
 under a forked global RNG seeded from the config, so two trainers with one seed are bit-identical.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -17,13 +18,13 @@ from .coverage import mode_coverage
 from .data import make_data
 from .losses import get_loss, k_plus_one_d_loss, k_plus_one_real_logit
 from .nets import Discriminator, Encoder, Generator, KPlusOneDiscriminator
-from .regularizers import REGISTRY, StepContext, mode_regularizer_terms, reconstruction_distance
+from .phases import PhasedTrainer, TrainingDiverged, read_checkpoint
+from .random_streams import RandomStreams
+
+__all__ = ["Callback", "Trainer", "TrainingDiverged"]
 
 HELD_OUT = 2000     # labelled points the K+1 classifier's accuracy is measured on
-
-
-class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite; the weights and snapshots are those of the last finite step."""
+FORMAT = "toyviz-checkpoint-1"
 
 
 class Callback:
@@ -39,29 +40,23 @@ class Callback:
         pass
 
 
-def _generator(seed: int) -> torch.Generator:
-    g = torch.Generator()
-    g.manual_seed(seed)
-    return g
+class Trainer(PhasedTrainer):
+    """`step() -> dict[str, float]`, `step_d()` / `step_g()` (the two halves), `run(n)`, `sample(n)`,
+    `save(path)` / `Trainer.load(path)`.
 
-
-class Trainer:
-    """`step() -> dict[str, float]`, `run(n)`, `sample(n)`, `save(path)` / `Trainer.load(path)`.
-
-    One iteration, top to bottom (`step`): `optim.d_steps` × `d_phase`, then `g_phase`; with `reg.mdgan`,
-    `manifold_phase` then `diffusion_phase` instead. Techniques that change the procedure are named parts of those
-    phases: the K+1 classifier D (`reg.semi_supervised_fraction`), the unrolled D G looks through
-    (`unrolled_d_logits`), and the encoder E trained with G on the mode regularizers. Everything else is a
-    registry regularizer. A technique that is off creates no module, optimizer or random draw.
+    The phases are `PhasedTrainer`'s; this trainer adds the toy's techniques that change the procedure: the K+1
+    classifier D (`reg.semi_supervised_fraction`), the unrolled D G looks through (`unrolled_d_logits`), PacGAN's
+    packing (`pack`). Everything else is a registry regularizer. A technique that is off creates no module,
+    optimizer or random draw.
 
     Snapshots of all nets' weights every `viz.snapshot_every` steps are kept in memory; when more than
     `viz.max_snapshots` accumulate, every second one is dropped and the interval doubles, so memory stays below
-    max_snapshots × (size of the nets' weights) — about 55 MB for `ring8` at the default 200.
+    max_snapshots × (size of the nets' weights).
     """
 
     def __init__(self, cfg: Config, callbacks: Sequence[Callback] = ()):
         self.cfg = cfg.validate()
-        self.callbacks = list(callbacks)
+        self._init_state(callbacks)
         r = cfg.reg
         self.device = torch.device(cfg.device)
         self.data = make_data(cfg.data)
@@ -81,31 +76,19 @@ class Trainer:
         self.base_lr = {name: (o.lr_d if name.startswith("D") else o.lr_g) for name in self.nets}
         self.optims = {name: torch.optim.Adam(net.parameters(), lr=self.base_lr[name], betas=(o.beta1, o.beta2))
                        for name, net in self.nets.items()}
-        self.rngs = {name: _generator(cfg.seed * 1000 + i) for i, name in enumerate(("data", "noise", "reg"))}
+        self.rngs = RandomStreams(cfg.seed)
         self.z_eval = torch.randn(cfg.viz.eval_samples, cfg.nets.latent_dim,
-                                  generator=_generator(cfg.seed * 1000 + 7)).to(self.device)
+                                  generator=self.rngs.fixed("eval")).to(self.device)
         if self.semi:
             n_labelled = max(1, round(r.semi_supervised_fraction * o.batch_size))
             self.labelled = (torch.arange(o.batch_size) < n_labelled).to(self.device)   # which of a batch D may read
-            x, y = self.data.sample(HELD_OUT, _generator(cfg.seed * 1000 + 13), return_labels=True)
+            x, y = self.data.sample(HELD_OUT, self.rngs.fixed("held_out"), return_labels=True)
             self.held_out = (x.to(self.device), y.to(self.device))
-        self.reg_state: dict[str, torch.Tensor] = {}
-        self.iteration = 0
-        self.history: list[dict[str, float]] = []
-        self.monitoring = True          # regularizers log their diagnostic monitors this step
         self.snapshots: list[dict] = []
         self.snapshot_every = cfg.viz.snapshot_every
         self.take_snapshot()
 
-    # ---- accessors ---------------------------------------------------------------------------------------------
-    @property
-    def G(self) -> Generator:
-        return self.nets["G"]
-
-    @property
-    def D(self) -> Discriminator:
-        return self.nets["D"]
-
+    # ---- batches and the toy's hooks into the phases ------------------------------------------------------------
     def noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.cfg.nets.latent_dim, generator=self.rngs["noise"]).to(self.device)
 
@@ -116,102 +99,40 @@ class Trainer:
         """PacGAN: m consecutive samples concatenated into one D input, (N, 2) -> (N/m, 2m)."""
         return x.reshape(-1, 2 * self.cfg.nets.pack)
 
-    # ---- shared pieces of the phases ---------------------------------------------------------------------------
-    def _set_lr(self) -> None:
-        o = self.cfg.optim
-        frac = min(self.iteration / max(o.iters, 1), 1.0) if o.lr_schedule == "linear" else 0.0
-        for name, opt in self.optims.items():
-            lr = self.base_lr[name] + (o.lr_floor - self.base_lr[name]) * frac
-            for group in opt.param_groups:
-                group["lr"] = lr
+    as_d_input = pack
 
-    def _apply_regularizers(self, player: str, ctx: StepContext, loss: torch.Tensor, stats: dict,
-                            prefix: str = "reg") -> torch.Tensor:
-        for reg in REGISTRY:
-            if reg.player != player:
-                continue
-            w = reg.weight(self.cfg, self.iteration)
-            if w == 0:
-                continue
-            value, reg_stats = reg(ctx)
-            loss = loss + w * value
-            key = f"{prefix}/{reg.name}"
-            stats[key] = value.item()
-            stats[f"{key}/weighted"] = w * stats[key]
-            stats.update({f"{key}/{k}": v for k, v in reg_stats.items()})
-        return loss
+    def latent_batch(self) -> torch.Tensor:
+        return self.noise(self.cfg.optim.batch_size)
 
-    def _check_finite(self, name: str, value: torch.Tensor) -> None:
-        if not torch.isfinite(value):
-            raise TrainingDiverged(f"{name} became {float(value.detach())} at step {self.iteration + 1}; "
-                                   f"the weights are those of step {self.iteration}")
+    def real_for_d(self) -> torch.Tensor:
+        B = self.cfg.optim.batch_size
+        if not self.semi:
+            return self.real_batch(B)
+        real, labels = self.data.sample(B, self.rngs["data"], return_labels=True)
+        self._labels = labels.to(self.device)
+        return real.to(self.device)
 
-    def _update(self, names: tuple[str, ...], loss: torch.Tensor, stat: str) -> None:
-        """One backward of `loss`, then a step of each named net's optimizer (after a finiteness check)."""
-        self._check_finite(stat, loss)
-        for name in names:
-            self.optims[name].zero_grad(set_to_none=True)
-        loss.backward()
-        for name in names:
-            self.optims[name].step()
+    def d_objective(self, real, fake, stats):
+        if not self.semi:
+            return super().d_objective(real, fake, stats)
+        real_logits, real_feats = self.D.classify(real)
+        fake_logits, fake_feats = self.D.classify(fake)
+        loss = k_plus_one_d_loss(real_logits, fake_logits, self._labels, self.labelled,
+                                 halve=self.cfg.reg.semi_supervised_halve)
+        return (loss, k_plus_one_real_logit(real_logits), k_plus_one_real_logit(fake_logits), real_feats,
+                fake_feats)
 
-    # ---- the standard procedure: D phase(s), then G phase --------------------------------------------------------
-    def d_phase(self, stats: dict) -> torch.Tensor:
-        """D's adversarial loss (or the K+1 classifier's) plus the 'd' regularizers. Returns the real batch."""
-        cfg, D, G, B = self.cfg, self.D, self.G, self.cfg.optim.batch_size
-        if self.semi:
-            real, labels = self.data.sample(B, self.rngs["data"], return_labels=True)
-            real, labels = real.to(self.device), labels.to(self.device)
-        else:
-            real = self.real_batch(B)
-        with torch.no_grad():
-            fake = G(self.noise(B))
-        if self.semi:
-            real_logits, real_feats = D.classify(real)
-            fake_logits, fake_feats = D.classify(fake)
-            loss = k_plus_one_d_loss(real_logits, fake_logits, labels, self.labelled,
-                                     halve=cfg.reg.semi_supervised_halve)
-            real_out, fake_out = k_plus_one_real_logit(real_logits), k_plus_one_real_logit(fake_logits)
-        else:
-            real_out, real_feats = D.forward_features(self.pack(real))
-            fake_out, fake_feats = D.forward_features(self.pack(fake))
-            loss = self.loss.d(real_out, fake_out, cfg.reg.real_target)
-        stats["loss/d"] = loss.item()
-        ctx = StepContext(cfg, self.iteration, self.pack(real), self.pack(fake), D, G, self.rngs["reg"],
-                          real_out, fake_out, real_feats, fake_feats, extra=self.reg_state, monitors=self.monitoring)
-        self._update(("D",), self._apply_regularizers("d", ctx, loss, stats), "loss/d")
-        return real
+    def g_objective(self, real, fake, fake_out):
+        if self.cfg.reg.unrolled_steps > 0:
+            return self.loss.g(self.unrolled_d_logits(self.pack(real), self.pack(fake)))
+        return self.loss.g(fake_out)
 
-    def g_phase(self, stats: dict, real: torch.Tensor) -> None:
-        """G's adversarial loss (through the unrolled D when `reg.unrolled_steps` > 0; dropped when feature
-        matching replaces it), the mode regularizers on `real` with E updated in the same backward (E's objective
-        is exactly those terms, the only ones that reach it), then the 'g' regularizers."""
-        cfg, D, G, B = self.cfg, self.D, self.G, self.cfg.optim.batch_size
-        z = self.noise(B)
-        fake = G(z)
-        fake_out, fake_feats = D.forward_features(self.pack(fake))
-        if cfg.reg.unrolled_steps > 0:
-            loss = self.loss.g(self.unrolled_d_logits(self.pack(real), self.pack(fake)))
-        else:
-            loss = self.loss.g(fake_out)
-        stats["loss/g"] = loss.item()
-        if cfg.reg.feature_matching_replace:
-            loss = torch.zeros((), device=self.device)
-        names = ("G",)
-        if "E" in self.nets:
-            loss = loss + self.mode_regularizers(real, stats)
-            names = ("G", "E")
-        ctx = StepContext(cfg, self.iteration, self.pack(real), self.pack(fake), D, G, self.rngs["reg"],
-                          None, fake_out, None, fake_feats, z=z, extra=self.reg_state, monitors=self.monitoring)
-        self._update(names, self._apply_regularizers("g", ctx, loss, stats), "loss/g")
+    def metrics_every(self) -> int:
+        return self.cfg.viz.metrics_every
 
-    def mode_regularizers(self, real: torch.Tensor, stats: dict) -> torch.Tensor:
-        """Che et al. 2017: λ1·E‖x − G(E(x))‖² + λ2·E[∓log D(G(E(x)))] (METHODS §3), for G and E alike."""
-        r = self.cfg.reg
-        recon = self.G(self.nets["E"](real))
-        geometric, mode = mode_regularizer_terms(real, recon, self.D(self.pack(recon)), r.mode_sign)
-        stats["reg/mode/geometric"], stats["reg/mode/mode"] = geometric.item(), mode.item()
-        return r.mode_lambda1 * geometric + r.mode_lambda2 * mode
+    def after_iteration(self) -> None:
+        if self.iteration % self.snapshot_every == 0:
+            self.take_snapshot()
 
     def unrolled_d_logits(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """Unrolled GAN (Metz et al. 2017): k differentiable Adam steps of D's adversarial loss, from D's current
@@ -241,94 +162,6 @@ class Trainer:
             params = new
         return functional_call(D, params, (fake,))
 
-    # ---- MDGAN (Che et al. 2017, METHODS §3): manifold step, then diffusion step ----------------------------------
-    def manifold_phase(self, stats: dict) -> torch.Tensor:
-        """D1 (= `D`) separates x from G(E(x)); then G and E minimize λ·‖x − G(E(x))‖² + G's loss on D1(G(E(x)))
-        (−log D1(G(E(x))) for ns). Returns the real batch."""
-        cfg, D, G, E, B = self.cfg, self.D, self.G, self.nets["E"], self.cfg.optim.batch_size
-        real = self.real_batch(B)
-        with torch.no_grad():
-            recon = G(E(real))
-        real_out, real_feats = D.forward_features(self.pack(real))
-        recon_out, recon_feats = D.forward_features(self.pack(recon))
-        loss = self.loss.d(real_out, recon_out, cfg.reg.real_target)
-        stats["loss/d"] = loss.item()
-        ctx = StepContext(cfg, self.iteration, self.pack(real), self.pack(recon), D, G, self.rngs["reg"],
-                          real_out, recon_out, real_feats, recon_feats, extra=self.reg_state, monitors=self.monitoring)
-        self._update(("D",), self._apply_regularizers("d", ctx, loss, stats), "loss/d")
-
-        recon = G(E(real))
-        geometric = reconstruction_distance(real, recon)
-        adv = self.loss.g(D(self.pack(recon)))
-        stats["loss/g_manifold"], stats["reg/mdgan/geometric"] = adv.item(), geometric.item()
-        self._update(("G", "E"), cfg.reg.mdgan_lambda * geometric + adv, "loss/g_manifold")
-        return real
-
-    def diffusion_phase(self, stats: dict, real: torch.Tensor) -> None:
-        """D2 treats G(E(x)) as real and G(z) as fake; then G minimizes its loss on D2(G(z)) (−log D2(G(z)))."""
-        cfg, D2, G, E, B = self.cfg, self.nets["D2"], self.G, self.nets["E"], self.cfg.optim.batch_size
-        with torch.no_grad():
-            recon, fake = G(E(real)), G(self.noise(B))
-        recon_out, recon_feats = D2.forward_features(self.pack(recon))
-        fake_out, fake_feats = D2.forward_features(self.pack(fake))
-        loss = self.loss.d(recon_out, fake_out, cfg.reg.real_target)
-        stats["loss/d2"] = loss.item()
-        ctx = StepContext(cfg, self.iteration, self.pack(recon), self.pack(fake), D2, G, self.rngs["reg"],
-                          recon_out, fake_out, recon_feats, fake_feats, extra=self.reg_state,
-                          monitors=self.monitoring, net_name="D2")
-        self._update(("D2",), self._apply_regularizers("d", ctx, loss, stats, prefix="reg/D2"), "loss/d2")
-
-        z = self.noise(B)
-        fake = G(z)
-        fake_out, fake_feats = D2.forward_features(self.pack(fake))
-        loss = self.loss.g(fake_out)
-        stats["loss/g"] = loss.item()
-        ctx = StepContext(cfg, self.iteration, self.pack(recon), self.pack(fake), D2, G, self.rngs["reg"],
-                          None, fake_out, None, fake_feats, z=z, extra=self.reg_state,
-                          monitors=self.monitoring, net_name="D2")
-        self._update(("G",), self._apply_regularizers("g", ctx, loss, stats), "loss/g")
-
-    # ---- one iteration -----------------------------------------------------------------------------------------
-    def step(self) -> dict[str, float]:
-        """One iteration: `optim.d_steps` D updates, then one G update (MDGAN: manifold, then diffusion step).
-        Returns slash-keyed floats."""
-        self._set_lr()
-        stats: dict[str, float] = {}
-        self.monitoring = self.iteration == 0 or self.evaluates(self.iteration + 1)
-        if self.cfg.reg.mdgan:
-            self.diffusion_phase(stats, self.manifold_phase(stats))
-        else:
-            for _ in range(self.cfg.optim.d_steps):
-                real = self.d_phase(stats)
-            self.g_phase(stats, real)
-        self.iteration += 1
-        stats["step"] = self.iteration
-        stats["lr/g"] = self.optims["G"].param_groups[0]["lr"]
-        if self.evaluates(self.iteration):
-            stats.update(self.evaluate())
-        self.history.append(stats)
-        if self.iteration % self.snapshot_every == 0:
-            self.take_snapshot()
-        for cb in self.callbacks:
-            cb.after_step(self, stats)
-        return stats
-
-    def evaluates(self, step: int) -> bool:
-        """Whether the trainer evaluates after `step` steps: every `viz.metrics_every`, and at the last step."""
-        return step % self.cfg.viz.metrics_every == 0 or step == self.cfg.optim.iters
-
-    def run(self, n: int, progress_fn: Optional[Callable[[int, int, dict], None]] = None,
-            abort_fn: Optional[Callable[[], bool]] = None) -> list[dict[str, float]]:
-        """n steps; `progress_fn(done, n, stats)` after each; stops early when `abort_fn()` returns True."""
-        out = []
-        for i in range(n):
-            if abort_fn is not None and abort_fn():
-                break
-            out.append(self.step())
-            if progress_fn is not None:
-                progress_fn(i + 1, n, out[-1])
-        return out
-
     # ---- evaluation -------------------------------------------------------------------------------------------
     @torch.no_grad()
     def eval_samples(self) -> torch.Tensor:
@@ -338,7 +171,7 @@ class Trainer:
     def sample(self, n: int, seed: Optional[int] = None) -> np.ndarray:
         """n samples of G as an (n, 2) array; the noise is seeded (`seed`, else the config's) and leaves the
         training noise stream untouched."""
-        g = _generator(self.cfg.seed * 1000 + 11 if seed is None else seed)
+        g = self.rngs.fixed("sample") if seed is None else torch.Generator().manual_seed(seed)
         with torch.no_grad():
             z = torch.randn(n, self.cfg.nets.latent_dim, generator=g).to(self.device)
             return self.G(z).cpu().numpy()
@@ -358,10 +191,6 @@ class Trainer:
         return out
 
     # ---- snapshots and checkpoints -----------------------------------------------------------------------------
-    def state_of_nets(self) -> dict[str, dict[str, torch.Tensor]]:
-        return {name: {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
-                for name, net in self.nets.items()}
-
     def take_snapshot(self) -> None:
         if self.snapshots and self.snapshots[-1]["iteration"] == self.iteration:
             return
@@ -377,18 +206,8 @@ class Trainer:
             self.nets[name].load_state_dict(sd)
 
     def state_dict(self) -> dict:
-        return {
-            "format": "toyviz-checkpoint-1",
-            "config": self.cfg.to_dict(),
-            "iteration": self.iteration,
-            "nets": self.state_of_nets(),
-            "optims": {k: o.state_dict() for k, o in self.optims.items()},
-            "rngs": {k: g.get_state() for k, g in self.rngs.items()},
-            "reg_state": self.reg_state,
-            "history": self.history,
-            "snapshots": self.snapshots,
-            "snapshot_every": self.snapshot_every,
-        }
+        return {"format": FORMAT, "config": self.cfg.to_dict(), **self.training_state(),
+                "snapshots": self.snapshots, "snapshot_every": self.snapshot_every}
 
     def save(self, path) -> None:
         atomic_torch_save(self.state_dict(), path)
@@ -398,12 +217,7 @@ class Trainer:
              callbacks: Sequence[Callback] = ()) -> "Trainer":
         """Rebuild from a checkpoint (state dicts + config, `weights_only=True`). With `expect`, refuse a
         checkpoint whose networks differ from that config's."""
-        try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise ValueError(f"{path}: not a toyviz checkpoint ({type(e).__name__}: {str(e)[:120]})") from None
-        if not isinstance(ckpt, dict) or ckpt.get("format") != "toyviz-checkpoint-1":
-            raise ValueError(f"{path}: not a toyviz checkpoint")
+        ckpt = read_checkpoint(path, FORMAT, "toyviz checkpoint")
         cfg = Config.from_dict(ckpt["config"])
         if device is not None:
             cfg.device = device
@@ -415,14 +229,6 @@ class Trainer:
         return t
 
     def load_state_dict(self, ckpt: dict) -> None:
-        for name, sd in ckpt["nets"].items():
-            self.nets[name].load_state_dict(sd)
-        for name, sd in ckpt["optims"].items():
-            self.optims[name].load_state_dict(sd)
-        for name, state in ckpt["rngs"].items():
-            self.rngs[name].set_state(state)
-        self.reg_state = {k: v.to(self.device) for k, v in ckpt["reg_state"].items()}
-        self.iteration = ckpt["iteration"]
-        self.history = list(ckpt["history"])
+        self.load_training_state(ckpt)
         self.snapshots = list(ckpt["snapshots"])
         self.snapshot_every = ckpt["snapshot_every"]

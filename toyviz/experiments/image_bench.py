@@ -23,7 +23,7 @@ WARMUP, ROUNDS = 10, 3
 def bench_config(size: int = 32, width: int = 64, batch: int = 64) -> ImageConfig:
     return ImageConfig().replace(**{
         "data.name": "stacked-digits", "data.image_size": size, "nets.width": width, "optim.batch_size": batch,
-        "optim.iters": 10 ** 9, "eval.every": 10 ** 9, "eval.checkpoint_every": 10 ** 9})
+        "optim.iters": 10 ** 9, "eval.metrics_every": 10 ** 9, "eval.checkpoint_every": 10 ** 9})
 
 
 def bare_dcgan_step(G, D, data, batch: int, latent: int, gens, opt_g, opt_d) -> None:

@@ -6,10 +6,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional, Union
 
-from ..engine.config import JsonConfig
+from ..engine.config import BREConfig, JsonConfig, SharedRegConfig, shared_reg_problems
 
 DATASETS = ("digits", "stacked-digits", "mnist", "cifar10", "folder")
 IMAGE_SIZES = (16, 28, 32, 64)
+
+
+def resolution_steps(image_size: int) -> tuple[int, int]:
+    """(number of stride-2 steps, base resolution): halve while even and above 4. 16 -> (2, 4), 28 -> (2, 7),
+    32 -> (3, 4), 64 -> (4, 4)."""
+    n, s = 0, image_size
+    while s > 4 and s % 2 == 0:
+        s //= 2
+        n += 1
+    return n, s
 
 
 @dataclass
@@ -52,43 +62,27 @@ class ImageOptimConfig:
 
 
 @dataclass
-class ImageBREConfig:
-    """Cao et al. 2018 (METHODS §1). `layers`: D's hidden conv layers, 0-based indices or a named set;
-    "all_but_first" is the reference code's conv 1..n−2 (n counting the output layer)."""
-    weight: float = 0.0
-    layers: Union[Literal["all", "all_but_first"], list[int]] = "all_but_first"
-    samples: list[Literal["fake", "interp", "real"]] = field(default_factory=lambda: ["fake", "interp"])
-    interp: Literal["paper", "code"] = "paper"
-    pairs: Literal["paper", "code"] = "paper"
-    margin_s: float = 3.0
-    eps_scale: float = 1e-3
+class ImageBREConfig(BREConfig):
+    """The toy's BRE options (METHODS §1); over D's hidden conv layers, all but the first by default."""
+    layers: Union[Literal["all", "all_but_first", "all_but_first_last"], list[int]] = "all_but_first"
 
 
 @dataclass
-class ImageRegConfig:
-    """Every technique; a weight of 0 (1 for real_target) means off (METHODS §2–3)."""
+class ImageRegConfig(SharedRegConfig):
+    """The shared regularizers (`SharedRegConfig`, the same names and meanings as the toy's), plus the image-scale
+    K+1 classifier. Its switch differs from the toy's `semi_supervised_fraction` (a share of each batch labelled):
+    here D is a K+1 classifier trained on a fixed labelled subset of `labelled_per_class` images per class."""
     bre: ImageBREConfig = field(default_factory=ImageBREConfig)
-    gp_weight: float = 0.0
-    real_target: float = 1.0
-    historical_averaging: float = 0.0
-    feature_matching: float = 0.0
-    feature_matching_norm: Literal["l2", "l1"] = "l2"
-    feature_matching_replace: bool = False       # G's loss is feature matching alone (the K+1 recipe)
-    mode_lambda1: float = 0.0
-    mode_lambda2: float = 0.0
-    mode_sign: Literal["intent", "printed"] = "intent"
-    mdgan: bool = False
-    mdgan_lambda: float = 0.2
     semi_supervised: bool = False                # D is a K+1 classifier (needs a labelled data set)
     labelled_per_class: int = 10                 # labelled training images per class for the K+1 classifier
 
 
 @dataclass
 class ImageEvalConfig:
-    """`every`: metrics and a sample grid every k steps. `samples`: generated images the metrics see (10,000
-    cover 1,000 stacked-digits classes about 10 times each). `missing_mass_steps`: training steps of the noisy
-    third-party discriminator (0: off)."""
-    every: int = 1000
+    """`metrics_every`: metrics and a sample grid every k steps (the toy's `viz.metrics_every`). `samples`:
+    generated images the metrics see (10,000 cover 1,000 stacked-digits classes about 10 times each).
+    `missing_mass_steps`: training steps of the noisy third-party discriminator (0: off)."""
+    metrics_every: int = 1000
     samples: int = 10000
     grid: int = 64
     missing_mass_steps: int = 200
@@ -107,6 +101,14 @@ class ImageConfig(JsonConfig):
     eval: ImageEvalConfig = field(default_factory=ImageEvalConfig)
     seed: int = 0
     device: str = "cpu"
+
+    RENAMED = {"eval.every": "eval.metrics_every"}
+
+    @property
+    def d_depth(self) -> int:
+        """D's hidden conv layers: a stride-2 conv per halving of the image, each followed by `extra_layers`."""
+        steps, _ = resolution_steps(self.data.image_size)
+        return steps * (1 + self.nets.extra_layers)
 
     def validate(self) -> "ImageConfig":
         problems = list(_problems(self))
@@ -133,21 +135,8 @@ def _problems(c: ImageConfig):
         yield "optim.beta1 and optim.beta2 must lie in [0, 1)"
     if o.batch_size < 4 or o.d_steps < 1 or o.iters < 0:
         yield "optim.batch_size must be ≥ 4, optim.d_steps ≥ 1 and optim.iters ≥ 0"
-    b = r.bre
-    if b.weight < 0 or b.margin_s < 0 or b.eps_scale <= 0:
-        yield "reg.bre.weight and reg.bre.margin_s must be ≥ 0 and reg.bre.eps_scale > 0"
-    if b.weight > 0 and not b.samples:
-        yield "reg.bre.samples must name at least one of fake, interp, real"
-    for key in ("gp_weight", "historical_averaging", "feature_matching", "mode_lambda1", "mode_lambda2",
-                "mdgan_lambda"):
-        if getattr(r, key) < 0:
-            yield f"reg.{key} must be ≥ 0"
-    if not 0 < r.real_target <= 1:
-        yield f"reg.real_target must lie in (0, 1] (got {r.real_target})"
-    if r.real_target != 1 and c.loss in ("wgan", "hinge"):
-        yield f"reg.real_target (one-sided label smoothing) has no meaning for the {c.loss} loss"
-    if c.loss == "wgan" and r.gp_weight == 0 and not n.d_spectral_norm:
-        yield "the wgan loss needs a Lipschitz control: set reg.gp_weight > 0 (e.g. 10) or nets.d_spectral_norm"
+    if d.image_size in IMAGE_SIZES:
+        yield from shared_reg_problems(r, c.loss, c.d_depth, n.d_spectral_norm)
     if r.gp_weight > 0 and n.d_norm == "batch":
         yield "reg.gp_weight needs a D without batch norm (the penalty is per sample): set nets.d_norm=layer or none"
     if r.semi_supervised:
@@ -159,12 +148,12 @@ def _problems(c: ImageConfig):
             yield "reg.semi_supervised does not combine with the mode regularizers"
         if r.labelled_per_class < 1:
             yield "reg.labelled_per_class must be ≥ 1"
-    if r.feature_matching_replace and r.feature_matching == 0:
-        yield "reg.feature_matching_replace needs reg.feature_matching > 0"
     if r.mdgan and c.loss != "ns":
         yield "reg.mdgan uses the non-saturating loss of its paper: leave loss at ns"
-    if e.every < 1 or e.samples < 10 or e.grid < 1 or e.checkpoint_every < 1 or e.missing_mass_steps < 0:
-        yield ("eval.every, eval.grid, eval.checkpoint_every must be ≥ 1, eval.samples ≥ 10 and "
+    if r.mdgan and o.d_steps != 1:
+        yield "reg.mdgan runs one D1, G, D2, G update per iteration: optim.d_steps must be 1"
+    if e.metrics_every < 1 or e.samples < 10 or e.grid < 1 or e.checkpoint_every < 1 or e.missing_mass_steps < 0:
+        yield ("eval.metrics_every, eval.grid, eval.checkpoint_every must be ≥ 1, eval.samples ≥ 10 and "
                "eval.missing_mass_steps ≥ 0")
     if not 0 < e.missing_mass_threshold < 1 or e.missing_mass_noise < 0:
         yield "eval.missing_mass_threshold must lie in (0, 1) and eval.missing_mass_noise be ≥ 0"

@@ -7,22 +7,14 @@ same pair, so a DistributedDataParallel wrapper can hand out features too.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..engine.nets import Features, MinibatchDiscrimination
-from .config import ConvNetsConfig, ImageConfig
-
-
-def resolution_steps(image_size: int) -> tuple[int, int]:
-    """(number of stride-2 steps, base resolution): halve while even and above 4. 16 -> (2, 4), 28 -> (2, 7),
-    32 -> (3, 4), 64 -> (4, 4)."""
-    n, s = 0, image_size
-    while s > 4 and s % 2 == 0:
-        s //= 2
-        n += 1
-    return n, s
+from .config import ConvNetsConfig, ImageConfig, resolution_steps
 
 
 def dcgan_init(module: nn.Module) -> None:
@@ -100,24 +92,27 @@ class DownConvNet(nn.Module):
     def depth(self) -> int:
         return len(self.convs)
 
-    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, Features]:
+    def forward_features(self, x: torch.Tensor, upto: Optional[int] = None) -> tuple[Optional[torch.Tensor], Features]:
+        """`upto`: stop after conv layer `upto` (0-based) and return `(None, features of layers 0..upto)`."""
         feats = Features()
         batch_dependent = False
         h = x
-        for conv, norm in zip(self.convs, self.norms):
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms)):
             pre = norm(conv(h))
             batch_dependent |= isinstance(norm, nn.modules.batchnorm._BatchNorm) and self.training
             h = F.leaky_relu(pre, self.slope)
             feats.preacts.append(pre)                                     # (N, C, H, W)
             feats.acts.append(h)
             feats.pointwise.append(not batch_dependent)
+            if i == upto:
+                return None, feats
         f = h.flatten(1)                                                  # (N, C·H·W)
         if self.minibatch is not None:
             f = self.minibatch(f)
         return self.out(f), feats
 
-    def forward(self, x: torch.Tensor, features: bool = False):
-        out, feats = self.forward_features(x)
+    def forward(self, x: torch.Tensor, features: bool = False, upto: Optional[int] = None):
+        out, feats = self.forward_features(x, upto)
         return (out, feats) if features else out
 
 

@@ -65,8 +65,8 @@ class ImageRunFolder(RunFolder):
 def train_run(cfg: ImageConfig, out, *, resume: bool = False, dist: DistContext | None = None,
               on_step: Optional[Callable[[ImageTrainer], None]] = None) -> ImageTrainer:
     """Train to `cfg.optim.iters` into run folder `out` (from its checkpoint with `resume`). Sample grids every
-    `eval.every` steps and at the end; config, stats and checkpoint every `eval.checkpoint_every` and at the end.
-    `on_step(trainer)` after every step (the command line's progress bar)."""
+    `eval.metrics_every` steps and at the end; config, stats and checkpoint every `eval.checkpoint_every` and at
+    the end. `on_step(trainer)` after every step (the command line's progress bar)."""
     dist = dist or DistContext()
     folder = ImageRunFolder(out)
     if resume:
@@ -84,7 +84,7 @@ def train_run(cfg: ImageConfig, out, *, resume: bool = False, dist: DistContext 
         if on_step is not None:
             on_step(trainer)
         it = trainer.iteration
-        if dist.is_main and (it % e.every == 0 or it == total):
+        if dist.is_main and (it % e.metrics_every == 0 or it == total):
             folder.write_samples(trainer)
         if dist.is_main and (it % e.checkpoint_every == 0 or it == total):
             folder.write(trainer)

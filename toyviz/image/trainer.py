@@ -1,27 +1,22 @@
-"""The image trainer: explicit D phase(s) then G phase over DCGAN nets, the toy's losses and regularizer terms,
-linear lr decay, evaluation every k steps, exact resume, and data parallelism through `distributed.DistContext`.
+"""The image trainer: the phases of `engine.phases.PhasedTrainer` over DCGAN nets, with the toy's losses and
+the one regularizer registry (BRE, gradient penalty, feature matching, historical averaging), the mode
+regularizers and MDGAN's manifold and diffusion phases, linear lr decay, evaluation every k steps, exact resume,
+and data parallelism through `distributed.DistContext`.
 
-Seeds: one `torch.Generator` each for data, noise and regularizer randomness, identical on every rank (each rank
-keeps its slice of the global batch); nets are initialised under a forked global RNG seeded from the config.
+Seeds: the run's `RandomStreams` (data, noise, regularizer randomness), identical on every rank (each rank keeps
+its slice of the global batch); nets are initialised under a forked global RNG seeded from the config.
 """
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Optional, Sequence
 
 import torch
 
 from ..engine.atomic_files import atomic_torch_save
 from ..engine.losses import get_loss, k_plus_one_real_logit, k_plus_one_supervised_loss, k_plus_one_unsupervised_loss
-from ..engine.regularizers import (
-    HistoricalAveraging,
-    StepContext,
-    bre,
-    feature_matching_loss,
-    gradient_penalty,
-    interpolate,
-    mode_regularizer_terms,
-)
-from ..engine.trainer import TrainingDiverged
+from ..engine.phases import PhasedTrainer, read_checkpoint
+from ..engine.random_streams import RandomStreams
+from ..engine.regularizers import bre_layer_indices
 from . import classifier as clf
 from .config import ImageConfig
 from .data import make_image_data, to_float
@@ -32,30 +27,15 @@ from .nets import Discriminator, Encoder, Generator
 FORMAT = "toyviz-image-checkpoint-1"
 
 
-def _generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
+class ImageTrainer(PhasedTrainer):
+    """`step() -> dict[str, float]`, `step_d()` / `step_g()`, `run(n, progress_fn)`, `evaluate()`,
+    `grid_images()`, `save(path)` / `ImageTrainer.load(path)`. `.nets` holds the plain modules, `.wrapped` their
+    DDP wrappers (the same modules with one process): a backward that updates a net goes through its wrapper."""
 
-
-def bre_layers(layers, depth: int) -> list[int]:
-    """D's hidden conv layers BRE reads: "all", "all_but_first" (the reference code's conv 1..n−2, n counting the
-    output layer), or explicit 0-based indices."""
-    if layers == "all":
-        return list(range(depth))
-    if layers == "all_but_first":
-        return list(range(1, depth))
-    bad = [i for i in layers if not -depth <= i < depth]
-    if bad or not layers:
-        raise ValueError(f"reg.bre.layers {layers}: D has {depth} conv layers, so indices must lie in 0..{depth - 1}")
-    return [i % depth for i in layers]
-
-
-class ImageTrainer:
-    """`step() -> dict[str, float]`, `run(n, progress_fn)`, `evaluate()`, `grid_images()`, `save(path)` /
-    `ImageTrainer.load(path)`. `.nets` holds the plain modules, `.wrapped` their DDP wrappers (the same modules
-    with one process)."""
-
-    def __init__(self, cfg: ImageConfig, dist: Optional[DistContext] = None, classifier_path=None):
+    def __init__(self, cfg: ImageConfig, dist: Optional[DistContext] = None, classifier_path=None,
+                 callbacks: Sequence = ()):
         self.cfg = cfg.validate()
+        self._init_state(callbacks)
         self.dist = dist or DistContext()
         o, r, e = cfg.optim, cfg.reg, cfg.eval
         if o.batch_size % self.dist.world:
@@ -75,31 +55,20 @@ class ImageTrainer:
                 self.nets["D2"] = Discriminator(cfg, c)
         for net in self.nets.values():
             net.to(self.device)
-        self.bre_layers = bre_layers(r.bre.layers, self.D.depth) if r.bre.weight > 0 else []   # D has ≥ 2 convs
+        if r.bre.weight > 0:
+            bre_layer_indices(r.bre.layers, self.D.depth)        # a bad layer list fails here, not at step 1
         self.wrapped = {k: self.dist.wrap(v) for k, v in self.nets.items()}
         lrs = {"G": o.lr_g, "E": o.lr_g, "D": o.lr_d, "D2": o.lr_d}
         self.base_lr = {k: lrs[k] for k in self.nets}
         self.optims = {k: torch.optim.Adam(v.parameters(), lr=lrs[k], betas=(o.beta1, o.beta2))
                        for k, v in self.nets.items()}
         self.loss = get_loss(cfg.loss)
-        self.rngs = {name: _generator(cfg.seed * 1000 + i) for i, name in enumerate(("data", "noise", "reg"))}
-        self.z_eval = torch.randn(e.samples, cfg.nets.latent_dim, generator=_generator(cfg.seed * 1000 + 7))
+        self.rngs = RandomStreams(cfg.seed)
+        self.z_eval = torch.randn(e.samples, cfg.nets.latent_dim, generator=self.rngs.fixed("eval"))
         if r.semi_supervised:
-            self.labelled = self._labelled_subset(r.labelled_per_class, _generator(cfg.seed * 1000 + 17))
-        self.reg_state: dict[str, torch.Tensor] = {}
-        self.iteration = 0
-        self.history: list[dict[str, float]] = []
+            self.labelled = self._labelled_subset(r.labelled_per_class, self.rngs.fixed("labelled"))
         self.classifier_path = classifier_path
         self.classifier, self.classifier_accuracy = None, None
-        self._last_real = None
-
-    @property
-    def G(self) -> Generator:
-        return self.nets["G"]
-
-    @property
-    def D(self) -> Discriminator:
-        return self.nets["D"]
 
     # ---- batches: the global batch from the shared generators, this rank's slice of it ---------------------------
     def real_batch(self) -> torch.Tensor:
@@ -121,152 +90,36 @@ class ImageTrainer:
         idx = torch.randint(len(x), (self.cfg.optim.batch_size,), generator=self.rngs["data"])
         return self.dist.shard(to_float(x[idx])).to(self.device), self.dist.shard(y[idx]).to(self.device)
 
-    # ---- one iteration ----------------------------------------------------------------------------------------
-    def _set_lr(self) -> None:
-        o = self.cfg.optim
-        frac = min(self.iteration / max(o.iters, 1), 1.0) if o.lr_schedule == "linear" else 0.0
-        for name, opt in self.optims.items():
-            for group in opt.param_groups:
-                group["lr"] = self.base_lr[name] + (o.lr_floor - self.base_lr[name]) * frac
+    # ---- the image scale's hooks into the phases ----------------------------------------------------------------
+    real_for_d = real_batch
+    latent_batch = noise
 
-    def _historical(self, player: str, net_name: str, stats: dict) -> torch.Tensor:
-        """λ·‖θ − θ̄‖² through the toy's HistoricalAveraging term (running means in `reg_state`)."""
-        ctx = StepContext(self.cfg, self.iteration, None, None, self.nets.get(net_name), self.G, self.rngs["reg"],
-                          extra=self.reg_state, net_name=net_name)
-        value, _ = HistoricalAveraging(player)(ctx)
-        stats[f"reg/ha/{net_name}"] = value.item()
-        return self.cfg.reg.historical_averaging * value
+    def trained(self, name: str) -> torch.nn.Module:
+        return self.wrapped[name]
 
-    def _bre(self, D, real, fake, real_feats, fake_feats, stats: dict) -> torch.Tensor:
-        """R_BRE on each chosen sample set: fake, interp (x̂ = α·x + (1−α)·x̃), real (METHODS §1). Over several
-        processes the interpolates and the pair statistics are those of the global batch, as with one process."""
-        b, total, dist = self.cfg.reg.bre, 0.0, self.dist
-        for kind in b.samples:
-            if kind == "fake":
-                feats = fake_feats
-            elif kind == "real":
-                feats = real_feats
-            else:
-                x = interpolate(dist.gather(real).flatten(1), dist.gather(fake).flatten(1), b.interp,
-                                self.rngs["reg"])                                    # (B, C·H·W), global
-                feats = D(dist.shard(x).view_as(real), features=True)[1]
-            res = bre([dist.gather_with_grad(feats.preacts[i].flatten(1)) for i in self.bre_layers],
-                      margin_s=b.margin_s, eps_scale=b.eps_scale, pairs=b.pairs)     # (K, C·H·W) per layer
-            total = total + res.total
-            stats.update({f"reg/bre/{kind}/me": res.me.item(), f"reg/bre/{kind}/ac": res.ac.item(),
-                          f"reg/bre/{kind}/frac09": res.frac_09})
-        stats["reg/bre"] = total.item()
-        return b.weight * total
+    def features_of(self, net, x, upto=None):
+        return net(x, features=True, upto=upto)
 
-    def d_phase(self, stats: dict) -> None:
-        cfg, r = self.cfg, self.cfg.reg
-        D = self.wrapped["D"]
-        real = self.real_batch()
-        with torch.no_grad():
-            fake = self.G(self.noise())
-            if r.mdgan:                              # D1 (manifold step) separates x from G(E(x))
-                fake_g, fake = fake, self.G(self.nets["E"](real))
+    def d_objective(self, real, fake, stats):
+        if not self.cfg.reg.semi_supervised:
+            return super().d_objective(real, fake, stats)
+        D = self.trained("D")
         real_out, real_feats = D(real, features=True)
         fake_out, fake_feats = D(fake, features=True)
-        if r.semi_supervised:
-            lab_x, lab_y = self.labelled_batch()
-            sup = k_plus_one_supervised_loss(D(lab_x), lab_y)
-            loss = k_plus_one_unsupervised_loss(real_out, fake_out) + sup
-            stats["loss/d_supervised"] = sup.item()
-        else:
-            loss = self.loss.d(real_out, fake_out, r.real_target)
-        stats["loss/d"] = loss.item()
-        if r.mdgan:                                  # D2 (diffusion step): G(E(x)) real, G(z) fake
-            D2 = self.wrapped["D2"]
-            loss2 = self.loss.d(D2(fake), D2(fake_g), 1.0)
-            stats["loss/d2"] = loss2.item()
-            loss = loss + loss2
-        if r.bre.weight > 0:
-            loss = loss + self._bre(D, real, fake, real_feats, fake_feats, stats)
-        if r.gp_weight > 0:
-            gp, norm = gradient_penalty(lambda v: D(v.view_as(real)), real.flatten(1), fake.flatten(1),
-                                        self.rngs["reg"])
-            stats["reg/gp"], stats["reg/gp/grad_norm"] = gp.item(), norm.mean().item()
-            loss = loss + r.gp_weight * gp
-        if r.historical_averaging > 0:
-            for name in [n for n in ("D", "D2") if n in self.nets]:
-                loss = loss + self._historical("d", name, stats)
-        self._check_finite("loss/d", loss)
-        names = [n for n in ("D", "D2") if n in self.nets]
-        for n in names:
-            self.optims[n].zero_grad(set_to_none=True)
-        loss.backward()
-        for n in names:
-            self.optims[n].step()
-        self._last_real = real
+        lab_x, lab_y = self.labelled_batch()
+        sup = k_plus_one_supervised_loss(D(lab_x), lab_y)
+        stats["loss/d_supervised"] = sup.detach()
+        return k_plus_one_unsupervised_loss(real_out, fake_out) + sup, real_out, fake_out, real_feats, fake_feats
 
-    def g_phase(self, stats: dict) -> None:
-        cfg, r = self.cfg, self.cfg.reg
-        G, Draw = self.wrapped["G"], self.D
-        frozen = [p for n in ("D", "D2") if n in self.nets for p in self.nets[n].parameters()]
-        for p in frozen:
-            p.requires_grad_(False)
-        try:
-            fake = G(self.noise())
-            if r.mdgan:
-                out, feats = self.nets["D2"](fake, features=True)
-            else:
-                out, feats = Draw(fake, features=True)
-            loss = self.loss.g(k_plus_one_real_logit(out) if r.semi_supervised else out)
-            stats["loss/g"] = loss.item()
-            if r.feature_matching > 0:               # last hidden conv layer, against the batch D just saw
-                with torch.no_grad():
-                    real_feats = (self.nets["D2"] if r.mdgan else Draw)(self._last_real, features=True)[1]
-                fm = feature_matching_loss(real_feats.acts[-1], feats.acts[-1], r.feature_matching_norm)
-                stats["reg/fm"] = fm.item()
-                loss = r.feature_matching * fm + (0 if r.feature_matching_replace else loss)
-            if "E" in self.nets:                     # mode regularizers, or MDGAN's manifold step
-                real = self._last_real
-                recon = G(self.wrapped["E"](real))
-                geo, mode = mode_regularizer_terms(real, recon, Draw(recon), "intent" if r.mdgan else r.mode_sign)
-                stats["reg/mode/geometric"], stats["reg/mode/mode"] = geo.item(), mode.item()
-                loss = loss + (r.mdgan_lambda * geo + mode if r.mdgan else r.mode_lambda1 * geo + r.mode_lambda2 * mode)
-            if r.historical_averaging > 0:
-                loss = loss + self._historical("g", "G", stats)
-            self._check_finite("loss/g", loss)
-            names = [n for n in ("G", "E") if n in self.nets]
-            for n in names:
-                self.optims[n].zero_grad(set_to_none=True)
-            loss.backward()
-            for n in names:
-                self.optims[n].step()
-        finally:
-            for p in frozen:
-                p.requires_grad_(True)
+    def g_objective(self, real, fake, fake_out):
+        return self.loss.g(k_plus_one_real_logit(fake_out) if self.cfg.reg.semi_supervised else fake_out)
 
-    def _check_finite(self, name: str, value: torch.Tensor) -> None:
-        if not torch.isfinite(value):
-            raise TrainingDiverged(f"{name} became {float(value)} at step {self.iteration + 1}; "
-                                   f"the weights are those of step {self.iteration}")
+    def metrics_every(self) -> int:
+        return self.cfg.eval.metrics_every
 
-    def step(self) -> dict[str, float]:
-        """`optim.d_steps` D updates, one G (and E) update; stats averaged over ranks; metrics every eval.every."""
-        self._set_lr()
-        stats: dict[str, float] = {}
-        for _ in range(self.cfg.optim.d_steps):
-            self.d_phase(stats)
-        self.g_phase(stats)
-        self.iteration += 1
-        stats = self.dist.mean_stats(stats, self.device)
-        stats["step"] = self.iteration
-        stats["lr/g"] = self.optims["G"].param_groups[0]["lr"]
-        if self.iteration % self.cfg.eval.every == 0 or self.iteration == self.cfg.optim.iters:
-            stats.update(self.evaluate())
-        self.history.append(stats)
-        return stats
-
-    def run(self, n: int, progress_fn: Optional[Callable[[int, int, dict], None]] = None) -> list[dict]:
-        out = []
-        for i in range(n):
-            out.append(self.step())
-            if progress_fn is not None:
-                progress_fn(i + 1, n, out[-1])
-        return out
+    def _read(self, stats: dict) -> dict[str, float]:
+        """Floats averaged over ranks."""
+        return self.dist.mean_stats(super()._read(stats), self.device)
 
     # ---- evaluation -------------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -314,38 +167,19 @@ class ImageTrainer:
 
     # ---- checkpoints ------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {
-            "format": FORMAT, "config": self.cfg.to_dict(), "iteration": self.iteration,
-            "nets": {k: {n: v.detach().cpu() for n, v in net.state_dict().items()} for k, net in self.nets.items()},
-            "optims": {k: o.state_dict() for k, o in self.optims.items()},
-            "rngs": {k: g.get_state() for k, g in self.rngs.items()},
-            "reg_state": {k: v.detach().cpu() for k, v in self.reg_state.items()},
-            "history": self.history,
-        }
+        return {"format": FORMAT, "config": self.cfg.to_dict(), **self.training_state()}
 
     def save(self, path) -> None:
         atomic_torch_save(self.state_dict(), path)
 
     def load_state_dict(self, ck: dict) -> None:
-        for name, sd in ck["nets"].items():
-            self.nets[name].load_state_dict(sd)
-        for name, sd in ck["optims"].items():
-            self.optims[name].load_state_dict(sd)
-        for name, state in ck["rngs"].items():
-            self.rngs[name].set_state(state)
-        self.reg_state = {k: v.to(self.device) for k, v in ck["reg_state"].items()}
-        self.iteration, self.history = ck["iteration"], list(ck["history"])
+        self.load_training_state(ck)
 
     @classmethod
     def load(cls, path, device: Optional[str] = None, dist: Optional[DistContext] = None,
              classifier_path=None, iters: Optional[int] = None) -> "ImageTrainer":
         """Rebuild from a checkpoint (state dicts + config, `weights_only=True`); `iters` extends the run."""
-        try:
-            ck = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:
-            raise ValueError(f"{path}: not a toyviz image checkpoint ({type(e).__name__})") from None
-        if not isinstance(ck, dict) or ck.get("format") != FORMAT:
-            raise ValueError(f"{path}: not a toyviz image checkpoint")
+        ck = read_checkpoint(path, FORMAT, "toyviz image checkpoint")
         cfg = ImageConfig.from_dict(ck["config"])
         if device is not None:
             cfg.device = device
