@@ -18,7 +18,8 @@ def test_bench_all_quick_writes_one_page(tmp_path, capsys):
     out, err = capsys.readouterr()
     page = path.read_text()
     for field in ("| date |", "| CPU |", "| cores |", f"| torch | {torch.__version__} |",
-                  f"| numpy | {np.__version__} |", f"| toyviz | {toyviz.__version__} |", "**Note.** a busy machine"):
+                  f"| numpy | {np.__version__} |", f"| toyviz | {toyviz.__version__} |", "| load average before",
+                  "| load average after", "**Note.** a busy machine"):
         assert field in page, field
     assert list(BENCHES) == ["train", "regions", "app", "export", "exact", "choices"]
     for name in BENCHES:

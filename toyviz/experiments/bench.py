@@ -210,7 +210,7 @@ def _quick(args) -> bool:
     return bool(getattr(args, "quick", False))
 
 
-@register("train", 150, 15)
+@register("train", 240, 10)
 def bench_train(args) -> None:
     """Training steps per second on ring8 (wall time, best of rounds): a bare hand-written PyTorch GAN loop over the
     same nets (the floor), the trainer plain, with BRE and with each technique preset; '÷ bare' and '÷ plain' are
@@ -282,7 +282,7 @@ REGION_NETS = {"bre-toy D (4x10)": lambda: presets.get("bre-toy"),
                "ring8 D (3x128)": lambda: presets.get("ring8")}
 
 
-@register("regions", 70, 12)
+@register("regions", 60, 10)
 def bench_regions(args) -> None:
     """rasterize beside the bare forward pass of D over the same grid (CPU time of this process, one thread):
     'forward' is D(x) in rasterize's chunks (the floor), 'one pass' D(x) on all points at once; 'forward+bits' and
@@ -364,7 +364,7 @@ def bench_regions(args) -> None:
 
 
 # ---- the page and the video export ---------------------------------------------------------------------------------
-@register("app", 25, 10)
+@register("app", 5, 2)
 def bench_app(args) -> None:
     """One page update on ring8 as the page does it: train k steps, gather + rasterize the live FrameData, draw the
     default panels (800×600), at two raster sizes. Goal: ≥ 5 updates/s at 256². Prints the median over updates of
@@ -411,7 +411,7 @@ def bench_app(args) -> None:
     torch.set_num_threads(threads)
 
 
-@register("export", 60, 15)
+@register("export", 15, 4)
 def bench_export(args) -> None:
     """A 512×512 MP4 of the default panels from a bre-toy run with a snapshot every 5 steps (200 frames from 995
     steps; 40 from 195 with --quick), one torch thread: frames written per second (wall time) and the file's size,
@@ -450,7 +450,7 @@ def bench_export(args) -> None:
 
 
 # ---- exact partitions ---------------------------------------------------------------------------------------------
-@register("exact", 60, 8)
+@register("exact", 10, 2)
 def bench_exact(args) -> None:
     """The exact partition (toyviz.exact_partition) beside the 512² raster of the same nets, CPU time of this
     process, best of 3 (1 with --quick), one thread: the regions found, the seconds to find them and regions found
@@ -569,7 +569,7 @@ def _choice_cases() -> list[tuple[str, Callable, Callable, int]]:
     ]
 
 
-@register("choices", 45, 10)
+@register("choices", 35, 12)
 def bench_choices(args) -> None:
     """Each speed-motivated choice in the geometry code beside the alternative it was chosen over (CPU time of this
     process, one thread, min over alternated rounds; 'alt ÷ chosen' = median over rounds of the alternative's time
@@ -699,11 +699,15 @@ def machine_facts() -> list[tuple[str, str]]:
     from .. import __version__
     cores = os.cpu_count() or 0
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
-    load = ", ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "unknown"
     return [("date", datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")), ("CPU", cpu_model()),
             ("cores", f"{cores}" + (f" ({usable} usable by this process)" if usable != cores else "")),
             ("torch", torch.__version__), ("numpy", np.__version__), ("toyviz", __version__),
-            ("python", platform.python_version()), ("load average before (1, 5, 15 min)", load)]
+            ("python", platform.python_version()), ("load average before (1, 5, 15 min)", load_average())]
+
+
+def load_average() -> str:
+    """The system's load averages: other jobs on the cores while a benchmark runs slow it down."""
+    return ", ".join(f"{v:.2f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "unknown"
 
 
 def markdown_page(sections: list[Section], facts: list[tuple[str, str]], command: str,
@@ -728,6 +732,7 @@ def run_benches(names: list[str], args, markdown=None, note: Optional[str] = Non
     path = check_markdown_path(markdown) if markdown is not None else None
     facts = machine_facts()
     sections = [run_bench(name, args) for name in names]
+    facts.append(("load average after (1, 5, 15 min)", load_average()))
     if path is not None:
         command = command or f"python -m toyviz bench {' '.join(names) if len(names) == 1 else 'all'}" \
                              f"{' --quick' if _quick(args) else ''} --markdown {path}"
