@@ -16,7 +16,7 @@ from .runs import progress
 
 # Seconds of one training step at the defaults (32×32, width 64, batch 64) on the CPU of MACHINE; a step's cost
 # grows with size² · width² · batch.
-STEP_SECONDS = 0.4
+STEP_SECONDS = 0.25
 WARMUP, ROUNDS = 10, 3
 
 
