@@ -1,7 +1,10 @@
 """toyviz.image.data: digits and stacked digits, and the real readers on tiny fake MNIST IDX, CIFAR-10 pickle and
-image-folder files; a missing or malformed file names what was expected where."""
+image-folder files; a missing or malformed file names what was expected where; a hostile pickle runs no code."""
+import builtins
 import gzip
+import os
 import pickle
+import warnings
 
 import imageio.v3 as iio
 import numpy as np
@@ -100,6 +103,50 @@ def test_cifar10_pickle_reader(tmp_path):
     (tmp_path / "data_batch_3").write_bytes(b"not a pickle")
     with pytest.raises(ValueError, match="data_batch_3 is not a CIFAR-10 python batch"):
         make_image_data(ImageDataConfig(name="cifar10", path=str(tmp_path), image_size=32))
+
+
+class _Hostile:
+    """A pickle that runs `call(*args)` when a plain `pickle.load` reads it."""
+
+    def __init__(self, call, args):
+        self.call, self.args = call, args
+
+    def __reduce__(self):
+        return self.call, self.args
+
+
+@pytest.mark.parametrize("how", ["os.system", "builtins.open"])
+def test_cifar10_refuses_a_pickle_that_would_run_code(tmp_path, how):
+    marker = tmp_path / "marker"
+    hostile = (_Hostile(os.system, (f"touch {marker}",)) if how == "os.system"
+               else _Hostile(builtins.open, (str(marker), "w")))
+    data = tmp_path / "cifar"
+    data.mkdir()
+    for name in [f"data_batch_{i}" for i in range(2, 6)] + ["test_batch"]:
+        _cifar_batch(data / name, 2, 0)
+    with open(data / "data_batch_1", "wb") as f:
+        pickle.dump({b"data": hostile, b"labels": [1, 2]}, f)
+    with pytest.raises(ValueError) as e:
+        make_image_data(ImageDataConfig(name="cifar10", path=str(data), image_size=32))
+    assert not marker.exists()                            # nothing the file asked for ran
+    message = str(e.value)
+    assert "data_batch_1 is not a CIFAR-10 python batch" in message and "refused" in message
+    assert len(message.splitlines()) == 1
+
+
+def test_cifar10_reads_numpy_1_names_and_python_ints(tmp_path):
+    """A batch as CIFAR-10 ships it names numpy.core.multiarray (numpy 1) and holds its labels as Python ints."""
+    x = np.arange(2 * 3072).astype(np.uint8).reshape(2, 3072)
+    raw = pickle.dumps({b"data": x, b"labels": [3, 7], b"batch_label": b"b", b"filenames": [b"a.png", b"b.png"]},
+                       protocol=3)                        # protocol 3 names globals as text lines
+    raw = raw.replace(b"numpy._core.multiarray\n", b"numpy.core.multiarray\n")
+    assert b"numpy.core.multiarray" in raw
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        (tmp_path / name).write_bytes(raw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = make_image_data(ImageDataConfig(name="cifar10", path=str(tmp_path), image_size=32))
+    assert np.array_equal(d.train[:2].reshape(2, -1).numpy(), x) and d.test_labels.tolist() == [3, 7]
 
 
 def test_image_folder_reader(tmp_path):

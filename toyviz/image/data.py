@@ -1,5 +1,7 @@
 """Image data sets with no download: scikit-learn's digits and stacked digits (1,000 modes), and readers for the
 user's local MNIST IDX files, CIFAR-10 python batches and folders of images. Pixels in [−1, 1], (N, C, S, S).
+CIFAR-10 batches are pickles: they are read by a restricted unpickler that builds numpy arrays and plain values
+only, so a hostile file in the data folder runs no code.
 
 Images are stored as uint8 at the requested size; `sample(n, generator, split)` draws a batch through an explicit
 `torch.Generator`, so a seed fixes the data stream.
@@ -16,6 +18,11 @@ import torch
 import torch.nn.functional as F
 
 from .config import ImageDataConfig
+
+try:                        # numpy 2 moved numpy.core to numpy._core (the old name warns); pickles use either
+    from numpy._core import multiarray as _multiarray
+except ImportError:         # numpy 1
+    from numpy.core import multiarray as _multiarray
 
 SPLIT_SEED = 1234          # the digits train/test split is fixed, so a cached classifier stays valid across runs
 
@@ -151,14 +158,37 @@ def load_mnist(path: str, size: int) -> ImageData:
     return ImageData("mnist", *parts["train"], *parts["test"], 10)
 
 
+class RefusedGlobal(pickle.UnpicklingError):
+    """A pickle named a global that the format it claims to be never holds."""
+
+
+class CifarUnpickler(pickle.Unpickler):
+    """Builds only what a CIFAR-10 python batch holds: dicts, lists, bytes, strings and numbers (no lookup needed)
+    and numpy arrays (`_reconstruct`, `ndarray`, `dtype`; `scalar` too, for labels a numpy user wrote as numpy
+    integers). Any other global a file names (os.system, builtins.open, ...) is refused before it is imported or
+    called: a plain `pickle.load` would run whatever the file asks for."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+               ("numpy", "ndarray"), ("numpy", "dtype")}
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise RefusedGlobal(f"{module}.{name}")
+        return getattr(np if module == "numpy" else _multiarray, name)
+
+
 def _read_cifar_batch(p: Path):
     if not p.exists():
         raise ValueError(f"cifar10: expected {p.name} (a CIFAR-10 python batch) in {p.parent}")
     try:
         with open(p, "rb") as f:
-            d = pickle.load(f, encoding="bytes")
+            d = CifarUnpickler(f, encoding="bytes").load()
         x = np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
         y = np.asarray(d[b"labels"], dtype=np.int64)
+    except RefusedGlobal as e:
+        raise ValueError(f"cifar10: {p} is not a CIFAR-10 python batch: it names {e}, which a batch never holds "
+                         f"(refused, not run: a pickle can run code)") from None
     except Exception as e:
         raise ValueError(f"cifar10: {p} is not a CIFAR-10 python batch (a pickled dict with b'data' (N, 3072) "
                          f"uint8 and b'labels'): {type(e).__name__}") from None
