@@ -57,6 +57,26 @@ def test_replace_refuses_unknown_paths():
         Config().replace(**{"reg.bree.weight": 1})
 
 
+@pytest.mark.parametrize("key,message", [
+    ("optim.lr", "unknown config key optim.lr (did you mean optim.lr_g, optim.lr_d?)"),
+    ("reg.bre.wieght", "unknown config key reg.bre.wieght (did you mean reg.bre.weight?)"),
+    ("reg.bree.weight", "unknown config key reg.bree.weight (did you mean reg.bre.weight?)"),
+])
+def test_unknown_key_suggests_the_nearest_real_ones(key, message):
+    with pytest.raises(ValueError) as e:
+        Config().replace(**{key: 1})
+    assert str(e.value) == message
+
+
+def test_unknown_key_in_a_file_suggests_too_and_lists_when_nothing_is_near():
+    d = Config().to_dict()
+    d["reg"]["bre"]["wieght"] = 1.0
+    with pytest.raises(ValueError, match=r"unknown config key reg\.bre\.wieght \(did you mean reg\.bre\.weight\?\)"):
+        Config.from_dict(d)
+    with pytest.raises(ValueError, match=r"unknown config key zzz \(allowed: data, device, loss"):
+        Config().replace(zzz=1)
+
+
 def test_parse_assignment_reads_json_values():
     assert parse_assignment("reg.bre.layers=[1,2]") == ("reg.bre.layers", [1, 2])
     assert parse_assignment("loss=hinge") == ("loss", "hinge")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import json
 import math
 import typing
@@ -351,8 +352,8 @@ def _build(cls, d, path: str):
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(d) - names)
     if unknown:
-        where = f"{path}." if path else ""
-        raise ValueError(f"unknown config key {where}{unknown[0]} (allowed: {', '.join(sorted(names))})")
+        key = f"{path}.{unknown[0]}" if path else unknown[0]
+        raise ValueError(_unknown_key(key, _dotted_fields(cls, path), f"allowed: {', '.join(sorted(names))}"))
     kwargs = {k: _coerce(hints[k], v, f"{path}.{k}" if path else k) for k, v in d.items()}
     return cls(**kwargs)
 
@@ -426,17 +427,45 @@ def _has_dotted(d: dict, key: str) -> bool:
     return isinstance(node, dict) and leaf in node
 
 
+def _dotted_fields(cls, path: str = "") -> list[str]:
+    """Every leaf field of a config dataclass as a dotted key (`optim.lr_g`), under `path`."""
+    hints, out = typing.get_type_hints(cls), []
+    for f in dataclasses.fields(cls):
+        key = f"{path}.{f.name}" if path else f.name
+        out += _dotted_fields(hints[f.name], key) if dataclasses.is_dataclass(hints[f.name]) else [key]
+    return out
+
+
+def _dotted_leaves(d: dict, path: str = "") -> list[str]:
+    """Every leaf of a nested dict as a dotted key."""
+    out = []
+    for k, v in d.items():
+        key = f"{path}.{k}" if path else k
+        out += _dotted_leaves(v, key) if isinstance(v, dict) else [key]
+    return out
+
+
+def _unknown_key(key: str, known: list[str], fallback: str = "") -> str:
+    """"unknown config key KEY (did you mean A, B?)" with the nearest real keys (difflib), else the fallback."""
+    near = difflib.get_close_matches(key, known, n=3, cutoff=0.8)
+    hint = f"did you mean {', '.join(near)}?" if near else fallback
+    return f"unknown config key {key}" + (f" ({hint})" if hint else "")
+
+
 def set_dotted(d: dict, key: str, value) -> None:
-    """Set `a.b.c` in a nested dict, refusing paths that do not exist (so typos are caught)."""
+    """Set `a.b.c` in a nested dict, refusing paths that do not exist (so typos are caught, with the nearest real
+    keys suggested)."""
     parts = key.split(".")
     node = d
-    for i, p in enumerate(parts[:-1]):
+    for p in parts[:-1]:
         if not isinstance(node.get(p), dict):
-            raise ValueError(f"unknown config key {'.'.join(parts[:i + 1])}")
+            break
         node = node[p]
-    if parts[-1] not in node:
-        raise ValueError(f"unknown config key {key}")
-    node[parts[-1]] = value
+    else:
+        if parts[-1] in node:
+            node[parts[-1]] = value
+            return
+    raise ValueError(_unknown_key(key, _dotted_leaves(d), f"allowed: {', '.join(sorted(node))}"))
 
 
 def parse_assignment(text: str) -> tuple[str, object]:
