@@ -1,5 +1,5 @@
-"""The Streamlit page: `streamlit run app.py`. Widgets -> Config, one `toyviz.session.Session` per browser session
-(in st.session_state), drawing with toyviz.render / toyviz.plotly_figures. No maths here.
+"""The Streamlit page: `streamlit run app.py`. Widgets -> Config, one `toyviz.page.session.Session` per browser
+session (in st.session_state), drawing with toyviz.draw.render / toyviz.draw.plotly_figures. No maths here.
 """
 from __future__ import annotations
 

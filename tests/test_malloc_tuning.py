@@ -1,4 +1,4 @@
-"""toyviz.allocator: with glibc's thresholds fixed, a large array freed is reused by the next one instead of being
+"""toyviz.malloc_tuning: with glibc's thresholds fixed, a large array freed is reused by the next one instead of being
 paid again in page faults; the command line and the page set it; a user's own MALLOC_* choice is left alone."""
 import os
 import subprocess

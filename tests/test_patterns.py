@@ -1,4 +1,4 @@
-"""toyviz.pattern_ids: bit packing is exact and injective, colours are the stated HSV formula of SplitMix64, and a
+"""toyviz.geometry.patterns: bit packing is exact and injective, colours are the stated HSV formula of SplitMix64, and a
 grid's partition from runs equals one computed pixel by pixel."""
 import numpy as np
 import pytest

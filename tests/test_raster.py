@@ -1,4 +1,4 @@
-"""toyviz.regions: exact pattern ids against independently computed bit tuples, ∇ₓD against finite differences,
+"""toyviz.geometry.raster: exact pattern ids against independently computed bit tuples, ∇ₓD against finite differences,
 the mosaic glass, chunking, reference batches, colour stability and bad input."""
 import numpy as np
 import pytest

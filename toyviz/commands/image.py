@@ -79,7 +79,7 @@ def cmd_bench(args) -> int:
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="python -m toyviz.image", description="Train DCGANs on images with the toy's regularizers.")
+    p = Parser(prog="toyviz-image", description="Train DCGANs on images with the toy's regularizers.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
     t = sub.add_parser("train", help="train into a run folder (also under torchrun --nproc_per_node N)")
     t.add_argument("--dataset", choices=DATASETS)

@@ -23,8 +23,9 @@ def names() -> list[str]:
 
 
 def describe(name: str) -> str:
-    """The preset's one-line description (the first line of its docstring)."""
-    return (_builder(name).__doc__ or "").strip().split("\n")[0]
+    """The preset's description: the first paragraph of its docstring, on one line."""
+    first = (_builder(name).__doc__ or "").strip().split("\n\n")[0]
+    return " ".join(line.strip() for line in first.splitlines())
 
 
 def _builder(name: str) -> Callable[[], Config]:

@@ -1,6 +1,6 @@
 """DCGAN generator, discriminator and conv encoder (Radford et al. 2016) with the toy's features contract.
 
-`forward_features(x) -> (out, toyviz.nets.Features)`: per conv layer the pre-activation (after the norm that
+`forward_features(x) -> (out, toyviz.engine.nets.Features)`: per conv layer the pre-activation (after the norm that
 precedes the nonlinearity: what BRE reads, METHODS §1), the activation, and whether the layer is pointwise
 (train-mode batch norm makes a layer depend on the rest of the batch). `forward(x, features=True)` returns the
 same pair, so a DistributedDataParallel wrapper can hand out features too.

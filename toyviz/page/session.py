@@ -138,7 +138,7 @@ def _continue(trainer: Trainer, cfg: Config) -> Trainer:
 
 
 def panel_options(depth: int) -> list[str]:
-    """Every concrete panel name of `toyviz.frames.PANELS` for a D with `depth` hidden layers (L = 1..depth)."""
+    """Every concrete panel name of `toyviz.draw.frames.PANELS` for a D with `depth` hidden layers (L = 1..depth)."""
     out = []
     for p in PANELS:
         if p.endswith(":L"):
@@ -253,7 +253,7 @@ class Session:
 
     def frame_data(self, label: str, panels: Sequence[str], resolution: Optional[int] = None, *,
                    hover: bool = False):
-        """`toyviz.frames.FrameData` of run `label` at the current view: the scrubbed snapshot, or the live
+        """`toyviz.draw.frames.FrameData` of run `label` at the current view: the scrubbed snapshot, or the live
         weights (lent to the renderer as a temporary last snapshot, so stored snapshots stay on their grid).
         The raster is computed only for panels that show it, its mosaic glass only for the mosaic panel or
         `hover` (the interactive panels show ∇ₓD per pixel)."""
@@ -272,7 +272,7 @@ class Session:
             t.snapshots.pop()
 
     def frames(self, panels: Sequence[str], size=(640, 480), resolution: Optional[int] = None) -> dict:
-        """label -> (H, W, 3) uint8 picture of the current view, drawn by `toyviz.render.draw_frame`."""
+        """label -> (H, W, 3) uint8 picture of the current view, drawn by `toyviz.draw.render.draw_frame`."""
         return {label: draw_frame(self.frame_data(label, panels, resolution), panels, size) for label in self.runs}
 
     # ---- config changes --------------------------------------------------------------------------------------
@@ -394,7 +394,7 @@ class Session:
 
     def paper_figure_bytes(self, panels: Sequence[str], fmt: str = "png") -> bytes:
         """A BRE-paper-style figure (rows: start, middle and end of each run, A's above B's) as PNG or PDF, by
-        `toyviz.export.write_figure`."""
+        `toyviz.draw.writers.write_figure`."""
         if fmt not in ("png", "pdf"):
             raise ValueError(f"figure format must be png or pdf (got {fmt!r})")
         its = self.snapshot_steps()
@@ -406,7 +406,7 @@ class Session:
 
     def export_video_bytes(self, fmt: str, panels: Sequence[str], size=(640, 480), progress_fn=None,
                            fps: float = 10) -> bytes:
-        """The stored snapshots so far as an MP4 or GIF by `toyviz.export` (A/B: side by side, each `size`)."""
+        """The stored snapshots so far as an MP4 or GIF by `toyviz.draw.writers` (A/B: side by side, each `size`)."""
         if fmt not in ("mp4", "gif"):
             raise ValueError(f"video format must be mp4 or gif (got {fmt!r})")
         with tempfile.TemporaryDirectory() as d:
