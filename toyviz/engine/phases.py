@@ -18,8 +18,12 @@ One iteration is a D half then a G half, top to bottom:
 
 Inside a phase the statistics are tensors (`stats["loss/d"] = loss.detach()`); they are read into floats once,
 after the G half (`_read`), so a phase makes no host read for its statistics. The one host read a phase keeps is
-the finiteness check before each optimizer update: it keeps "the weights are those of step N" true when a loss
-becomes NaN or infinite.
+the finiteness check before each optimizer update (`_check_finite`): a loss that is NaN, infinite or beyond
+±`MAX_LOSS` (an explosion that is still finite) raises `TrainingDiverged` before the update. An iteration's first
+half keeps a copy of what the iteration changes before its last check (D's weights, buffers and optimizer; every
+net under MDGAN; the other nets' buffers, the regularizer state and the random streams), and a divergence in
+either half restores it, so the trainer is back at the end of step N when the message says "the weights are those
+of step N" (of G and D alike: when loss/g diverges, D has already taken that iteration's update).
 
 Regularizers come from the one registry (`regularizers.REGISTRY`): a phase builds a `StepContext` and every
 registry term whose player matches and whose weight is non-zero joins the loss, logged under `reg/<name>`.
@@ -32,6 +36,8 @@ MDGAN), optimizers (`self.optims`), `self.loss`, `self.rngs` (RandomStreams), `s
 """
 from __future__ import annotations
 
+import math
+from collections import defaultdict
 from typing import Optional, Sequence
 
 import torch
@@ -52,8 +58,16 @@ def read_checkpoint(path, fmt: str, what: str) -> dict:
     return ck
 
 
+MAX_LOSS = 1e6      # |loss| beyond this is divergence too: no objective here reaches it in a run that still learns
+
+
 class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite; the weights and snapshots are those of the last finite step."""
+    """A loss became NaN or infinite or beyond ±MAX_LOSS; the trainer (`trainer`, set once it is rolled back) is
+    at its last finite step: weights, optimizers, snapshots and history, ready to be saved."""
+
+    def __init__(self, message: str, trainer=None):
+        super().__init__(message)
+        self.trainer = trainer
 
 
 class PhasedTrainer:
@@ -74,6 +88,7 @@ class PhasedTrainer:
         self.d_phases = 0                 # D phases taken in the iteration under way
         self.pending_real: Optional[torch.Tensor] = None     # the real batch of this iteration's D half
         self._stats: dict = {}           # statistics of the iteration under way (tensors until read)
+        self._rollback: Optional[dict] = None   # the state at the start of the iteration under way
 
     # ---- hooks a trainer defines -------------------------------------------------------------------------------
     def real_for_d(self) -> torch.Tensor:
@@ -159,8 +174,10 @@ class PhasedTrainer:
         return loss
 
     def _check_finite(self, name: str, value: torch.Tensor) -> None:
-        if not torch.isfinite(value):
-            raise TrainingDiverged(f"{name} became {float(value.detach())} at step {self.iteration + 1}; "
+        v = float(value.detach())
+        if not (abs(v) <= MAX_LOSS):                        # also NaN
+            beyond = f" (beyond ±{MAX_LOSS:g})" if math.isfinite(v) else ""
+            raise TrainingDiverged(f"{name} became {v:.4g}{beyond} at step {self.iteration + 1}; "
                                    f"the weights are those of step {self.iteration}")
 
     def _update(self, names: tuple[str, ...], loss: torch.Tensor, stat: str) -> None:
@@ -265,26 +282,72 @@ class PhasedTrainer:
         if self.d_phases == 0 and self.pending_real is None:
             self._stats = {}
             self.monitoring = self.iteration == 0 or self.evaluates(self.iteration + 1)
+            self._rollback = self._state_to_roll_back()
         self._set_lr()
+
+    # ---- divergence: back to the start of the iteration --------------------------------------------------------
+    def _state_to_roll_back(self) -> dict:
+        """What an iteration changes before its last finiteness check, kept at its start: the weights and buffers of
+        the nets its D half updates (D; every net under MDGAN, whose halves update both players) and their
+        optimizers' state, the other nets' buffers (batch norm statistics move in a forward), the regularizer state
+        and the random streams. Every one of those tensors is changed in place, so the copy is one list of tensors,
+        copied into the previous iteration's copies when they are the same tensors (no allocation)."""
+        updated = [name for name in self.nets if name == "D" or self.cfg.reg.mdgan]
+        optim_state = {name: {p: dict(st) for p, st in self.optims[name].state.items()} for name in updated}
+        live = [p.detach() for name in updated for p in self.nets[name].parameters()]
+        live += [b for net in self.nets.values() for b in net.buffers()]
+        live += [v for state in optim_state.values() for st in state.values() for v in st.values()
+                 if torch.is_tensor(v)]
+        last = self._rollback
+        if last is not None and len(last["live"]) == len(live) and all(a is b for a, b in zip(last["live"], live)):
+            copies = last["copies"]
+            torch._foreach_copy_(copies, live)
+        else:
+            copies = [t.clone() for t in live]
+        return {"iteration": self.iteration, "live": live, "copies": copies, "optim_state": optim_state,
+                "reg_state": {k: v.clone() for k, v in self.reg_state.items()}, "rngs": self.rngs.state_dict()}
+
+    def _roll_back(self, e: TrainingDiverged) -> TrainingDiverged:
+        """Put back the state at the start of the iteration (the end of step N) after a divergence in either half;
+        returns the exception to raise, which carries the trainer."""
+        saved = self._rollback
+        if saved is None or saved["iteration"] != self.iteration:
+            # resumed from a checkpoint taken between the halves: D's state at the iteration's start is not known
+            return TrainingDiverged(f"{e} (D's: after the D half of step {self.iteration + 1}, taken before the "
+                                    f"checkpoint this trainer resumed)", self)
+        with torch.no_grad():
+            torch._foreach_copy_(saved["live"], saved["copies"])
+        for name, state in saved["optim_state"].items():
+            self.optims[name].state = defaultdict(dict, state)   # drops the state a first update created
+        self.reg_state = {k: v.clone() for k, v in saved["reg_state"].items()}
+        self.rngs.load_state_dict(saved["rngs"])
+        self._stats, self.d_phases, self.pending_real = {}, 0, None
+        return TrainingDiverged(str(e), self)
 
     def step_d(self) -> None:
         """The D half of the iteration under way: `optim.d_steps` D phases (MDGAN: its manifold step)."""
         self._begin_half()
-        if self.cfg.reg.mdgan:
-            self.pending_real = self.manifold_phase(self._stats)
-        else:
-            for _ in range(self.cfg.optim.d_steps):
-                self.pending_real = self.d_phase(self._stats)
+        try:
+            if self.cfg.reg.mdgan:
+                self.pending_real = self.manifold_phase(self._stats)
+            else:
+                for _ in range(self.cfg.optim.d_steps):
+                    self.pending_real = self.d_phase(self._stats)
+        except TrainingDiverged as e:
+            raise self._roll_back(e) from None
         self.d_phases += 1
 
     def step_g(self) -> dict[str, float]:
         """The G half (MDGAN: its diffusion step), which completes the iteration; returns its statistics."""
         self._begin_half()
-        real = self.pending_real if self.pending_real is not None else self.real_for_d()
-        if self.cfg.reg.mdgan:
-            self.diffusion_phase(self._stats, real)
-        else:
-            self.g_phase(self._stats, real)
+        try:
+            real = self.pending_real if self.pending_real is not None else self.real_for_d()
+            if self.cfg.reg.mdgan:
+                self.diffusion_phase(self._stats, real)
+            else:
+                self.g_phase(self._stats, real)
+        except TrainingDiverged as e:
+            raise self._roll_back(e) from None
         return self._complete()
 
     def half_step(self, player: str) -> Optional[dict[str, float]]:
@@ -375,3 +438,4 @@ class PhasedTrainer:
         self.pending_real = None if real is None else real.to(self.device)
         self._stats = {k: v.to(self.device) for k, v in (half.get("stats") or {}).items()}
         self.monitoring = bool(half.get("monitoring", True))
+        self._rollback = None

@@ -1,0 +1,118 @@
+"""Divergence (phases.py): a loss that is NaN, infinite or beyond ±MAX_LOSS raises TrainingDiverged with the
+trainer rolled back to the start of the iteration (D's update of that iteration undone, so "the weights are those
+of step N" holds for both players)."""
+import dataclasses
+
+import pytest
+import torch
+
+from toyviz.engine import phases
+from toyviz.engine.trainer import Trainer, TrainingDiverged
+from toyviz.image.config import ImageConfig
+from toyviz.image.trainer import ImageTrainer
+
+IMAGE_TINY = {"data.image_size": 16, "nets.width": 4, "nets.latent_dim": 8, "optim.batch_size": 8,
+              "eval.metrics_every": 1000, "eval.samples": 40, "eval.missing_mass_steps": 0}
+
+
+def _state(t) -> dict:
+    """Everything a step changes: every net's weights and buffers, the optimizers, the random streams."""
+    return {"nets": {n: {k: v.clone() for k, v in net.state_dict().items()} for n, net in t.nets.items()},
+            "optims": {n: {p: {k: v.clone() for k, v in st.items()} for p, st in o.state_dict()["state"].items()}
+                       for n, o in t.optims.items()},
+            "rngs": t.rngs.state_dict(), "reg_state": {k: v.clone() for k, v in t.reg_state.items()}}
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return torch.equal(a, b)
+
+
+def _nan_after(fn, calls_before_nan: int):
+    """`fn` whose result (or its result's first item, the loss) is NaN from its (calls_before_nan + 1)-th call."""
+    calls = []
+
+    def wrapped(*a, **kw):
+        calls.append(1)
+        out = fn(*a, **kw)
+        if len(calls) <= calls_before_nan:
+            return out
+        return (out[0] * float("nan"), *out[1:]) if isinstance(out, tuple) else out * float("nan")
+    return wrapped
+
+
+def test_a_nan_g_loss_undoes_the_d_update_of_its_iteration(tiny_cfg, monkeypatch):
+    t = Trainer(tiny_cfg.replace(**{"reg.historical_averaging": 0.1}))      # reg_state moves too
+    t.run(3)
+    before = _state(t)
+    seen = {}
+
+    def g_objective(real, fake, fake_out):                                 # called after this iteration's D update
+        seen["D moved"] = not _same(before["nets"]["D"], _state(t)["nets"]["D"])
+        return fake_out.mean() * float("nan")
+    monkeypatch.setattr(t, "g_objective", g_objective)
+    with pytest.raises(TrainingDiverged, match=r"^loss/g became nan at step 4; the weights are those of step 3$") \
+            as e:
+        t.step()
+    assert seen["D moved"] and e.value.trainer is t
+    assert t.iteration == 3 and len(t.history) == 3 and t.d_phases == 0 and t.pending_real is None
+    assert _same(before, _state(t))
+    monkeypatch.undo()                                                     # and training goes on as if nothing
+    again = Trainer(tiny_cfg.replace(**{"reg.historical_averaging": 0.1}))
+    again.run(4)
+    assert t.step() == again.history[3]
+
+
+def test_a_nan_in_the_second_d_phase_undoes_the_first(tiny_cfg, monkeypatch):
+    t = Trainer(tiny_cfg.replace(**{"optim.d_steps": 2}))
+    t.run(2)
+    before = _state(t)
+    monkeypatch.setattr(t, "d_objective", _nan_after(t.d_objective, 1))
+    with pytest.raises(TrainingDiverged, match="loss/d became nan at step 3"):
+        t.step()
+    assert _same(before, _state(t))
+
+
+def test_mdgan_rolls_back_every_net(tiny_cfg, monkeypatch):
+    t = Trainer(tiny_cfg.replace(**{"reg.mdgan": True}))
+    t.run(2)
+    before = _state(t)
+    assert set(before["nets"]) == {"G", "D", "E", "D2"}
+    # the manifold step's G loss stays finite, the diffusion step's is NaN: D, D2, G and E have all moved by then
+    monkeypatch.setattr(t, "loss", dataclasses.replace(t.loss, g=_nan_after(t.loss.g, 1)))
+    with pytest.raises(TrainingDiverged, match="loss/g became nan at step 3"):
+        t.step()
+    assert _same(before, _state(t))
+
+
+def test_the_image_trainer_rolls_back_d_and_gs_batch_norm_statistics(monkeypatch):
+    t = ImageTrainer(ImageConfig().replace(**IMAGE_TINY))
+    t.step()
+    before = _state(t)
+    assert any("running_mean" in k for k in before["nets"]["G"])       # G's forward in the D half moves these
+    monkeypatch.setattr(t, "g_objective", lambda real, fake, fake_out: fake_out.mean() * float("inf"))
+    with pytest.raises(TrainingDiverged, match="loss/g became inf at step 2; the weights are those of step 1"):
+        t.step()
+    assert _same(before, _state(t))
+
+
+def test_a_finite_explosion_is_divergence_too(tiny_cfg, monkeypatch):
+    t = Trainer(tiny_cfg.replace(**{"optim.lr_d": 1e6, "optim.lr_g": 1e6}))
+    with pytest.raises(TrainingDiverged, match=r"became \S+e\+\d+ \(beyond ±1e\+06\) at step (\d+)"):
+        t.run(20)
+    monkeypatch.setattr(phases, "MAX_LOSS", 0.5)                         # the bound is the module's constant
+    with pytest.raises(TrainingDiverged, match=r"^loss/d became 1\.\d+ \(beyond ±0\.5\) at step 1; the weights "
+                                               r"are those of step 0$"):
+        Trainer(tiny_cfg).step()
+
+
+def test_a_g_half_resumed_between_the_halves_says_what_d_holds(tiny_cfg, tmp_path, monkeypatch):
+    t = Trainer(tiny_cfg)
+    t.run(2)
+    t.step_d()
+    t.save(tmp_path / "half.pt")
+    back = Trainer.load(tmp_path / "half.pt")
+    monkeypatch.setattr(back, "g_objective", lambda real, fake, fake_out: fake_out.mean() * float("nan"))
+    with pytest.raises(TrainingDiverged, match=r"those of step 2 \(D's: after the D half of step 3, taken before"):
+        back.step_g()
