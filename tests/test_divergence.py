@@ -1,16 +1,26 @@
-"""Divergence (phases.py): a loss that is NaN, infinite or beyond ±MAX_LOSS raises TrainingDiverged with the
-trainer rolled back to the start of the iteration (D's update of that iteration undone, so "the weights are those
-of step N" holds for both players)."""
+"""Divergence (phases.py, the command lines): a loss that is NaN, infinite or beyond ±MAX_LOSS raises
+TrainingDiverged with the trainer rolled back to the start of the iteration (D's update of that iteration undone,
+so "the weights are those of step N" holds for both players); `toyviz train` and `toyviz.image train` then print
+one line, leave the last finite step in the run folder and exit 3."""
 import dataclasses
+import subprocess
+import sys
 
+import imageio.v3 as iio
+import numpy as np
 import pytest
 import torch
 
+from toyviz.commands import image as image_cli
+from toyviz.commands.cli import main
 from toyviz.engine import phases
+from toyviz.engine.run_folder import RunFolder
 from toyviz.engine.trainer import Trainer, TrainingDiverged
 from toyviz.image.config import ImageConfig
+from toyviz.image.run import ImageRunFolder
 from toyviz.image.trainer import ImageTrainer
 
+HUGE_LR = ["--set", "optim.lr_d=1e6", "--set", "optim.lr_g=1e6"]
 IMAGE_TINY = {"data.image_size": 16, "nets.width": 4, "nets.latent_dim": 8, "optim.batch_size": 8,
               "eval.metrics_every": 1000, "eval.samples": 40, "eval.missing_mass_steps": 0}
 
@@ -116,3 +126,51 @@ def test_a_g_half_resumed_between_the_halves_says_what_d_holds(tiny_cfg, tmp_pat
     monkeypatch.setattr(back, "g_objective", lambda real, fake, fake_out: fake_out.mean() * float("nan"))
     with pytest.raises(TrainingDiverged, match=r"those of step 2 \(D's: after the D half of step 3, taken before"):
         back.step_g()
+
+
+def test_train_exits_3_with_one_line_and_keeps_the_last_finite_step(tmp_path, capsys, tiny_cfg):
+    out = tmp_path / "run"
+    assert main(["train", "--preset", "ring8", "--iters", "20", *HUGE_LR, "--out", str(out)]) == 3
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (f"toyviz: diverged: loss/d became 5.6e+27 (beyond ±1e+06) at step 2; the weights are those of "
+                   f"step 1; {out} holds step 1")
+    folder = RunFolder(out)
+    assert [s["step"] for s in folder.stats()] == [1] and folder.config().optim.lr_d == 1e6
+    kept = folder.trainer()
+    one = Trainer(kept.cfg)
+    one.step()
+    assert _same(_state(one)["nets"], _state(kept)["nets"]) and _same(_state(one)["optims"], _state(kept)["optims"])
+
+
+def test_train_help_documents_the_exit_codes():
+    r = subprocess.run([sys.executable, "-m", "toyviz", "train", "--help"], capture_output=True, text=True)
+    assert "3  training diverged" in r.stdout and "2  bad input" in r.stdout
+
+
+def test_train_subprocess_diverging_exits_3_without_a_traceback(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "toyviz", "train", "--preset", "bre-toy", "--iters", "5", *HUGE_LR,
+                        "--out", str(tmp_path / "run")], capture_output=True, text=True)
+    assert r.returncode == 3 and "Traceback" not in r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("toyviz: diverged: loss/g became") and last.endswith(f"{tmp_path / 'run'} holds step 0")
+    assert RunFolder(tmp_path / "run").trainer().iteration == 0
+
+
+def test_image_train_exits_3_and_keeps_the_last_finite_step(tmp_path, capsys):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        iio.imwrite(folder / f"{i}.png", rng.integers(0, 256, (16, 16, 3)).astype(np.uint8))
+    out = tmp_path / "run"
+    args = ["train", "--dataset", "folder", "--set", f"data.path={folder}", "--size", "16", "--set", "nets.width=4",
+            "--set", "nets.latent_dim=8", "--set", "optim.batch_size=8", "--set", "eval.samples=40",
+            "--set", "eval.missing_mass_steps=0", "--iters", "20", "--quiet", *HUGE_LR, "--out", str(out)]
+    assert image_cli.main(args) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("toyviz.image: diverged: loss/")
+    step = ImageRunFolder(out).trainer().iteration
+    assert err[0].endswith(f"the weights are those of step {step}; {out} holds step {step}")
+    assert len(ImageRunFolder(out).stats()) == step
+    r = subprocess.run([sys.executable, "-m", "toyviz.image", "train", "--help"], capture_output=True, text=True)
+    assert "3  training diverged" in r.stdout

@@ -1,6 +1,9 @@
 """The command line: `python -m toyviz train | presets | bench | sweep | report | export | figure | compare |
-partition` (also the `toyviz` console script). Bad input prints one line on stderr and exits 2, before anything
-is written."""
+partition` (also the `toyviz` console script).
+
+Exit codes: 0 done; 2 bad input (one line on stderr, before anything is written); 3 training diverged (a loss
+became NaN, infinite or beyond ±phases.MAX_LOSS: one line on stderr naming the loss and the step, and `train`
+leaves the last finite step in its run folder); 130 interrupted."""
 from __future__ import annotations
 
 import argparse
@@ -11,11 +14,22 @@ from pathlib import Path
 import torch
 
 from ..engine import presets
+from ..engine.phases import MAX_LOSS
+from ..engine.trainer import TrainingDiverged
 from ..experiments.bench import BENCHES, check_markdown_path, iter_names, run_benches
 from ..experiments.runs import train_run
 from ..malloc_tuning import reuse_freed_memory
 from . import partition, sweep, videos
 from .common import Parser, UsageError, add_config_args, config_from_args, show_notes, usage
+
+DIVERGED = 3                                        # the exit code of a run that diverged
+
+
+TRAIN_EPILOG = f"""exit codes:
+  0  done
+  2  bad input: one line on stderr, nothing written
+  3  training diverged (a loss became NaN, infinite or beyond ±{MAX_LOSS:g}): one line on stderr; the run folder
+     holds the last finite step"""
 
 
 def cmd_train(args) -> int:
@@ -25,7 +39,12 @@ def cmd_train(args) -> int:
         raise UsageError(f"{out} already holds a run; pass --force to overwrite it")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a folder")
-    trainer = usage(train_run, cfg, out, checkpoint_every=args.checkpoint_every)
+    try:
+        trainer = usage(train_run, cfg, out, checkpoint_every=args.checkpoint_every)
+    except TrainingDiverged as e:
+        held = f"; {out} holds step {e.trainer.iteration}" if e.trainer is not None else ""
+        print(f"toyviz: diverged: {e}{held}", file=sys.stderr)
+        return DIVERGED
     ev = trainer.evaluate()
     print(f"{cfg.preset}: step {trainer.iteration}: modes {ev['eval/modes']:.0f}/{trainer.data.n_modes}, "
           f"HQ {100 * ev['eval/hq']:.1f}%, reverse KL {ev['eval/reverse_kl']:.4f}  -> {out}")
@@ -61,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_global_options(p, 1)
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    t = sub.add_parser("train", help="train a run into a folder")
+    t = sub.add_parser("train", help="train a run into a folder", epilog=TRAIN_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(t)
     t.add_argument("--out", required=True, help="run folder")
     t.add_argument("--checkpoint-every", type=int, default=1000)
@@ -99,6 +119,9 @@ def main(argv=None) -> int:
     except UsageError as e:
         print(f"toyviz: error: {e}", file=sys.stderr)
         return 2
+    except TrainingDiverged as e:                   # a command other than train (compare, figure)
+        print(f"toyviz: diverged: {e}", file=sys.stderr)
+        return DIVERGED
     except KeyboardInterrupt:
         print("toyviz: interrupted", file=sys.stderr)
         return 130

@@ -1,20 +1,26 @@
 """The image trainer's command line: `python -m toyviz.image train | bench` (also the `toyviz-image` console script
 and under `torchrun`).
 
-Bad input prints one line on stderr and exits 2, before anything is written.
+Exit codes: 0 done; 2 bad input (one line on stderr, before anything is written); 3 training diverged (a loss
+became NaN, infinite or beyond ±phases.MAX_LOSS: one line on stderr, and the run folder holds the last finite
+step); 130 interrupted.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
 from ..engine.config import parse_assignment
+from ..engine.phases import MAX_LOSS, TrainingDiverged
 from ..experiments.image_bench import bench_image
 from ..experiments.runs import progress
 from ..image.config import DATASETS, ImageConfig
 from ..image.distributed import init_from_env, shutdown
 from ..image.run import ImageRunFolder, train_run
 from .common import Parser, UsageError, show_notes
+
+DIVERGED = 3                                        # the exit code of a run that diverged (as `toyviz train`'s)
 
 
 def config_from_args(args) -> ImageConfig:
@@ -58,12 +64,21 @@ def cmd_train(args) -> int:
             if not bars:
                 bars.append(progress(t.cfg.optim.iters, f"{cfg.data.name} {cfg.data.image_size}px"))
             bars[0].update(t.iteration - bars[0].n)
-        trainer = train_run(cfg, out, resume=args.resume, dist=ctx,
-                            on_step=None if args.quiet or not ctx.is_main else show)
-        for bar in bars:
-            bar.close()
+        try:
+            trainer = train_run(cfg, out, resume=args.resume, dist=ctx,
+                                on_step=None if args.quiet or not ctx.is_main else show)
+        finally:
+            for bar in bars:
+                bar.close()
     except ValueError as e:
         raise UsageError(str(e)) from None
+    except TrainingDiverged as e:
+        held = ""
+        if ctx.is_main and e.trainer is not None:       # rolled back to the last finite step: keep it
+            ImageRunFolder(out).write(e.trainer)
+            held = f"; {out} holds step {e.trainer.iteration}"
+        print(f"toyviz.image: diverged: {e}{held}", file=sys.stderr)
+        return DIVERGED
     finally:
         shutdown(ctx)
     if ctx.is_main:
@@ -71,6 +86,13 @@ def cmd_train(args) -> int:
         shown = ", ".join(f"{k[5:]} {v:.4g}" for k, v in sorted(last.items()))
         print(f"{cfg.data.name}: step {trainer.iteration}{': ' + shown if shown else ''}  -> {out}")
     return 0
+
+
+TRAIN_EPILOG = f"""exit codes:
+  0  done
+  2  bad input: one line on stderr, nothing written
+  3  training diverged (a loss became NaN, infinite or beyond ±{MAX_LOSS:g}): one line on stderr; the run folder
+     holds the last finite step"""
 
 
 def cmd_bench(args) -> int:
@@ -81,7 +103,8 @@ def cmd_bench(args) -> int:
 def build_parser() -> Parser:
     p = Parser(prog="toyviz-image", description="Train DCGANs on images with the toy's regularizers.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
-    t = sub.add_parser("train", help="train into a run folder (also under torchrun --nproc_per_node N)")
+    t = sub.add_parser("train", help="train into a run folder (also under torchrun --nproc_per_node N)",
+                       epilog=TRAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("--dataset", choices=DATASETS)
     t.add_argument("--config", help="a config.json to start from")
     t.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a config field")

@@ -1,5 +1,6 @@
 """A run folder filled by training, with the progress bar every long command shows; shared by `train`, `sweep`
-and `compare`. The trainer logs the region numbers too (`RegionMetrics`), as every run folder has."""
+and `compare`. The trainer logs the region numbers too (`RegionMetrics`), as every run folder has. A run that
+diverges leaves its last finite step in the folder."""
 from __future__ import annotations
 
 import sys
@@ -9,27 +10,42 @@ from tqdm import tqdm
 
 from ..engine.config import Config
 from ..engine.run_folder import RunFolder
-from ..engine.trainer import Trainer
+from ..engine.trainer import Trainer, TrainingDiverged
 from ..geometry.metrics import RegionMetrics
 
 
-def progress(total, desc: str, unit: str = "step"):
+def progress(total, desc: str, unit: str = "step", initial: int = 0):
     """The progress bar every long command shows (on stderr)."""
-    return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, file=sys.stderr, mininterval=0.5)
+    return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, file=sys.stderr, mininterval=0.5,
+                initial=initial)
 
 
 def train_run(cfg: Config, out: Path, *, checkpoint_every: int = 1000, quiet: bool = False) -> Trainer:
     """Train `cfg.optim.iters` steps into run folder `out`, writing it every `checkpoint_every` steps and at the
-    end; returns the trainer."""
+    end; returns the trainer. On `TrainingDiverged` the folder holds the last finite step before it propagates."""
     folder = RunFolder.create(out)
     trainer = Trainer(cfg, callbacks=[RegionMetrics()])
-    bar = None if quiet else progress(cfg.optim.iters, cfg.preset)
-    while trainer.iteration < cfg.optim.iters:
-        n = min(checkpoint_every, cfg.optim.iters - trainer.iteration)
-        trainer.run(n, progress_fn=(lambda i, total, s: bar.update(1)) if bar else None)
+    return _train_into(folder, trainer, checkpoint_every, quiet)
+
+
+def _train_into(folder: RunFolder, trainer: Trainer, checkpoint_every: int, quiet: bool) -> Trainer:
+    """Train to `optim.iters`, writing the folder at every multiple of `checkpoint_every` and at the end (and,
+    on divergence, at the last finite step, which the trainer has rolled back to)."""
+    if checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be ≥ 1 (got {checkpoint_every})")
+    total, start = trainer.cfg.optim.iters, trainer.iteration
+    bar = None if quiet else progress(total, trainer.cfg.preset, initial=start)
+    try:
+        while trainer.iteration < total:
+            n = min(checkpoint_every - trainer.iteration % checkpoint_every, total - trainer.iteration)
+            trainer.run(n, progress_fn=(lambda i, n, s: bar.update(1)) if bar else None)
+            folder.write(trainer)
+    except TrainingDiverged:
         folder.write(trainer)
-    if bar:
-        bar.close()
-    if not trainer.history:
+        raise
+    finally:
+        if bar:
+            bar.close()
+    if trainer.iteration == start:
         folder.write(trainer)
     return trainer
