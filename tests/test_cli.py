@@ -26,6 +26,11 @@ def test_train_writes_a_run_folder(tmp_path, capsys):
     (["train", "--set", "optim.lr_d=-1", "--out", "X"], "optim.lr_g and optim.lr_d must be > 0"),
     (["train", "--set", "nets.d.activation=gelu", "--out", "X"], "nets.d.activation must be one of"),
     (["train", "--set", "reg.nope=1", "--out", "X"], "unknown config key reg.nope"),
+    (["train", "--set", "optim.lr=1", "--out", "X"], "unknown config key optim.lr (did you mean optim.lr_g, "
+                                                     "optim.lr_d?)"),
+    (["train", "--set", "reg.bre.wieght=1", "--out", "X"], "(did you mean reg.bre.weight?)"),
+    (["train", "--preset", "ring8"], "train needs --out DIR (or --resume DIR)"),
+    (["train", "--checkpoint-every", "0", "--out", "X"], "--checkpoint-every must be ≥ 1"),
     (["train", "--out"], "expected one argument"),
     (["bench", "nothing"], "unknown benchmark"),
 ])

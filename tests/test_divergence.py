@@ -140,6 +140,8 @@ def test_train_exits_3_with_one_line_and_keeps_the_last_finite_step(tmp_path, ca
     one = Trainer(kept.cfg)
     one.step()
     assert _same(_state(one)["nets"], _state(kept)["nets"]) and _same(_state(one)["optims"], _state(kept)["optims"])
+    assert main(["train", "--resume", str(out)]) == 3                  # the same divergence, at the same step
+    assert capsys.readouterr().err.strip().splitlines()[-1] == err
 
 
 def test_train_help_documents_the_exit_codes():

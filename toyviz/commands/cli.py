@@ -3,21 +3,23 @@ partition` (also the `toyviz` console script).
 
 Exit codes: 0 done; 2 bad input (one line on stderr, before anything is written); 3 training diverged (a loss
 became NaN, infinite or beyond ±phases.MAX_LOSS: one line on stderr naming the loss and the step, and `train`
-leaves the last finite step in its run folder); 130 interrupted."""
+leaves the last finite step in its run folder, from where `train --resume` continues); 130 interrupted."""
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 import torch
 
 from ..engine import presets
 from ..engine.phases import MAX_LOSS
+from ..engine.run_folder import RunFolder
 from ..engine.trainer import TrainingDiverged
 from ..experiments.bench import BENCHES, check_markdown_path, iter_names, run_benches
-from ..experiments.runs import train_run
+from ..experiments.runs import resume_run, train_run
 from ..malloc_tuning import reuse_freed_memory
 from . import partition, sweep, videos
 from .common import Parser, UsageError, add_config_args, config_from_args, show_notes, usage
@@ -29,24 +31,45 @@ TRAIN_EPILOG = f"""exit codes:
   0  done
   2  bad input: one line on stderr, nothing written
   3  training diverged (a loss became NaN, infinite or beyond ±{MAX_LOSS:g}): one line on stderr; the run folder
-     holds the last finite step"""
+     holds the last finite step
+
+--resume DIR continues DIR from its checkpoint to --iters N steps (default: the run's own length), bit for bit
+as if it had not stopped; only --iters, --device and --checkpoint-every may be given with it."""
 
 
 def cmd_train(args) -> int:
-    cfg = config_from_args(args)
-    out = Path(args.out)
-    if (out / "config.json").exists() and not args.force:
-        raise UsageError(f"{out} already holds a run; pass --force to overwrite it")
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} exists and is not a folder")
+    if args.checkpoint_every < 1:
+        raise UsageError(f"--checkpoint-every must be ≥ 1 (got {args.checkpoint_every})")
+    if args.resume is not None:
+        given = [flag for flag, v in (("--preset", args.preset), ("--config", args.config), ("--set", args.set),
+                                      ("--seed", args.seed), ("--force", args.force)) if v]
+        if given:
+            raise UsageError(f"--resume continues the run folder's own config: {', '.join(given)} may not be given "
+                             f"with it (only --iters, --device and --checkpoint-every)")
+        out = Path(args.resume)
+        if args.out is not None and Path(args.out) != out:
+            raise UsageError("--resume DIR trains in DIR: leave out --out")
+        if not (out / RunFolder.CHECKPOINT).is_file():
+            raise UsageError(f"--resume: {out} holds no run to continue ({RunFolder.CHECKPOINT} is missing)")
+        run = partial(resume_run, out, iters=args.iters, device=args.device)
+    else:
+        if args.out is None:
+            raise UsageError("train needs --out DIR (or --resume DIR)")
+        cfg = config_from_args(args)
+        out = Path(args.out)
+        if (out / "config.json").exists() and not args.force:
+            raise UsageError(f"{out} already holds a run; pass --resume to continue it or --force to overwrite it")
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"--out {out} exists and is not a folder")
+        run = partial(train_run, cfg, out)
     try:
-        trainer = usage(train_run, cfg, out, checkpoint_every=args.checkpoint_every)
+        trainer = usage(run, checkpoint_every=args.checkpoint_every)
     except TrainingDiverged as e:
         held = f"; {out} holds step {e.trainer.iteration}" if e.trainer is not None else ""
         print(f"toyviz: diverged: {e}{held}", file=sys.stderr)
         return DIVERGED
     ev = trainer.evaluate()
-    print(f"{cfg.preset}: step {trainer.iteration}: modes {ev['eval/modes']:.0f}/{trainer.data.n_modes}, "
+    print(f"{trainer.cfg.preset}: step {trainer.iteration}: modes {ev['eval/modes']:.0f}/{trainer.data.n_modes}, "
           f"HQ {100 * ev['eval/hq']:.1f}%, reverse KL {ev['eval/reverse_kl']:.4f}  -> {out}")
     return 0
 
@@ -83,8 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a run into a folder", epilog=TRAIN_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(t)
-    t.add_argument("--out", required=True, help="run folder")
-    t.add_argument("--checkpoint-every", type=int, default=1000)
+    t.add_argument("--out", help="run folder")
+    t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint")
+    t.add_argument("--checkpoint-every", type=int, default=1000, help="write the run folder every N steps")
     t.add_argument("--force", action="store_true", help="overwrite an existing run folder")
     t.set_defaults(fn=cmd_train)
 

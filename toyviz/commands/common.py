@@ -12,6 +12,7 @@ from ..engine import presets
 from ..engine.config import Config, ConfigRenamed, parse_assignment
 
 T = TypeVar("T")
+DEFAULT_PRESET = "ring8"           # what --preset defaults to (None when not given, so --resume can refuse it)
 
 
 class UsageError(Exception):
@@ -36,7 +37,8 @@ def usage(fn: Callable[..., T], *a, **kw) -> T:
 def config_from_args(args) -> Config:
     """--preset or --config, then every --set key.path=value, then --iters/--seed/--device; validated."""
     def build() -> Config:
-        cfg = Config.from_json(args.config) if getattr(args, "config", None) else presets.get(args.preset)
+        cfg = (Config.from_json(args.config) if getattr(args, "config", None) else
+               presets.get(getattr(args, "preset", None) or DEFAULT_PRESET))
         overrides = dict(parse_assignment(a) for a in (getattr(args, "set", None) or []))
         if getattr(args, "iters", None) is not None:
             overrides["optim.iters"] = args.iters
@@ -50,7 +52,7 @@ def config_from_args(args) -> Config:
 
 def add_config_args(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--preset", default="ring8", help="a preset name (python -m toyviz presets)")
+    src.add_argument("--preset", help=f"a preset name (python -m toyviz presets; default {DEFAULT_PRESET})")
     src.add_argument("--config", help="a config.json to start from")
     p.add_argument("--set", action="append", metavar="KEY.PATH=VALUE", help="override a config field")
     p.add_argument("--iters", type=int, help="training steps (optim.iters)")

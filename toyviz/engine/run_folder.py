@@ -1,6 +1,8 @@
 """Run folders: `config.json`, `stats.jsonl`, `checkpoint.pt` (with the snapshots to re-render any frame).
 
-Every file is written to a temporary name and renamed, so a failure never leaves a half-written file.
+Every file is written to a temporary name (`.tmp-*`) and renamed, so a failure never leaves a half-written file.
+A process killed while writing leaves the temporary file, and stats.jsonl (written before the checkpoint) may run
+ahead of the checkpoint; `prepare_resume` tidies both, the checkpoint's history being the record.
 """
 from __future__ import annotations
 
@@ -43,9 +45,19 @@ class RunFolder:
 
     def write(self, trainer) -> None:
         trainer.cfg.to_json(self.path / self.CONFIG)
+        self.write_stats(trainer)
+        trainer.save(self.path / self.CHECKPOINT)
+
+    def write_stats(self, trainer) -> None:
         atomic_write_text(self.path / self.STATS,
                           "".join(json.dumps(_json_safe(s)) + "\n" for s in trainer.history))
-        trainer.save(self.path / self.CHECKPOINT)
+
+    def prepare_resume(self, trainer) -> None:
+        """Before continuing the run from its checkpoint (loaded into `trainer`): remove the temporary files a
+        killed write left, and rewrite stats.jsonl from the checkpoint's history (it may run ahead of it)."""
+        for tmp in self.path.glob(".tmp-*"):
+            tmp.unlink(missing_ok=True)
+        self.write_stats(trainer)
 
     def config(self) -> Config:
         return Config.from_json(self.path / self.CONFIG)

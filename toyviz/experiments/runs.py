@@ -1,10 +1,11 @@
 """A run folder filled by training, with the progress bar every long command shows; shared by `train`, `sweep`
-and `compare`. The trainer logs the region numbers too (`RegionMetrics`), as every run folder has. A run that
-diverges leaves its last finite step in the folder."""
+and `compare`. The trainer logs the region numbers too (`RegionMetrics`), as every run folder has. A run resumes
+from its checkpoint bit-exactly; a run that diverges leaves its last finite step in the folder."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Optional
 
 from tqdm import tqdm
 
@@ -25,6 +26,24 @@ def train_run(cfg: Config, out: Path, *, checkpoint_every: int = 1000, quiet: bo
     end; returns the trainer. On `TrainingDiverged` the folder holds the last finite step before it propagates."""
     folder = RunFolder.create(out)
     trainer = Trainer(cfg, callbacks=[RegionMetrics()])
+    return _train_into(folder, trainer, checkpoint_every, quiet)
+
+
+def resume_run(out: Path, *, iters: Optional[int] = None, device: Optional[str] = None,
+               checkpoint_every: int = 1000, quiet: bool = False) -> Trainer:
+    """Continue run folder `out` from its checkpoint to `iters` steps (default: the run's own `optim.iters`), with
+    the callbacks `train_run` gives. With the run's own length the result equals the uninterrupted run bit for bit
+    (its learning-rate schedule and evaluation steps read `optim.iters`); another `iters` makes it a run of that
+    length from here on (a linear schedule then follows the new length, as the image trainer's `--resume` does).
+    Temporary files of a killed write are removed and stats.jsonl is cut back to the checkpoint's history."""
+    folder = RunFolder(out)
+    trainer = folder.trainer(device=device, callbacks=[RegionMetrics()])
+    if iters is not None:
+        if iters < trainer.iteration:
+            raise ValueError(f"--iters {iters} is before the checkpoint's step {trainer.iteration} in {folder.path}")
+        trainer.cfg.optim.iters = iters
+        trainer.cfg.validate()
+    folder.prepare_resume(trainer)
     return _train_into(folder, trainer, checkpoint_every, quiet)
 
 
