@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Optional
 
 from ..draw.frames import DEFAULT_PANELS, PANELS, parse_panels
+from ..draw.html_export import export_html, html_panels, html_problem, snapshot_indices
+from ..draw.output_paths import HTML_EXTS
 from ..draw.writers import (
     FIGURE_EXTS,
     FIGURE_PANELS,
@@ -39,15 +41,39 @@ def _bar(total: Optional[int], desc: str):
 
 
 def cmd_export(args) -> int:
-    out = usage(check_output, args.out, VIDEO_EXTS)
+    out = usage(check_output, args.out, VIDEO_EXTS + HTML_EXTS)
     size = usage(check_size, usage(parse_size, args.size), out)
     trainer = usage(_load_run, args.run)
+    if out.suffix.lower() in HTML_EXTS:
+        return _export_html(args, out, size, trainer)
+    if args.steps is not None:
+        raise UsageError("steps: only an .html export picks snapshots (a video shows every stored one)")
     panels = usage(parse_panels, args.panels, trainer.D.depth)
     bar, fn = _bar(len(trainer.snapshots), f"export {out.name}")
     with bar:
         n = usage(export_video, trainer, out, fps=args.fps, panels=panels, size=size, progress_fn=fn)
     print(f"{n} frames ({size[0]}x{size[1]}, {args.fps:g} fps, steps 0..{trainer.snapshots[-1]['iteration']}) "
           f"-> {out}")
+    return 0
+
+
+def _export_html(args, out, size, trainer) -> int:
+    """The run as one self-contained page (`toyviz.draw.html_export`); every check before anything is written."""
+    problem = html_problem(trainer)
+    if problem:
+        raise UsageError(problem)
+    if getattr(args, "palette", "default") != "default" or getattr(args, "regions", "hashed") != "hashed":
+        raise UsageError("palette, regions: an .html export draws the default look (--palette default, "
+                         "--regions hashed)")
+    panels = usage(html_panels, args.panels, trainer.D.depth)
+    steps = usage(parse_steps, args.steps) if args.steps is not None else None
+    n = len(usage(snapshot_indices, trainer, steps))
+    bar, fn = _bar(n, f"export {out.name}")
+    with bar:
+        done = usage(export_html, trainer, out, panels=panels, size=size, steps=steps, fps=args.fps, progress_fn=fn)
+    print(f"{done.frames} frames (steps {', '.join(map(str, done.steps)) if steps else f'0..{done.steps[-1]}'}; "
+          f"{done.resolution}x{done.resolution} grid, computed in the browser) -> {out} "
+          f"({done.size_bytes / 1e6:.1f} MB)")
     return 0
 
 
@@ -95,9 +121,10 @@ def cmd_compare(args) -> int:
 def add_commands(sub) -> None:
     """The export, figure and compare subcommands."""
     panels_help = f"comma-separated, from: {', '.join(PANELS)} (L = 1-based layer)"
-    e = sub.add_parser("export", help="a video (MP4/GIF) of a run's stored snapshots")
+    e = sub.add_parser("export", help="a video (MP4/GIF) or a self-contained HTML page of a run's stored snapshots")
     e.add_argument("run", help="run folder")
-    e.add_argument("--out", required=True, help="video.mp4 or video.gif")
+    e.add_argument("--out", required=True, help="video.mp4, video.gif or run.html (plays offline in a browser)")
+    e.add_argument("--steps", help="run.html only: e.g. 0,1000,5000 (nearest stored snapshot each; default: all)")
     e.add_argument("--panels", default=",".join(DEFAULT_PANELS), help=panels_help)
     e.add_argument("--fps", type=float, default=10)
     e.add_argument("--size", default="512x512", help="WxH pixels (multiples of 16 for MP4)")

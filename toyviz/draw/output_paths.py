@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-VIDEO_EXTS, FIGURE_EXTS = (".mp4", ".gif"), (".png", ".pdf", ".svg")
+VIDEO_EXTS, FIGURE_EXTS, HTML_EXTS = (".mp4", ".gif"), (".png", ".pdf", ".svg"), (".html",)
 
 
 def check_output(path, exts: Sequence[str]) -> Path:
