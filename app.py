@@ -233,6 +233,14 @@ def export(s: Session, view: dict) -> None:
         vfmt, vdata = st.session_state.video
         c[0].download_button(f"Download {vfmt.upper()}", vdata, f"toyviz.{vfmt}",
                              "video/mp4" if vfmt == "mp4" else "image/gif", key="video_dl", on_click="ignore")
+    if c[0].button("Prepare HTML", key="html_go", help="one self-contained page of run A's snapshots that plays "
+                   "offline: the maps are recomputed in the browser, hover shows a pixel's bits and ∇ₓD"):
+        with st.spinner("packing the snapshots"):
+            size = (view["width"], view["width"] * 3 // 4)                  # the picture's size on this page
+            st.session_state.html = attempt(s.export_html_bytes, view["panels"], size)
+    if st.session_state.get("html") is not None:
+        c[0].download_button("Download HTML", st.session_state.html, "toyviz.html", "text/html", key="html_dl",
+                             on_click="ignore")
     ffmt = c[1].selectbox("figure format", ["png", "pdf"], key="fig_fmt")
     if c[1].button("Prepare figure", key="fig_go"):
         st.session_state.figure = (ffmt, attempt(s.paper_figure_bytes, view["panels"], ffmt))

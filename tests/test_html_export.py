@@ -148,6 +148,23 @@ def test_a_d_the_page_cannot_recompute_is_refused_naming_the_option(tmp_path, ti
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_page_offers_the_html_download(tiny_cfg):
+    from streamlit.testing.v1 import AppTest
+
+    from toyviz.page.session import Session
+    app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60)
+    app.session_state["session"] = Session(tiny_cfg, steps_per_update=4)
+    app.session_state["width"], app.session_state["resolution"] = 320, 32
+    app.session_state["panels"] = ["data", "regions"]
+    app.run()
+    app.button(key="step").click().run()
+    app.button(key="html_go").click().run()
+    html = app.session_state["html"].decode("utf-8")
+    assert html.startswith("<!DOCTYPE html>") and '"preset":"ring8"' in html and '"size":[320,240]' in html
+    assert "Download HTML" in [d.label for d in app.get("download_button")]
+    assert not app.exception and not app.error
+
+
 # ---- in a browser ------------------------------------------------------------------------------------------------
 def find_chromium():
     exe = os.environ.get("TOYVIZ_CHROMIUM") or shutil.which("chromium")

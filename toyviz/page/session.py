@@ -16,6 +16,7 @@ from typing import Literal, Optional, Sequence
 import numpy as np
 
 from ..draw.frames import PANELS, curves_of, frame_data, needs_raster, parse_panels
+from ..draw.html_export import export_html
 from ..draw.render import draw_frame
 from ..draw.writers import export_video, side_by_side, write_figure
 from ..engine import presets
@@ -418,6 +419,14 @@ class Session:
             else:
                 run = self.trainer
             export_video(run, path, fps=fps, panels=list(panels), size=size, progress_fn=progress_fn)
+            return path.read_bytes()
+
+    def export_html_bytes(self, panels: Sequence[str], size=(640, 480), fps: float = 10) -> bytes:
+        """Run A's stored snapshots as one self-contained HTML page by `toyviz.draw.html_export` (D's maps are
+        recomputed in the browser from the shipped weights)."""
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "run.html"
+            export_html(self.trainer, path, panels=list(panels), size=size, fps=fps)
             return path.read_bytes()
 
     def numbers(self) -> dict[str, dict[str, float]]:
