@@ -1,4 +1,5 @@
 """frames.py: what one snapshot shows (FrameData), curves from a history, panel names, colour maps."""
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -8,13 +9,18 @@ import torch
 import toyviz
 from toyviz.draw.frames import (
     curve_groups,
+    curve_layout,
     curves_of,
     frame_data,
+    header_text,
     iter_frame_data,
     mosaic_rgb,
     nearest_snapshot,
+    palette_of,
     parse_panels,
     prob_rgb,
+    region_rgb,
+    reverse_kl_text,
 )
 from toyviz.geometry import metrics
 
@@ -84,6 +90,8 @@ def test_nearest_snapshot(trainer):
     assert steps == list(range(0, 21, 2))
     assert nearest_snapshot(trainer, 13) == 6 and nearest_snapshot(trainer, 1000) == 10
     assert nearest_snapshot(trainer, 0) == 0
+    with pytest.raises(ValueError, match="stored no snapshots"):
+        nearest_snapshot(SimpleNamespace(snapshots=[]), 0)
 
 
 def test_curve_groups_pick_the_run_keys(trainer):
@@ -114,3 +122,47 @@ def test_mosaic_rgb_hue_is_direction_brightness_is_magnitude():
     assert rgb[0, 0, 0] == 255 and rgb[0, 0, 1] < 60 and rgb[0, 0, 2] < 60
     assert rgb[0, 1].max() == pytest.approx(127, abs=1) and rgb[0, 1, 1] > rgb[0, 1, 2]
     assert (rgb[0, 2] == 0).all()  # no gradient: black
+
+
+def test_region_rgb_outline_is_light_fills_and_dark_boundaries():
+    ids = np.array([[0, 0, 1, 1]] * 3)                                  # two regions, a boundary between columns
+    colors = np.zeros((3, 4, 3), np.uint8)
+    colors[:, 2:] = (200, 0, 0)
+    raster = SimpleNamespace(cumulative_ids=[ids], cumulative_colors=[colors], ids=[ids], colors=[colors])
+    fd = SimpleNamespace(raster=raster)
+    np.testing.assert_array_equal(region_rgb(fd, "regions"), colors)     # hashed: the raster's colours
+    out = region_rgb(fd, "regions", "outline")
+    assert (out[:, 2] == 60).all()                                       # the boundary, dark grey
+    np.testing.assert_array_equal(out[0, 0], [204, 204, 204])            # black mixed with 80 % white
+    np.testing.assert_array_equal(out[0, 3], [244, 204, 204])             # 255 − (255 − 200) // 5
+    with pytest.raises(ValueError, match="choose from: hashed, outline"):
+        region_rgb(fd, "regions", "dots")
+
+
+def test_palettes_colour_d_of_x():
+    p = np.tile(np.linspace(0.0, 1.0, 9, dtype=np.float32), (2, 1))
+    fd = SimpleNamespace(raster=SimpleNamespace(prob=p), probability=True)
+    cividis = prob_rgb(fd, contour=False, palette="cividis").astype(int)
+    lum = cividis @ np.array([0.299, 0.587, 0.114])
+    assert (np.diff(lum[0]) > 0).all()                                   # lighter with D(x): reads in grayscale
+    assert palette_of("cividis").real != palette_of("default").real
+    with pytest.raises(ValueError, match="choose from: default, cividis"):
+        palette_of("rainbow")
+
+
+def test_curve_layout_lines_up_two_runs():
+    a = {"loss/d": (np.array([1, 2]), np.array([1.0, 3.0])), "eval/modes": (np.array([2]), np.array([4.0]))}
+    b = {"loss/d": (np.array([1, 2]), np.array([0.0, 1.0])), "reg/bre/me": (np.array([1]), np.array([0.5]))}
+    layout = curve_layout([(a, 8), (b, 8)])
+    assert [(t, k) for t, k, _ in layout] == [("losses", ["loss/d"]), ("BRE", ["reg/bre/me"]),
+                                               ("coverage", ["eval/modes"])]
+    assert layout[0][2] == pytest.approx((0.0 - 0.15, 3.0 + 0.15))       # over both runs
+    assert layout[2][2] == pytest.approx((0.5 - 0.5, 0.5 + 0.5))         # modes / K; one value: ± 0.5
+
+
+def test_reverse_kl_says_why_it_is_undefined():
+    assert reverse_kl_text(0.1234) == "0.12" and reverse_kl_text(0.1234, 4) == "0.1234"
+    assert reverse_kl_text(math.inf) == "undefined (no high-quality sample)"
+    fd = SimpleNamespace(preset="p", step=3, modes=0, centers=np.zeros((8, 2)), hq=0.0, reverse_kl=math.inf,
+                         raster=None)
+    assert header_text(fd) == "p · step 3 · modes 0/8 · HQ 0% · reverse KL undefined (no HQ sample)"

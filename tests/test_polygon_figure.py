@@ -13,6 +13,7 @@ from toyviz.draw.polygon_figure import (
     draw_exact_boundaries,
     exact_mosaic,
     mosaic_colors,
+    partition_figure,
     region_colors,
     save_partition_figure,
 )
@@ -105,7 +106,8 @@ def test_many_regions_embed_their_fills_as_an_image_but_keep_vector_boundaries(t
     monkeypatch.setattr(pf, "VECTOR_FILLS", 10)
     torch.manual_seed(0)
     path = tmp_path / "fig.svg"
-    part = save_partition_figure(MLP(2, 1, MLPConfig(12, 1, "relu")), (-2, 2, -2, 2), path)
+    # 40 lines: hundreds of regions, so the figure's own paths (axes, glyphs, the ∇ₓD wheel) stay fewer
+    part = save_partition_figure(MLP(2, 1, MLPConfig(40, 1, "relu")), (-2, 2, -2, 2), path)
     assert len(part[0]) > 10
     text = path.read_text()
     assert text.count("<image") == 2 and text.count("<path") < len(part[0])   # regions + mosaic panels
@@ -132,7 +134,8 @@ def test_partition_command_writes_the_figure(run_dir, tmp_path, capsys):
     assert main(["partition", str(run_dir), "--out", str(out), "--layers", "2", "4", "--step", "3"]) == 0
     text = capsys.readouterr().out
     assert "step 2" in text or "step 4" in text
-    assert "h2 " in text and "h4 " in text and "h1 " not in text
+    assert "step 3 is not stored; drawing the nearest stored snapshot" in text
+    assert "layers 1–2: " in text and "layers 1–4: " in text and "layer 1:" not in text
     assert out.read_text().startswith("<?xml")
 
 
@@ -153,3 +156,29 @@ def test_partition_command_bad_paths(run_dir, tmp_path, capsys):
     assert main(["partition", str(tmp_path / "nothing"), "--out", str(tmp_path / "p.png")]) == 2
     assert "not a run folder" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_partition_figure_titles_keys_and_truetype_pdf(tmp_path):
+    torch.manual_seed(0)
+    net = MLP(2, 1, MLPConfig(5, 2, "leaky_relu"))
+    part = exact_partition(net, BOX)
+    fig = partition_figure(part)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:2] == [f"layer 1: {len(part[0])} regions", f"layers 1–2: {len(part[1])} regions"]
+    assert titles[2] == "∇ₓD per region of layers 1–2 (exact)" and titles[3] == "∇ₓD"    # the wheel, its key
+    wheel = fig.axes[3].collections[0]
+    assert len(wheel.get_paths()) == 24 * 4
+    path = tmp_path / "p.pdf"
+    save_partition_figure(net, BOX, path)
+    pdf = path.read_bytes()
+    assert b"/FontFile2" in pdf and b"/Type3" not in pdf                  # TrueType (Type 42), not Type 3
+    light = partition_figure(part, regions="outline").axes[0].collections[0].get_facecolors()[:, :3]
+    assert light.min() >= 0.8 - 1e-9                                      # light fills: boundaries carry it
+    with pytest.raises(ValueError, match="choose from: hashed, outline"):
+        partition_figure(part, regions="dots")
+
+
+def test_partition_command_outline_option(run_dir, tmp_path, capsys):
+    out = tmp_path / "p.png"
+    assert main(["partition", str(run_dir), "--out", str(out), "--regions", "outline", "--layers", "1"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith(f"-> {out}") and out.exists()

@@ -47,10 +47,11 @@ def test_reused_renderer_equals_a_fresh_one(frames):
 
 
 def test_titles_carry_region_counts(frames):
-    fd = frames[-1]
-    assert panel_title(fd, "regions") == f"h1–h4: {fd.raster.cumulative_counts[3]} regions"
-    assert panel_title(fd, "regions:2") == f"h2: {fd.raster.counts[1]} patterns"
-    assert panel_title(fd, "cumulative:2") == f"h1–h2: {fd.raster.cumulative_counts[1]} regions"
+    fd = frames[-1]           # a layer's own patterns vs the regions of layers 1..l: said in words
+    assert panel_title(fd, "regions") == f"layers 1–4: {fd.raster.cumulative_counts[3]} regions"
+    assert panel_title(fd, "regions:2") == f"layer 2: {fd.raster.counts[1]} patterns"
+    assert panel_title(fd, "cumulative:2") == f"layers 1–2: {fd.raster.cumulative_counts[1]} regions"
+    assert panel_title(fd, "cumulative:1") == f"layer 1: {fd.raster.cumulative_counts[0]} regions"
 
 
 def test_grid_is_closest_to_square():
@@ -71,8 +72,10 @@ def test_bad_requests(frames):
 def test_paper_figure_has_rows_times_panels(frames):
     rows = [("baseline", frames[0]), ("baseline", frames[-1]), ("BRE", frames[0]), ("BRE", frames[-1])]
     fig = draw_figure(rows, "data,regions:all,prob")
-    assert len(fig.axes) == 4 * (1 + 4 + 1)
-    assert [ax.get_title() for ax in fig.axes[:6]] == [panel_title(frames[0], p) for p in
+    panels = [ax for ax in fig.axes if ax.get_label() != "key"]
+    assert len(panels) == 4 * (1 + 4 + 1)
+    assert len(fig.axes) - len(panels) == 1                         # D(x)'s colour bar, once below its column
+    assert [ax.get_title() for ax in panels[:6]] == [panel_title(frames[0], p) for p in
                                                        ["data", "regions:1", "regions:2", "regions:3", "regions:4",
                                                         "prob"]]
 
@@ -86,3 +89,40 @@ def test_exact_boundaries_overlay_cumulative_panels(trainer):
     assert added == [1, 0]                             # the overlay; single-layer panels get none
     # a grid sees at most the exact number of regions (it misses those smaller than a pixel)
     assert fd.raster.cumulative_counts[3] <= len(fd.partition[3])
+
+
+def test_frames_key_their_encodings_and_show_the_extent(frames):
+    r = FrameRenderer(["data", "prob", "mosaic", "curves"], size=(512, 512))
+    r.draw(frames[-1])
+    keys = [ax for ax in r.fig.axes if ax.get_label() == "key"]
+    assert len(keys) == 2                                               # D(x)'s colour bar, the ∇ₓD wheel
+    assert [h.get_label() for h in r.fig.legends[0].legend_handles] == ["real", "fake G(z)", "mode captured",
+                                                                        "mode missed"]
+    data = r.items[0].ax
+    assert data.get_xlim() == (-1.5, 1.5)                               # the extent, ticked at −1, 0, 1
+    assert [t.get_text() for t in data.get_xticklabels() if -1.5 <= t.get_position()[0] <= 1.5] == ["−1", "0", "1"]
+    assert r.style["small"] * 100 / 72 >= 10                            # ≥ 10 px text at 512²
+
+
+def test_palette_and_region_style_change_the_frame(frames):
+    fd = frames[-1]
+    plain = draw_frame(fd, ["regions", "prob"], (256, 128), header=False).astype(int)
+    cividis = draw_frame(fd, ["regions", "prob"], (256, 128), header=False, palette="cividis").astype(int)
+    outline = draw_frame(fd, ["regions", "prob"], (256, 128), header=False, regions="outline").astype(int)
+    assert np.abs(plain[:, 128:] - cividis[:, 128:]).mean() > 5 and np.abs(plain[:, :128] - cividis[:, :128]).max() == 0
+    assert np.abs(plain[:, :128] - outline[:, :128]).mean() > 5 and np.abs(plain[:, 128:] - outline[:, 128:]).max() == 0
+
+
+def test_paper_figure_width_and_keys_below_the_columns(frames):
+    fig = draw_figure([("A", frames[-1])], "data,regions,prob,mosaic", width=7.0)
+    assert fig.get_figwidth() == pytest.approx(7.0)
+    assert len([ax for ax in fig.axes if ax.get_label() == "key"]) == 2
+    assert len(fig.legends) == 1
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    W = fig.bbox.width
+    for ax in fig.axes:                                                 # nothing clipped at the figure's edges
+        bb = ax.get_tightbbox(r)
+        assert bb.x0 >= -1 and bb.x1 <= W + 1 and bb.y0 >= -1
+    with pytest.raises(ValueError, match="do not fit"):
+        draw_figure([("A", frames[-1])], "data,regions:all,prob,mosaic", width=3.5)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..draw.frames import nearest_snapshot
 from ..draw.output_paths import FIGURE_EXTS, check_output
-from ..draw.polygon_figure import save_partition_figure
+from ..draw.polygon_figure import partition_title, save_partition_figure
 from ..engine.run_folder import RunFolder
 from .common import UsageError
 
@@ -12,6 +12,9 @@ def cmd_partition(args) -> int:
     """Draw the exact partition of a run's D (at its end, or at the snapshot nearest --step) to --out."""
     try:
         out = check_output(args.out, FIGURE_EXTS)
+        if not RunFolder(args.run).path.is_dir() or not any(RunFolder(args.run).path.iterdir()):
+            raise ValueError(f"{args.run} is not a run folder (a folder holding config.json, stats.jsonl and "
+                             f"checkpoint.pt, as `toyviz train --out DIR` writes them)")
         trainer = RunFolder(args.run).trainer()
     except ValueError as e:
         raise UsageError(str(e)) from None
@@ -20,16 +23,21 @@ def cmd_partition(args) -> int:
         raise UsageError(f"--layers: D's hidden layers are 1..{depth} (got {' '.join(map(str, args.layers))})")
     step = trainer.iteration
     if args.step is not None:
-        i = nearest_snapshot(trainer, args.step)
+        try:
+            i = nearest_snapshot(trainer, args.step)
+        except ValueError as e:
+            raise UsageError(f"--step: {e}") from None
         trainer.load_snapshot(i)
         step = trainer.snapshots[i]["iteration"]
+        if step != args.step:
+            print(f"{args.run}: step {args.step} is not stored; drawing the nearest stored snapshot, step {step}")
     layers = None if args.layers is None else [l - 1 for l in args.layers]
     try:
-        part = save_partition_figure(trainer.D, trainer.cfg.viz.extent, out, layers)
+        part = save_partition_figure(trainer.D, trainer.cfg.viz.extent, out, layers, regions=args.regions)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    counts = ", ".join(f"h{l + 1} {n:,}" for l, n in part.counts().items())
-    print(f"{args.run}: step {step}: exact regions {counts} -> {out}")
+    counts = ", ".join(partition_title(part, l) for l in part.layers)
+    print(f"{args.run}: step {step}: exact regions, {counts} -> {out}")
     return 0
 
 
@@ -39,6 +47,8 @@ def add_command(sub) -> None:
     x.add_argument("run", help="a run folder")
     x.add_argument("--out", required=True, help="the figure: .svg, .pdf or .png")
     x.add_argument("--layers", type=int, nargs="+", metavar="L",
-                   help="hidden layers to draw, 1-based like h1..h4 (default: all)")
+                   help="hidden layers to draw, 1-based (panel L: the regions of layers 1..L; default: all)")
     x.add_argument("--step", type=int, help="use the snapshot nearest this training step (default: the end)")
+    x.add_argument("--regions", default="hashed", choices=["hashed", "outline"],
+                   help="hashed (a colour per region) or outline (light fills, dark boundaries, for grayscale)")
     x.set_defaults(fn=cmd_partition)

@@ -1,16 +1,18 @@
 """What one frame of a training run shows: `FrameData` gathered from a trainer snapshot, panel names, titles
-and the colour maps shared by the matplotlib (render.py) and plotly (plotly_figures.py) drawings.
+and the colours shared by the matplotlib (render.py) and plotly (plotly_figures.py) drawings: palettes (one of
+them colour-blind safe) and region map styles (hashed colours, or outlines that read in grayscale).
 """
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from typing import Iterable, Optional, Sequence
 
 import numpy as np
 import torch
 from matplotlib import colormaps
-from matplotlib.colors import hsv_to_rgb
+from matplotlib.colors import Colormap, hsv_to_rgb
 
 from ..engine.coverage import mode_coverage
 from ..geometry.polygons import exact_partition
@@ -21,6 +23,41 @@ PANELS = ("data", "data:push", "data:motion", "regions", "regions:L", "cumulativ
 DEFAULT_PANELS = ("data", "regions", "grad", "curves")
 REAL_COLOR, FAKE_COLOR = "#1f5fbf", "#d62728"
 PROB_CMAP = colormaps["RdBu"]           # red = "fake", blue = "real", like the points
+
+
+@dataclass(frozen=True)
+class Palette:
+    """The colours of D's map, the points and the curves."""
+    prob: Colormap                      # D(x): 0 (fake) .. 1 (real), or a critic's −max .. +max
+    real: str
+    fake: str
+    captured: str                       # the ring around a captured mode's centre
+    curves: tuple[str, ...]             # line colours, in order
+
+
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+PALETTES = {
+    "default": Palette(PROB_CMAP, REAL_COLOR, FAKE_COLOR, "#2ca02c", tuple(f"C{i}" for i in range(10))),
+    # cividis (Nuñez et al. 2018) rises in lightness from 0 to 1, so D(x) reads the same to the colour-blind and
+    # in grayscale; the points and curves take Okabe & Ito's colour-blind safe set
+    "cividis": Palette(colormaps["cividis"], OKABE_ITO[0], OKABE_ITO[5], OKABE_ITO[2], OKABE_ITO),
+}
+REGION_STYLES = ("hashed", "outline")   # hashed colours per region; or light fills with dark boundaries
+
+
+def palette_of(name) -> Palette:
+    """A palette by name (a Palette passes through)."""
+    if isinstance(name, Palette):
+        return name
+    if name not in PALETTES:
+        raise ValueError(f"palette: unknown palette {name!r} (choose from: {', '.join(PALETTES)})")
+    return PALETTES[name]
+
+
+def check_region_style(name: str) -> str:
+    if name not in REGION_STYLES:
+        raise ValueError(f"regions: unknown style {name!r} (choose from: {', '.join(REGION_STYLES)})")
+    return name
 
 
 @dataclass
@@ -128,6 +165,8 @@ def frame_data(trainer, index: int = -1, **kw) -> FrameData:
 def nearest_snapshot(trainer, step: int) -> int:
     """Index of the stored snapshot whose iteration is closest to `step`."""
     its = np.array([s["iteration"] for s in trainer.snapshots])
+    if len(its) == 0:
+        raise ValueError("the run stored no snapshots (its checkpoint's list is empty): nothing to draw")
     return int(np.argmin(np.abs(its - step)))
 
 
@@ -161,18 +200,25 @@ def _layer(panel: str, raster) -> tuple[int, bool]:
     return int(arg) - 1, name == "cumulative"
 
 
-def prob_rgb(fd: FrameData, contour: bool = True) -> np.ndarray:
-    """(R, R, 3) uint8 heat map of D's map; probability on [0, 1], a critic on its 2..98 percentile range.
+def prob_range(fd: FrameData) -> tuple[float, float, float]:
+    """(low, high, level) of D's colour scale: [0, 1] around 0.5 for a probability; for a critic ±max of its
+    2..98 percentile range around 0."""
+    if fd.probability:
+        return 0.0, 1.0, 0.5
+    lo, hi = np.percentile(fd.raster.prob, [2, 98])
+    m = max(-min(lo, -1e-6), max(hi, 1e-6))
+    return -float(m), float(m), 0.0
+
+
+def prob_rgb(fd: FrameData, contour: bool = True, palette="default",
+             vrange: Optional[tuple[float, float]] = None) -> np.ndarray:
+    """(R, R, 3) uint8 heat map of D's map in the palette's colours, over `prob_range` (or `vrange`).
     `contour` paints the pixels where the map crosses 0.5 (probability) or 0 (critic) black."""
     p = fd.raster.prob
-    if fd.probability:
-        lo, hi, level = 0.0, 1.0, 0.5
-    else:
-        lo, hi = np.percentile(p, [2, 98])
-        lo, hi, level = min(lo, -1e-6), max(hi, 1e-6), 0.0
-        m = max(-lo, hi)
-        lo, hi = -m, m
-    rgb = PROB_CMAP((p - lo) / (hi - lo), bytes=True)[..., :3]
+    lo, hi, level = prob_range(fd)
+    if vrange is not None:
+        lo, hi = vrange
+    rgb = palette_of(palette).prob((p - lo) / (hi - lo), bytes=True)[..., :3]
     if contour:
         above = p >= level
         edge = np.zeros_like(above)
@@ -191,14 +237,36 @@ def mosaic_rgb(fd: FrameData) -> np.ndarray:
     return (hsv_to_rgb(hsv) * 255).astype(np.uint8)
 
 
+def region_rgb(fd: FrameData, panel: str, style: str = "hashed") -> np.ndarray:
+    """(R, R, 3) uint8 region map of a region panel: the hashed colours, or ('outline') each region's colour
+    mixed with 80 % white and its boundary pixels dark grey, which reads in grayscale and in print."""
+    l, cum = _layer(panel, fd.raster)
+    rgb = (fd.raster.cumulative_colors if cum else fd.raster.colors)[l]
+    if check_region_style(style) == "hashed":
+        return rgb
+    ids = (fd.raster.cumulative_ids if cum else fd.raster.ids)[l]
+    edge = np.zeros(ids.shape, bool)
+    edge[1:] |= ids[1:] != ids[:-1]
+    edge[:, 1:] |= ids[:, 1:] != ids[:, :-1]
+    out = (255 - (255 - rgb.astype(np.int16)) // 5).astype(np.uint8)
+    out[edge] = 60
+    return out
+
+
+def layers_name(l: int, cumulative: bool) -> str:
+    """0-based layer -> 'layer 3' (its own patterns) or 'layers 1–3' (the regions of layers 1..3 together)."""
+    return f"layers 1–{l + 1}" if cumulative and l > 0 else f"layer {l + 1}"
+
+
 def panel_title(fd: FrameData, panel: str) -> str:
+    """A panel's title; region panels say whose count it is: 'layer 2: 40 patterns' (that layer's own activation
+    patterns) or 'layers 1–2: 146 regions' (D's linear regions up to layer 2)."""
     if panel.startswith("data"):
         return f"data: {fd.modes}/{len(fd.centers)} modes"
     if panel.startswith(("regions", "cumulative")):
         l, cum = _layer(panel, fd.raster)
         n = (fd.raster.cumulative_counts if cum else fd.raster.counts)[l]
-        name = (f"h1–h{l + 1}" if l else "h1") if cum else f"h{l + 1}"
-        return f"{name}: {n} {'regions' if cum else 'patterns'}"
+        return f"{layers_name(l, cum)}: {n} {'regions' if cum else 'patterns'}"
     if panel == "prob":
         return "D(x) = P(real)" if fd.probability else "critic D(x)"
     if panel.startswith("grad"):
@@ -208,12 +276,26 @@ def panel_title(fd: FrameData, panel: str) -> str:
     return "curves"
 
 
-def header_text(fd: FrameData) -> str:
-    s = (f"{fd.preset} · step {fd.step} · modes {fd.modes}/{len(fd.centers)} · HQ {100 * fd.hq:.0f}% · "
-         f"rKL {fd.reverse_kl:.2f}")
-    if fd.raster is not None:
-        s += f" · {fd.raster.cumulative_counts[-1]} regions"
-    return s
+def reverse_kl_text(value: float, digits: int = 2, short: bool = False) -> str:
+    """The reverse KL as a reader should see it: a number, or why there is none (METHODS §5: it is measured over
+    the high-quality samples, and with none of them it is undefined). `short` for a frame's header."""
+    if math.isfinite(value):
+        return f"{value:.{digits}f}"
+    return "undefined (no HQ sample)" if short else "undefined (no high-quality sample)"
+
+
+def header_text(fd: FrameData, regions: bool = True) -> str:
+    """The frame header: run, step, coverage, reverse KL and (`regions`) D's linear regions on the grid."""
+    return " · ".join(header_parts(fd, regions))
+
+
+def header_parts(fd: FrameData, regions: bool = True) -> list[str]:
+    """`header_text`'s parts, for a header split over two lines."""
+    parts = [f"{fd.preset}", f"step {fd.step}", f"modes {fd.modes}/{len(fd.centers)}", f"HQ {100 * fd.hq:.0f}%",
+             f"reverse KL {reverse_kl_text(fd.reverse_kl, short=True)}"]
+    if regions and fd.raster is not None:
+        parts.append(f"{fd.raster.cumulative_counts[-1]} regions")
+    return parts
 
 
 # ---- curves ------------------------------------------------------------------------------------------------------
@@ -226,7 +308,7 @@ CURVE_GROUPS = (   # (title, history keys -> the keys drawn)
     ("losses", lambda ks: sorted(k for k in ks if k.startswith("loss/"))),
     ("BRE", lambda ks: [k for k in ("reg/bre/me", "reg/bre/ac") if k in ks]),
     ("coverage", lambda ks: [k for k in ("eval/modes", "eval/hq") if k in ks]),
-    ("regions on the grid", lambda ks: sorted(k for k in ks if k.startswith("regions/l"))),
+    ("regions on the grid, layers", lambda ks: sorted(k for k in ks if k.startswith("regions/l"))),
     ("fake-point diversity",
      lambda ks: _last_layer(ks, "div/cumulative/l") + [k for k in ["div/grad_dirs"] if k in ks]),
 )
@@ -235,18 +317,60 @@ CURVE_GROUPS = (   # (title, history keys -> the keys drawn)
 def curve_label(key: str) -> str:
     if key == "eval/modes":
         return "modes/K"
+    if key == "eval/hq":
+        return "HQ"
+    if key.startswith("regions/l"):
+        l = int(key.rsplit("l", 1)[1])
+        return "1" if l == 1 else f"1–{l}"
     if key.startswith("div/cumulative/l"):
-        return f"regions h1–h{key.rsplit('l', 1)[1]}"
+        return f"regions hit, {layers_name(int(key.rsplit('l', 1)[1]) - 1, True)}"
     if key == "div/grad_dirs":
-        return "∇ directions"
-    return key.rsplit("/", 1)[1]
+        return "∇ₓD directions"
+    if key.startswith("reg/bre/"):
+        return key.rsplit("/", 1)[1].upper()
+    name = key.rsplit("/", 1)[1]
+    return name.upper() if key.startswith("loss/") and len(name) == 1 else name
 
 
 def curve_groups(fd: FrameData) -> list[tuple[str, list[str]]]:
     """The curve groups present in the run's history, in `CURVE_GROUPS` order."""
+    return groups_of(fd.curves)
+
+
+def groups_of(curves: dict) -> list[tuple[str, list[str]]]:
     out = []
     for title, pick in CURVE_GROUPS:
-        keys = pick(set(fd.curves))
+        keys = pick(set(curves))
         if keys:
             out.append((title, keys))
+    return out
+
+
+def curve_values(key: str, values: np.ndarray, n_modes: int) -> np.ndarray:
+    """A curve as drawn: modes as a fraction of K, so coverage shares one axis with HQ."""
+    return values / n_modes if key == "eval/modes" else values
+
+
+def curve_layout(runs: Sequence[tuple[dict, int]]) -> list[tuple[str, list[str], tuple[float, float]]]:
+    """One curve layout for several runs drawn side by side: (title, keys, y range) per group that any run logged
+    (keys: the union, in the first run's order), y ranges over all runs. runs: (curves_of(history), K) pairs."""
+    out = []
+    for title, pick in CURVE_GROUPS:
+        keys: list[str] = []
+        for curves, _ in runs:
+            keys += [k for k in pick(set(curves)) if k not in keys]
+        if not keys:
+            continue
+        lo, hi = np.inf, -np.inf
+        for curves, K in runs:
+            for k in keys:
+                if k in curves and len(curves[k][1]):
+                    v = curve_values(k, curves[k][1], K)
+                    v = v[np.isfinite(v)]
+                    if len(v):
+                        lo, hi = min(lo, float(v.min())), max(hi, float(v.max()))
+        if not lo <= hi:
+            lo, hi = 0.0, 1.0
+        pad = 0.05 * (hi - lo) if hi > lo else 0.5
+        out.append((title, keys, (lo - pad, hi + pad)))
     return out

@@ -1,15 +1,57 @@
 """The matplotlib panels of a frame: each builds its artists once (`__init__`/`setup`) and refreshes them from a
 `FrameData` in `draw`; `dynamic()` lists the artists that change, which `render.FrameRenderer` blits per frame.
+Keys live here too: D(x)'s colour bar, the ∇ₓD direction wheel, the legend of the data panel's markers.
+
+A style dict carries the sizes: `fs` (titles) and `small` (everything else) in points, `ms` (marker area), `W`, `H`
+(the figure in pixels at `render.DPI`), `palette`, `regions` (region map style), `fast` (blitted videos),
+`exact`, and optionally `vrange` (one critic scale for a whole figure) and `curve_layout` (curves lined up with
+another run's).
 """
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 from matplotlib.artist import Artist
+from matplotlib.collections import PolyCollection
+from matplotlib.colors import hsv_to_rgb
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from .frames import FAKE_COLOR, REAL_COLOR, _layer, curve_groups, curve_label, mosaic_rgb, panel_title, prob_rgb
-from .polygon_figure import draw_exact_boundaries
+from .frames import (
+    _layer,
+    curve_label,
+    curve_layout,
+    curve_values,
+    mosaic_rgb,
+    palette_of,
+    panel_title,
+    prob_range,
+    prob_rgb,
+    region_rgb,
+)
+from .polygon_figure import direction_wheel, draw_exact_boundaries
+
+PT = 100 / 72                 # pixels per point at render.DPI
+
+
+@lru_cache(maxsize=None)
+def _font(size_px: int):
+    from matplotlib import font_manager
+    from PIL import ImageFont
+    return ImageFont.truetype(font_manager.findfont("DejaVu Sans"), size_px)
+
+
+def text_width(text: str, pt: float) -> float:
+    """Width in points of `text` in matplotlib's default font at `pt` points (for layouts decided up front)."""
+    return _font(max(1, round(4 * pt))).getlength(text) / 4
+
+
+def compact(v, _pos=None) -> str:
+    """A tick label: 3000 -> '3k', 0.5 -> '0.5', -1 -> '−1'."""
+    s = f"{v / 1000:g}k" if abs(v) >= 1000 else f"{v:.3g}"
+    return s.replace("-", "−")
 
 
 class _PixelImage(Artist):
@@ -44,19 +86,32 @@ class _PixelImage(Artist):
         self.stale = False
 
 
-class _MapPanel:
-    """A square panel over the data extent; subclasses add their artists in `setup` and refresh them in `update`."""
+def _tick_style(ax, style, left: bool, bottom: bool) -> None:
+    ax.tick_params(labelsize=style["small"], length=2, width=0.6, pad=1.5, direction="out",
+                   labelleft=left, labelbottom=bottom)
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(MaxNLocator(nbins=3, steps=[1, 2, 2.5, 5, 10]))
+        axis.set_major_formatter(FuncFormatter(compact))
 
-    def __init__(self, fig, rect, panel, fd, style):
-        self.panel, self.style = panel, style
+
+class _MapPanel:
+    """A square panel over the data extent, its ticks showing the extent; subclasses add their artists in `setup`
+    and refresh them in `update`. `key` (D(x)'s colour bar, the ∇ₓD wheel) is drawn where the layout puts it."""
+    has_key = False
+
+    def __init__(self, fig, rect, panel, fd, style, ticks=(True, True)):
+        self.panel, self.style, self.fig = panel, style, fig
+        self.palette = palette_of(style.get("palette", "default"))
         self.ax = ax = fig.add_axes(rect)
         x0, x1, y0, y1 = fd.extent
         ax.set_xlim(x0, x1)
         ax.set_ylim(y0, y1)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        _tick_style(ax, style, *ticks)
+        for s in ax.spines.values():
+            s.set_linewidth(0.6)
         ax.set_title(" ", fontsize=style["fs"], pad=2)
         self.extra: list = []        # artists re-created each frame (contours, stream lines, exact boundaries)
+        self.key_artists: list = []  # key texts that change with the frame (a critic's scale)
         self.setup(fd)
 
     def image(self, fd, rgb):
@@ -85,13 +140,17 @@ class _MapPanel:
         """Artists that change between frames (drawn over a cached background when blitting)."""
         own = [getattr(self, "im", None), *self.moving()]
         title = [] if self.style["fast"] else [self.ax.title]      # fast: stamped by FrameRenderer instead
-        return [a for a in own if a is not None] + self.extra + title + list(self.ax.spines.values())
+        return [a for a in own if a is not None] + self.extra + title + list(self.ax.spines.values()) + \
+            self.key_artists
 
     def moving(self) -> list:
         return []
 
     def setup(self, fd):
         pass
+
+    def key(self, rect, fd, vertical: bool = True):
+        """Draw this panel's key into the figure rect `rect`."""
 
 
 def _arrow_uv(v: np.ndarray, length: float) -> np.ndarray:
@@ -100,12 +159,23 @@ def _arrow_uv(v: np.ndarray, length: float) -> np.ndarray:
     return v * (length / m) if m > 0 else v
 
 
+def data_legend_handles(style) -> list:
+    """Proxy artists for the data panel's markers: real and fake points, captured and missed modes' centres."""
+    pal, ms = palette_of(style.get("palette", "default")), style["small"] * 0.6
+    return [Line2D([], [], ls="", marker="o", ms=ms, color=pal.real, label="real"),
+            Line2D([], [], ls="", marker="o", ms=ms, color=pal.fake, label="fake G(z)"),
+            Line2D([], [], ls="", marker="o", ms=ms * 1.6, mfc="none", mec=pal.captured, mew=1,
+                   label="mode captured"),
+            Line2D([], [], ls="", marker="x", ms=ms * 1.4, color="black", mew=1, label="mode missed")]
+
+
 class DataPanel(_MapPanel):
     def setup(self, fd):
-        s, ax = self.style["ms"], self.ax
-        self.real = ax.scatter(*fd.real.T, s=s, c=REAL_COLOR, alpha=0.35, linewidths=0, zorder=1)
-        self.fake = ax.scatter(*fd.fake.T, s=s, c=FAKE_COLOR, alpha=0.5, linewidths=0, zorder=2)
-        self.hit = ax.scatter([], [], s=9 * s + 12, facecolors="none", edgecolors="#2ca02c", linewidths=1, zorder=3)
+        s, ax, pal = self.style["ms"], self.ax, self.palette
+        self.real = ax.scatter(*fd.real.T, s=s, c=pal.real, alpha=0.35, linewidths=0, zorder=1)
+        self.fake = ax.scatter(*fd.fake.T, s=s, c=pal.fake, alpha=0.5, linewidths=0, zorder=2)
+        self.hit = ax.scatter([], [], s=9 * s + 12, facecolors="none", edgecolors=pal.captured, linewidths=1,
+                              zorder=3)
         self.miss = ax.scatter([], [], s=9 * s + 12, c="black", marker="x", linewidths=1, zorder=3)
         self.kind = self.panel.partition(":")[2]
         vec = fd.push if self.kind == "push" else fd.motion if self.kind == "motion" else None
@@ -139,7 +209,7 @@ class RegionPanel(_MapPanel):
 
     def update(self, fd):
         l, cum = _layer(self.panel, fd.raster)
-        self.image(fd, (fd.raster.cumulative_colors if cum else fd.raster.colors)[l])
+        self.image(fd, region_rgb(fd, self.panel, self.style.get("regions", "hashed")))
         self.fake.set_offsets(fd.fake)
         if self.style["exact"] and fd.partition is not None and cum:     # exact = cumulative regions' edges
             before = set(self.ax.get_children())
@@ -147,10 +217,71 @@ class RegionPanel(_MapPanel):
             self.keep_new(before)
 
 
-class ProbPanel(_MapPanel):
+class _ProbKeyed(_MapPanel):
+    """A panel over D's map, keyed by D(x)'s colour bar (faded as the panel's background when `fade`)."""
+    has_key, fade, key_label = True, False, "{}"          # the key's title below a figure's column
+
+    def _vrange(self, fd):
+        """The figure's shared critic scale (`style['vrange']`), for a critic; None: the frame's own."""
+        return None if fd.probability else self.style.get("vrange")
+
+    def _range(self, fd):
+        return self._vrange(fd) or prob_range(fd)[:2]
+
+    def rgb(self, fd, contour):
+        rgb = prob_rgb(fd, contour=contour, palette=self.palette, vrange=self._vrange(fd))
+        return (rgb // 2 + 127).astype(np.uint8) if self.fade else rgb
+
+    def key(self, rect, fd, vertical=True):
+        sm, pal = self.style["small"], self.palette
+        cax = self.fig.add_axes(rect, label="key")
+        edges = np.linspace(0.0, 1.0, 129)               # vector steps: a vector figure keeps its bar vector
+        bar = pal.prob((edges[:-1] + edges[1:]) / 2, bytes=True)[:, :3]
+        if self.fade:
+            bar = (bar // 2 + 127).astype(np.uint8)
+        cells = [[(a, 0), (b, 0), (b, 1), (a, 1)] for a, b in zip(edges[:-1], edges[1:])]
+        if vertical:
+            cells = [[(y, x) for x, y in c] for c in cells]
+        cax.add_collection(PolyCollection(cells, facecolors=bar / 255, edgecolors=bar / 255, linewidths=0.2))
+        cax.set_xlim(0, 1)
+        cax.set_ylim(0, 1)
+        cax.tick_params(labelsize=sm, length=2, width=0.6, pad=1, right=vertical, left=False, labelleft=False,
+                        labelright=False, labelbottom=False, bottom=not vertical)
+        for s in cax.spines.values():
+            s.set_linewidth(0.5)
+        ticks = [0.0, 0.5, 1.0]
+        (cax.set_yticks if vertical else cax.set_xticks)(ticks)
+        (cax.set_xticks if vertical else cax.set_yticks)([])
+        what = "D(x) = P(real)" if fd.probability else "critic D(x)"
+        label = "D(x)" if vertical else self.key_label.format(what)
+        if vertical:
+            cax.text(0.0, 1.0 + 0.4 * sm * PT / (rect[3] * self.style["H"]), label, transform=cax.transAxes,
+                     ha="left", va="bottom", fontsize=sm)
+        else:
+            cax.set_title(label, fontsize=sm, pad=2)
+        self.key_texts = []
+        for v in ticks:
+            xy, align = ((1.0 + 2.5 * PT / (rect[2] * self.style["W"]), v), ("left", "center")) if vertical else \
+                ((v, -2.5 * PT / (rect[3] * self.style["H"])), ("center", "top"))
+            self.key_texts.append(cax.text(*xy, "", transform=cax.transAxes, ha=align[0], va=align[1],
+                                           fontsize=sm))
+        self._key_update(fd)
+        if not fd.probability and self.style["fast"] and not self.style.get("vrange"):
+            self.key_artists = list(self.key_texts)              # a critic's scale changes with the frame
+
+    def _key_update(self, fd):
+        if not getattr(self, "key_texts", None):
+            return
+        lo, hi = self._range(fd)
+        for text, v in zip(self.key_texts, (0.0, 0.5, 1.0)):
+            text.set_text(compact(lo + v * (hi - lo)) if not fd.probability else f"{v:g}")
+
+
+class ProbPanel(_ProbKeyed):
     def update(self, fd):
         fast = self.style["fast"]
-        self.image(fd, prob_rgb(fd, contour=fast))
+        self.image(fd, self.rgb(fd, contour=fast))
+        self._key_update(fd)
         if not fast:
             r = fd.raster
             level = 0.5 if fd.probability else 0.0
@@ -159,8 +290,9 @@ class ProbPanel(_MapPanel):
                                                   linewidths=0.8))
 
 
-class GradPanel(_MapPanel):
+class GradPanel(_ProbKeyed):
     """∇ₓD as arrows (normalized to the longest) or stream lines over a faded probability map."""
+    fade, key_label = True, "background: {}"
 
     def setup(self, fd):
         r = fd.raster
@@ -177,7 +309,8 @@ class GradPanel(_MapPanel):
 
     def update(self, fd):
         r = fd.raster
-        self.image(fd, (prob_rgb(fd, contour=True) // 2 + 127).astype(np.uint8))
+        self.image(fd, self.rgb(fd, contour=True))
+        self._key_update(fd)
         if self.stream:
             ys, g = r.grad_ys, r.grad
             if ys[0] > ys[-1]:
@@ -193,54 +326,80 @@ class GradPanel(_MapPanel):
 
 
 class MosaicPanel(_MapPanel):
+    has_key = True
+
     def update(self, fd):
         self.image(fd, mosaic_rgb(fd))
 
+    def key(self, rect, fd, vertical=True):
+        def color(angle, mag):        # as mosaic_rgb: saturation 0.85, brightness √(|∇| / max |∇|)
+            hsv = np.stack([(angle / (2 * np.pi)) % 1.0, np.full(angle.shape, 0.85), np.sqrt(mag)], -1)
+            return hsv_to_rgb(hsv)
+        direction_wheel(self.fig.add_axes(rect, label="key"), color, self.style["small"], caption=not vertical)
+
 
 class CurvesPanel:
-    """Stacked small plots of the run's history up to the frame's step; y ranges fixed over the whole run."""
+    """Stacked small plots of the run's history up to the frame's step; y ranges fixed over the whole run (and
+    over both runs of an A/B video, whose two sides show the same groups: `style['curve_layout']`). Each group's
+    legend sits beside its title, above the plot, never on the curves."""
+    has_key = False
 
-    def __init__(self, fig, rect, panel, fd, style):
-        fs = style["fs"]
+    def __init__(self, fig, rect, panel, fd, style, ticks=None):
+        sm = style.get("small", style["fs"] * 0.85)
+        W, H = style["W"], style["H"]
+        pal = palette_of(style.get("palette", "default"))
         x, y, w, h = rect
-        groups = curve_groups(fd)
-        n = max(1, min(len(groups), int(h * style["H"] / (7 * fs))))     # at least 7 font sizes tall each
-        groups = groups[:n]
-        top_pad, bot_pad, left_pad = 0.6 * fs / style["H"], 1.8 * fs / style["H"], 4.2 * fs / style["W"]
-        gh = (h - top_pad - bot_pad) / max(n, 1)
-        title_h = 1.8 * fs / style["H"]            # room for a group title of 0.8 fs points
-        self.lines, self.K = [], len(fd.centers)
-        self.axes = []
-        for i, (title, keys) in enumerate(groups):
-            ax = fig.add_axes((x + left_pad, y + bot_pad + (n - 1 - i) * gh, w - left_pad - 0.01, gh - title_h))
+        layout = style.get("curve_layout") or curve_layout([(fd.curves, len(fd.centers))])
+        line = 1.3 * sm * PT / H                               # a line of small text, as a figure fraction
+        left, right, bottom, top = 3.3 * sm * PT / W, 1.3 * sm * PT / W, 1.7 * sm * PT / H, 0.3 * sm * PT / H
+        width_pt = (w - left - right) * W / PT
+        heads = []
+        for title, keys, _ in layout:                          # title and legend on one line, or on two
+            legend = sum(text_width(curve_label(k), sm) + 2.2 * sm for k in keys)
+            heads.append(1 if text_width(title, sm) + legend + sm <= width_pt else 2)
+        n = len(layout)
+        while n > 1 and sum(heads[:n]) * line + n * 2.6 * line > h - bottom - top:   # plots ≥ 2.6 lines tall
+            n -= 1
+        layout, heads = layout[:n], heads[:n]
+        plot_h = max(2.0 / H, (h - bottom - top - sum(heads) * line) / max(n, 1))    # ≥ 2 px in a tiny frame
+        left, right = min(left, 0.4 * w), min(right, 0.1 * w)
+        self.lines, self.K, self.axes = [], len(fd.centers), []
+        cursor = y + h - top
+        for i, ((title, keys, ylim), nh) in enumerate(zip(layout, heads)):
+            cursor -= nh * line + plot_h
+            ax = fig.add_axes((x + left, cursor, w - left - right, plot_h))
             ax.set_xlim(0, fd.total_steps)
-            ax.tick_params(labelsize=fs * 0.75, length=2, pad=1)
-            if i < n - 1:
-                ax.set_xticklabels([])
-            lo, hi = np.inf, -np.inf
+            ax.tick_params(labelsize=sm, length=2, width=0.6, pad=1, labelbottom=i == n - 1)
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10], integer=True))
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=3))
+            for axis in (ax.xaxis, ax.yaxis):
+                axis.set_major_formatter(FuncFormatter(compact))
+            for s in ax.spines.values():
+                s.set_linewidth(0.6)
+            ax.set_ylim(*ylim)
             for j, key in enumerate(keys):
-                v = self._values(key, fd.curves[key][1])
-                lo, hi = min(lo, np.nanmin(v)), max(hi, np.nanmax(v))
-                (line,) = ax.plot([], [], lw=0.9, color=f"C{j}", label=curve_label(key))
-                self.lines.append((line, key))
-            pad = 0.05 * (hi - lo) if hi > lo else 0.5
-            ax.set_ylim(lo - pad, hi + pad)
-            ax.legend(fontsize=fs * 0.7, loc="upper right", frameon=False, handlelength=1, borderpad=0.1,
-                      labelspacing=0.1, ncol=min(len(keys), 3))
-            ax.set_title(title, fontsize=fs * 0.8, pad=1, loc="left")
+                (ln,) = ax.plot([], [], lw=0.9, color=pal.curves[j % len(pal.curves)], label=curve_label(key))
+                self.lines.append((ln, key))
+            if not any(k in fd.curves for k in keys):
+                ax.text(0.5, 0.5, "not logged in this run", transform=ax.transAxes, ha="center", va="center",
+                        fontsize=sm, color="0.4")
+            ax.set_title(title, fontsize=sm, pad=(nh - 1) * line * H / PT + 1.5, loc="left")
+            ax.legend(fontsize=sm, loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False, handlelength=1.0,
+                      handletextpad=0.3, columnspacing=0.8, borderaxespad=0.1, borderpad=0.0,
+                      ncol=len(keys))
             self.axes.append(ax)
-
-    def _values(self, key, v):
-        return v / self.K if key == "eval/modes" else v
 
     def dynamic(self) -> list:
         return [line for line, _ in self.lines]
 
     def draw(self, fd):
         for line, key in self.lines:
+            if key not in fd.curves:
+                line.set_data([], [])
+                continue
             steps, v = fd.curves[key]
             n = np.searchsorted(steps, fd.step, side="right")
-            line.set_data(steps[:n], self._values(key, v[:n]))
+            line.set_data(steps[:n], curve_values(key, v[:n], self.K))
 
 
 PANEL_CLASSES = {"data": DataPanel, "regions": RegionPanel, "cumulative": RegionPanel, "prob": ProbPanel,

@@ -1,8 +1,10 @@
 """Drawing exact partitions with matplotlib: crisp region boundaries over any axes, regions filled with the
-rasterizer's colours, the exact "mosaic glass" of ∇ₓD, and a vector (SVG/PDF) or PNG partition figure.
+rasterizer's colours (or lightly, for grayscale), the exact "mosaic glass" of ∇ₓD with its direction wheel, and a
+vector (SVG/PDF, TrueType fonts) or PNG partition figure.
 """
 from __future__ import annotations
 
+import matplotlib
 import numpy as np
 import torch
 from matplotlib.collections import PathCollection, PolyCollection
@@ -69,10 +71,13 @@ def _fill_style(n: int, style: dict) -> dict:
     return {"linewidths": 0.15, "rasterized": n > VECTOR_FILLS, **style}
 
 
-def draw_exact_regions(ax, partition: ExactPartition, layer: int, **style) -> PolyCollection:
-    """Fill the regions of hidden layer `layer` with the rasterizer's cumulative colours."""
+def draw_exact_regions(ax, partition: ExactPartition, layer: int, light: bool = False, **style) -> PolyCollection:
+    """Fill the regions of hidden layer `layer` with the rasterizer's cumulative colours (`light`: mixed with 80 %
+    white, as the raster's 'outline' style, so the boundaries carry the picture in grayscale)."""
     part = partition[layer]
     rgb = region_colors(part) / 255.0
+    if light:
+        rgb = 1.0 - (1.0 - rgb) / 5
     polys = PolyCollection(part.polygons(), facecolors=rgb, edgecolors=rgb, **_fill_style(len(part), style))
     ax.add_collection(polys)
     _frame(ax, partition.extent)
@@ -111,31 +116,89 @@ def _frame(ax, extent) -> None:
     ax.set_aspect("equal")
 
 
-def partition_figure(partition: ExactPartition, *, panel_size: float = 3.2) -> Figure:
-    """One panel per computed layer (regions in raster colours, exact boundaries), plus the exact mosaic of
-    ∇ₓD when D's last hidden layer is included."""
+def direction_wheel(ax, color, fontsize: float, caption: bool = True, hues: int = 24, rings: int = 4):
+    """The key of a ∇ₓD mosaic on `ax`: a disk whose angle is the gradient's direction and whose radius is its
+    magnitude (0 at the centre, the largest at the rim), coloured by `color(angle, magnitude in [0, 1])` -> RGB.
+    Vector wedges (hues × rings), so a vector figure keeps it vector; `caption` adds what hue and brightness
+    mean below it."""
+    a = np.linspace(-np.pi, np.pi, hues + 1)
+    r = np.linspace(0.0, 1.0, rings + 1)
+    polys, mids = [], []
+    for i in range(rings):
+        for j in range(hues):
+            t = np.linspace(a[j], a[j + 1], 5)
+            outer = np.stack([r[i + 1] * np.cos(t), r[i + 1] * np.sin(t)], 1)
+            inner = np.stack([r[i] * np.cos(t[::-1]), r[i] * np.sin(t[::-1])], 1)
+            polys.append(np.concatenate([outer, inner]))
+            mids.append(((a[j] + a[j + 1]) / 2, (r[i] + r[i + 1]) / 2))
+    mids = np.array(mids)
+    rgb = np.clip(color(mids[:, 0], mids[:, 1]), 0, 1)
+    ax.add_collection(PolyCollection(polys, facecolors=rgb, edgecolors=rgb, linewidths=0.3))
+    ax.set_xlim(-1.05, 1.05)
+    ax.set_ylim(-1.05, 1.05)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    ax.set_title("∇ₓD", fontsize=fontsize, pad=1)
+    if caption:
+        ax.text(0.5, -0.08, "hue: direction\nbrightness: |∇ₓD|", transform=ax.transAxes, ha="center", va="top",
+                fontsize=fontsize, linespacing=1.1)
+
+
+def _exact_mosaic_color(angle, mag):
+    """`mosaic_colors` for an angle and a magnitude already relative to its 99th percentile."""
+    hsv = np.stack([(angle / (2 * np.pi)) % 1.0, np.full_like(angle, 0.75), 0.2 + 0.8 * np.sqrt(mag)], 1)
+    return hsv_to_rgb(hsv)
+
+
+def partition_title(partition: ExactPartition, l: int) -> str:
+    """'layer 1: 40 regions', 'layers 1–3: 241 regions': the linear regions of layers 1..l together."""
+    name = f"layers 1–{l + 1}" if l else "layer 1"
+    return f"{name}: {len(partition[l]):,} regions"
+
+
+FONT, SMALL = 9.0, 8.0        # points: titles; ticks and keys
+
+
+def partition_figure(partition: ExactPartition, *, panel_size: float = 3.2, regions: str = "hashed") -> Figure:
+    """One panel per computed layer (the regions of layers 1..l in raster colours, exact boundaries), plus the
+    exact mosaic of ∇ₓD and its direction wheel when D's last hidden layer is included. `regions='outline'` fills
+    the regions lightly and draws their boundaries darker, for grayscale."""
+    if regions not in ("hashed", "outline"):
+        raise ValueError(f"regions: unknown style {regions!r} (choose from: hashed, outline)")
     with_mosaic = partition.depth - 1 in partition.layers
     n = len(partition.layers) + with_mosaic
-    fig = Figure(figsize=(panel_size * n, panel_size + 0.4), layout="constrained")
-    axes = fig.subplots(1, n, squeeze=False)[0]
+    key_w = 1.1 if with_mosaic else 0.0
+    fig = Figure(figsize=(panel_size * n + key_w, panel_size + 0.4), layout="constrained")
+    ratios = [1.0] * n + ([key_w / panel_size] if with_mosaic else [])
+    axes = fig.subplots(1, n + with_mosaic, squeeze=False, width_ratios=ratios)[0]
+    outline = regions == "outline"
     for ax, l in zip(axes, partition.layers):
-        draw_exact_regions(ax, partition, l)
-        draw_exact_boundaries(ax, partition, l, linewidths=0.25)
-        ax.set_title(f"h{l + 1}: {len(partition[l]):,} regions", fontsize=9)
+        draw_exact_regions(ax, partition, l, light=outline)
+        draw_exact_boundaries(ax, partition, l, linewidths=0.5 if outline else 0.25)
+        ax.set_title(partition_title(partition, l), fontsize=FONT)
     if with_mosaic:
-        exact_mosaic(axes[-1], partition)
-        axes[-1].set_title("∇ₓD per region (exact)", fontsize=9)
-    for ax in axes:
-        ax.tick_params(labelsize=7)
+        exact_mosaic(axes[n - 1], partition)
+        last = f"layers 1–{partition.depth}" if partition.depth > 1 else "layer 1"
+        axes[n - 1].set_title(f"∇ₓD per region of {last} (exact)", fontsize=FONT)
+        key = axes[n]
+        key.set_box_aspect(None)
+        direction_wheel(key, _exact_mosaic_color, SMALL)
+    for ax in axes[:n]:
+        ax.tick_params(labelsize=SMALL)
     return fig
 
 
-def save_partition_figure(D, extent, path, layers=None) -> ExactPartition:
+def save_figure(fig: Figure, path, dpi: int = 300) -> None:
+    """Write `fig` to `path` by its extension, atomically; PDF and PostScript embed TrueType fonts (Type 42) rather
+    than Type 3, which journals ask for and which stay editable."""
+    with matplotlib.rc_context({"pdf.fonttype": 42, "ps.fonttype": 42}), atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix[1:].lower(), dpi=dpi)
+
+
+def save_partition_figure(D, extent, path, layers=None, regions: str = "hashed") -> ExactPartition:
     """Partition D exactly over `extent` and write the figure to `path`: .svg or .pdf (vector) or .png, by
     extension, atomically (a temporary name in the same folder, then a rename). Returns the partition."""
     path = check_output(path, FIGURE_EXTS)
     partition = exact_partition(D, extent, layers)
-    fig = partition_figure(partition)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=path.suffix[1:].lower(), dpi=200)
+    save_figure(partition_figure(partition, regions=regions), path)
     return partition
