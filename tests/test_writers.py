@@ -6,7 +6,7 @@ import pytest
 import toyviz
 import toyviz.engine.run_folder
 from toyviz.commands.cli import main, train_run
-from toyviz.draw.writers import export_video, write_figure, write_video
+from toyviz.draw.writers import export_video, side_by_side, write_figure, write_video
 
 TINY = ["--set", "nets.g.width=16", "--set", "nets.d.width=16", "--set", "optim.batch_size=32",
         "--set", "viz.eval_samples=200", "--set", "viz.metrics_every=10", "--set", "viz.snapshot_every=4"]
@@ -156,10 +156,48 @@ def test_cli_compare_side_by_side(tmp_path, capsys):
     a, b = frames[-1][:, :128].astype(int), frames[-1][:, 128:]
     assert np.abs(a - b).mean() > 1.0               # BRE changed D
     assert toyviz.engine.run_folder.RunFolder(tmp_path / "runs" / "b").config().reg.bre.weight == 1
+    err = capsys.readouterr().err
+    assert "A: ring8" in err and "B: ring8" in err                    # the two training bars say which is which
+    # the curves line up: A (BRE off) shows an empty BRE group where B has one, so their axes sit alike
+    runs = [toyviz.engine.run_folder.RunFolder(tmp_path / "runs" / n).trainer() for n in "ab"]
+    frame = next(iter(side_by_side(*runs, ("A", "B"), panels="curves", size=(512, 384))))
+    halves = frame[:, :256], frame[:, 256:]
+    spines = [set(np.nonzero(((h < 80).all(-1)).sum(1) > 150)[0]) for h in halves]   # rows of axes frames
+    assert spines[0] and spines[0] == spines[1]
+
+
+@pytest.fixture(scope="module")
+def odd_runs(run_dir, tmp_path_factory):
+    """An empty folder, and a run whose checkpoint holds no snapshots."""
+    import shutil
+
+    import torch
+    root = tmp_path_factory.mktemp("odd")
+    (root / "empty").mkdir()
+    shutil.copytree(run_dir, root / "nosnap")
+    ck = torch.load(root / "nosnap" / "checkpoint.pt", weights_only=True)
+    ck["snapshots"] = []
+    torch.save(ck, root / "nosnap" / "checkpoint.pt")
+    return root
 
 
 @pytest.mark.parametrize("argv,match", [
     (["export", "RUN", "--out", "v.webm"], "unknown extension '.webm'"),
+    (["export", "RUN", "--out", "v.webm"], ".mp4, .gif"),                       # the allowed values named
+    (["figure", "RUN", "--steps", "0", "--out", "f.mp4"], "(choose from: .png, .pdf, .svg)"),
+    (["compare", "--iters", "2", "--out", "ab.png"], "(choose from: .mp4, .gif)"),
+    (["partition", "RUN", "--out", "p.gif"], "(choose from: .png, .pdf, .svg)"),
+    (["export", "RUN", "--out", "v.mp4", "--panels", "data,nope"], "unknown panel 'nope' (choose from: data,"),
+    (["compare", "--iters", "2", "--out", "ab.mp4", "--panels", "nope"], "unknown panel 'nope'"),
+    (["export", "ODD/empty", "--out", "v.mp4"], "is an empty folder, not a run folder"),
+    (["figure", "ODD/empty", "--steps", "0", "--out", "f.png"], "config.json, stats.jsonl and checkpoint.pt"),
+    (["partition", "ODD/empty", "--out", "p.png"], "is not a run folder"),
+    (["export", "ODD/nosnap", "--out", "v.gif"], "the run stored no snapshots"),
+    (["figure", "ODD/nosnap", "--steps", "0", "--out", "f.png"], "the run stored no snapshots"),
+    (["partition", "ODD/nosnap", "--out", "p.png", "--step", "3"], "stored no snapshots"),
+    (["export", "RUN", "--out", "v.mp4", "--palette", "rainbow"], "invalid choice: 'rainbow'"),
+    (["figure", "RUN", "--steps", "0", "--out", "f.pdf", "--regions", "dots"], "invalid choice: 'dots'"),
+    (["figure", "RUN", "--steps", "0", "--out", "f.pdf", "--columns", "2"], "--style paper"),
     (["export", "RUN", "--out", "nowhere/v.mp4"], "does not exist"),
     (["export", "RUN", "--out", "v.mp4", "--size", "big"], "expected WxH"),
     (["export", "RUN", "--out", "v.mp4", "--size", "200x200"], "multiples of 16"),
@@ -169,10 +207,50 @@ def test_cli_compare_side_by_side(tmp_path, capsys):
     (["figure", "RUN", "--steps", "0", "--out", "f.pdf", "--panels", "data,regions:9"], "unknown panel"),
     (["compare", "--a", "reg.nope=1", "--iters", "2", "--out", "ab.mp4"], "unknown config key reg.nope"),
 ])
-def test_cli_errors_one_line_exit_2_nothing_written(run_dir, tmp_path, capsys, monkeypatch, argv, match):
+def test_cli_errors_one_line_exit_2_nothing_written(run_dir, odd_runs, tmp_path, capsys, monkeypatch, argv,
+                                                    match):
     monkeypatch.chdir(tmp_path)
-    argv = [str(run_dir) if a == "RUN" else a for a in argv]
+    argv = [str(run_dir) if a == "RUN" else a.replace("ODD", str(odd_runs)) for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and match in err[0]
     assert files(tmp_path) == []
+
+
+def test_figure_draws_a_snapshot_once_and_says_so(run_dir, tmp_path, capsys):
+    out = tmp_path / "f.pdf"
+    assert main(["figure", str(run_dir), "--steps", "4,5,16", "--out", str(out), "--panels", "data,prob",
+                 "--resolution", "32"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1] == ("run: step 5 -> nearest stored snapshot, step 4, which the row of step 4 already "
+                          "shows: drawn once")
+    assert printed[-1] == f"2 rows x 2 panels -> {out}"
+    pdf = out.read_bytes()
+    assert pdf.count(b"/Subtype /Image") == 2                         # steps 4 and 16: one D(x) image each
+    assert b"/FontFile2" in pdf and b"/Type3" not in pdf               # TrueType fonts embedded, not Type 3
+
+
+def test_paper_figure_is_one_or_two_columns_wide(run_dir, tmp_path):
+    from PIL import Image
+    for columns, inches in ((1, 3.5), (2, 7.0)):
+        path = tmp_path / f"f{columns}.png"
+        write_figure([("A", run_dir)], path, steps=[16], panels=["data", "regions", "prob"], resolution=32,
+                     columns=columns, palette="cividis", regions="outline")
+        with Image.open(path) as im:
+            assert im.size[0] == pytest.approx(300 * inches, abs=2)   # 300 dpi
+    with pytest.raises(ValueError, match="do not fit"):
+        write_figure([("A", run_dir)], tmp_path / "f.png", steps=[16], panels="data,regions:all,prob,mosaic",
+                     columns=1)
+    with pytest.raises(ValueError, match="palette"):
+        write_figure([("A", run_dir)], tmp_path / "f.png", steps=[16], palette="rainbow")
+
+
+def test_export_with_the_colour_blind_palette_and_outlines(run_dir, tmp_path, capsys):
+    out = tmp_path / "v.gif"
+    assert main(["export", str(run_dir), "--out", str(out), "--size", "256x256", "--panels", "regions,prob",
+                 "--palette", "cividis", "--regions", "outline"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith(f"-> {out}")
+    plain = tmp_path / "p.gif"
+    assert main(["export", str(run_dir), "--out", str(plain), "--size", "256x256", "--panels", "regions,prob"]) == 0
+    a, b = decode(out)[-1], decode(plain)[-1]
+    assert np.abs(a.astype(int) - b).mean() > 5.0

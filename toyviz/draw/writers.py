@@ -1,5 +1,6 @@
 """Files of a run's pictures: videos of its snapshots (MP4 H.264 or GIF), side-by-side videos of two runs, and
-paper figures (PNG/PDF/SVG, rows = steps). Every file is written to a temporary name in its folder and renamed.
+paper figures (PNG/PDF/SVG, rows = steps; 300 dpi, TrueType fonts in PDF). Every file is written to a temporary
+name in its folder and renamed.
 """
 from __future__ import annotations
 
@@ -12,9 +13,20 @@ import numpy as np
 from ..engine.atomic_files import atomic_path
 from ..engine.run_folder import RunFolder
 from ..engine.trainer import Trainer
-from .frames import DEFAULT_PANELS, iter_frame_data, nearest_snapshot, needs_raster, parse_panels
+from .frames import (
+    DEFAULT_PANELS,
+    check_region_style,
+    curve_layout,
+    curves_of,
+    iter_frame_data,
+    nearest_snapshot,
+    needs_raster,
+    palette_of,
+    parse_panels,
+)
 from .output_paths import FIGURE_EXTS, VIDEO_EXTS, check_output, check_size
-from .render import FrameRenderer, _grid, draw_figure
+from .polygon_figure import save_figure
+from .render import PAPER_WIDTHS, FrameRenderer, _grid, draw_figure
 
 FIGURE_PANELS = ("data", "regions:all", "prob")          # the BRE paper's Figure 2 columns
 ProgressFn = Callable[[int, Optional[int]], None]         # (frames done, total or None)
@@ -36,11 +48,12 @@ def video_resolution(trainer, panels: Sequence[str], size) -> int:
 
 
 def run_frames(trainer, *, panels=DEFAULT_PANELS, size=(512, 512), resolution: Optional[int] = None,
-               indices: Optional[Sequence[int]] = None, label: Optional[str] = None) -> Iterator[np.ndarray]:
+               indices: Optional[Sequence[int]] = None, label: Optional[str] = None, palette="default",
+               regions: str = "hashed", **layout) -> Iterator[np.ndarray]:
     """(H, W, 3) frames of `trainer`'s snapshots (all, or `indices`) drawn by one reused renderer; `label`
-    replaces the preset name in the header."""
+    replaces the preset name in the header; `layout`: `FrameRenderer`'s curve_layout and header_lines."""
     panels = parse_panels(panels, trainer.D.depth)
-    renderer = FrameRenderer(panels, size)
+    renderer = FrameRenderer(panels, size, palette=palette, regions=regions, **layout)
     res = video_resolution(trainer, panels, size) if resolution is None else resolution
     for fd in iter_frame_data(trainer, indices, raster=needs_raster(panels), mosaic="mosaic" in panels,
                               resolution=res):
@@ -50,14 +63,18 @@ def run_frames(trainer, *, panels=DEFAULT_PANELS, size=(512, 512), resolution: O
 
 
 def side_by_side(a, b, labels=("A", "B"), *, panels=DEFAULT_PANELS, size=(1024, 512),
-                 resolution: Optional[int] = None) -> Iterator[np.ndarray]:
-    """Frames of two runs side by side (each half W/2 wide), snapshot i beside snapshot i."""
+                 resolution: Optional[int] = None, palette="default", regions: str = "hashed") -> Iterator[np.ndarray]:
+    """Frames of two runs side by side (each half W/2 wide), snapshot i beside snapshot i. Both halves show the
+    same curve groups on the same y ranges (a group one run did not log stays empty on its side) and a header of
+    the same height, so their panels line up."""
     W, H = size
     n = min(len(a.snapshots), len(b.snapshots))
     half = (W // 2, H)
-    fa = run_frames(a, panels=panels, size=half, resolution=resolution, indices=range(n), label=labels[0])
-    fb = run_frames(b, panels=panels, size=(W - W // 2, H), resolution=resolution, indices=range(n),
-                    label=labels[1])
+    layout = {"curve_layout": curve_layout([(curves_of(t.history), t.data.n_modes) for t in (a, b)]),
+              "header_lines": 2}
+    common = {"resolution": resolution, "indices": range(n), "palette": palette, "regions": regions, **layout}
+    fa = run_frames(a, panels=panels, size=half, label=labels[0], **common)
+    fb = run_frames(b, panels=panels, size=(W - W // 2, H), label=labels[1], **common)
     for x, y in zip(fa, fb):
         yield np.concatenate([x, y], axis=1)
 
@@ -111,49 +128,64 @@ def write_video(frames: Iterable[np.ndarray], path, *, fps: float = 10, total: O
 
 
 def export_video(run, path, *, fps: float = 10, panels=DEFAULT_PANELS, size=(512, 512),
-                 progress_fn: Optional[ProgressFn] = None, resolution: Optional[int] = None) -> int:
+                 progress_fn: Optional[ProgressFn] = None, resolution: Optional[int] = None, palette="default",
+                 regions: str = "hashed") -> int:
     """Write a video of `run` to `path` (.mp4 or .gif) and return its frame count.
 
     run: a `Trainer` (one frame per stored snapshot), a run folder path, or frames ((H, W, 3) uint8 arrays).
     panels: names from `toyviz.frames.PANELS`; size: (W, H) pixels; progress_fn(done, total); resolution: raster
-    pixels a side (default: the panels' on-screen size). A failure leaves no file at `path`.
+    pixels a side (default: the panels' on-screen size); palette: a name from `frames.PALETTES`; regions: a style
+    from `frames.REGION_STYLES`. A failure leaves no file at `path`.
     """
     path = check_output(path, VIDEO_EXTS)
+    palette_of(palette), check_region_style(regions)
     trainer = _as_trainer(run)
     if trainer is None:
         frames = list(run)
         return write_video(frames, path, fps=fps, total=len(frames), progress_fn=progress_fn)
     size = check_size(size, path)
+    if not trainer.snapshots:
+        raise ValueError("the run stored no snapshots (its checkpoint's list is empty): nothing to draw")
     indices = range(len(trainer.snapshots))        # fixed now: a snapshot taken meanwhile is not half-counted
-    frames = run_frames(trainer, panels=panels, size=size, resolution=resolution, indices=indices)
+    frames = run_frames(trainer, panels=panels, size=size, resolution=resolution, indices=indices,
+                        palette=palette, regions=regions)
     return write_video(frames, path, fps=fps, total=len(indices), progress_fn=progress_fn)
 
 
 def write_figure(runs: Sequence[tuple[str, object]], path, *, steps: Sequence[int], panels=FIGURE_PANELS,
-                 exact: bool = False, resolution: Optional[int] = None,
-                 progress_fn: Optional[ProgressFn] = None) -> list[tuple[str, int, int]]:
+                 exact: bool = False, resolution: Optional[int] = None, progress_fn: Optional[ProgressFn] = None,
+                 palette="default", regions: str = "hashed",
+                 columns: Optional[int] = None) -> list[tuple[str, int, int]]:
     """A paper figure (rows = `steps` of each run, stacked; columns = panels) to .png/.pdf/.svg, atomically.
 
-    runs: (label, Trainer or run folder) pairs; resolution: raster pixels a side (default viz.resolution). Each
-    step is drawn from the nearest stored snapshot; returns (label, asked step, drawn step) per row."""
+    runs: (label, Trainer or run folder) pairs; resolution: raster pixels a side (default viz.resolution);
+    palette, regions: as `export_video`; columns: 1 or 2 sizes the figure to one column (3.5 in) or the two
+    columns (7 in) of a paper, else each panel is 1.6 in. Each step is drawn from the nearest stored snapshot,
+    each snapshot once per run however many asked steps lead to it (so no row repeats another as if it were a
+    different step). Returns (label, asked step, drawn step) per asked step; progress_fn(rows drawn, rows)."""
     path = check_output(path, FIGURE_EXTS)
     if not steps:
         raise ValueError("steps: give at least one step")
-    rows, used = [], []
-    total = len(runs) * len(steps)
+    if columns is not None and columns not in PAPER_WIDTHS:
+        raise ValueError(f"columns: {columns!r} is not a paper's column count (choose from: 1, 2)")
+    palette_of(palette), check_region_style(regions)
+    plan, used = [], []
     for label, run in runs:
         trainer = _as_trainer(run)
         parsed = parse_panels(panels, trainer.D.depth)
         idx = [nearest_snapshot(trainer, s) for s in steps]
-        for s, fd in zip(steps, iter_frame_data(trainer, idx, raster=needs_raster(parsed), mosaic="mosaic" in parsed,
-                                                resolution=resolution, exact=exact)):
+        plan.append((label, trainer, parsed, list(dict.fromkeys(idx))))    # each snapshot once, in asked order
+        used += [(label, int(s), trainer.snapshots[i]["iteration"]) for s, i in zip(steps, idx)]
+    rows, total = [], sum(len(unique) for *_, unique in plan)
+    for label, trainer, parsed, unique in plan:
+        for fd in iter_frame_data(trainer, unique, raster=needs_raster(parsed), mosaic="mosaic" in parsed,
+                                  resolution=resolution, exact=exact):
             rows.append((label, fd))
-            used.append((label, int(s), fd.step))
             if progress_fn is not None:
                 progress_fn(len(rows), total)
-    fig = draw_figure(rows, panels, exact=exact)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=path.suffix[1:].lower(), dpi=200)
+    fig = draw_figure(rows, panels, exact=exact, palette=palette, regions=regions,
+                      width=None if columns is None else PAPER_WIDTHS[columns])
+    save_figure(fig, path)
     return used
 
 

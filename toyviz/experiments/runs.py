@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 from tqdm import tqdm
 
 from ..engine.config import Config
 from ..engine.run_folder import RunFolder
-from ..engine.trainer import Trainer, TrainingDiverged
+from ..engine.trainer import Callback, Trainer, TrainingDiverged
 from ..geometry.metrics import RegionMetrics
 
 
@@ -21,23 +21,25 @@ def progress(total, desc: str, unit: str = "step", initial: int = 0):
                 initial=initial)
 
 
-def train_run(cfg: Config, out: Path, *, checkpoint_every: int = 1000, quiet: bool = False) -> Trainer:
+def train_run(cfg: Config, out: Path, *, checkpoint_every: int = 1000, quiet: bool = False,
+              desc: Optional[str] = None, callbacks: Sequence[Callback] = ()) -> Trainer:
     """Train `cfg.optim.iters` steps into run folder `out`, writing it every `checkpoint_every` steps and at the
-    end; returns the trainer. On `TrainingDiverged` the folder holds the last finite step before it propagates."""
+    end; returns the trainer. On `TrainingDiverged` the folder holds the last finite step before it propagates.
+    `desc` names the progress bar (default: the preset); `callbacks` join `RegionMetrics` (e.g. TensorBoard)."""
     folder = RunFolder.create(out)
-    trainer = Trainer(cfg, callbacks=[RegionMetrics()])
-    return _train_into(folder, trainer, checkpoint_every, quiet)
+    trainer = Trainer(cfg, callbacks=[RegionMetrics(), *callbacks])
+    return _train_into(folder, trainer, checkpoint_every, quiet, desc)
 
 
 def resume_run(out: Path, *, iters: Optional[int] = None, device: Optional[str] = None,
-               checkpoint_every: int = 1000, quiet: bool = False) -> Trainer:
+               checkpoint_every: int = 1000, quiet: bool = False, callbacks: Sequence[Callback] = ()) -> Trainer:
     """Continue run folder `out` from its checkpoint to `iters` steps (default: the run's own `optim.iters`), with
     the callbacks `train_run` gives. With the run's own length the result equals the uninterrupted run bit for bit
     (its learning-rate schedule and evaluation steps read `optim.iters`); another `iters` makes it a run of that
     length from here on (a linear schedule then follows the new length, as the image trainer's `--resume` does).
     Temporary files of a killed write are removed and stats.jsonl is cut back to the checkpoint's history."""
     folder = RunFolder(out)
-    trainer = folder.trainer(device=device, callbacks=[RegionMetrics()])
+    trainer = folder.trainer(device=device, callbacks=[RegionMetrics(), *callbacks])
     if iters is not None:
         if iters < trainer.iteration:
             raise ValueError(f"--iters {iters} is before the checkpoint's step {trainer.iteration} in {folder.path}")
@@ -47,13 +49,14 @@ def resume_run(out: Path, *, iters: Optional[int] = None, device: Optional[str] 
     return _train_into(folder, trainer, checkpoint_every, quiet)
 
 
-def _train_into(folder: RunFolder, trainer: Trainer, checkpoint_every: int, quiet: bool) -> Trainer:
+def _train_into(folder: RunFolder, trainer: Trainer, checkpoint_every: int, quiet: bool,
+                desc: Optional[str] = None) -> Trainer:
     """Train to `optim.iters`, writing the folder at every multiple of `checkpoint_every` and at the end (and,
     on divergence, at the last finite step, which the trainer has rolled back to)."""
     if checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be ≥ 1 (got {checkpoint_every})")
     total, start = trainer.cfg.optim.iters, trainer.iteration
-    bar = None if quiet else progress(total, trainer.cfg.preset, initial=start)
+    bar = None if quiet else progress(total, desc or trainer.cfg.preset, initial=start)
     try:
         while trainer.iteration < total:
             n = min(checkpoint_every - trainer.iteration % checkpoint_every, total - trainer.iteration)
