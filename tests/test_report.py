@@ -137,3 +137,35 @@ def test_cli_report_writes_markdown_and_rejects_bad_input(sweep, tmp_path, capsy
         assert main(["report", *argv]) == 2
         err = capsys.readouterr().err.strip()
         assert match in err and len(err.splitlines()) == 1
+
+
+def test_plots_at_print_resolution_with_labelled_axes(sweep, tmp_path):
+    from PIL import Image
+
+    from toyviz.experiments.report import Y_LABELS, build_report, key_title
+    report = build_report(sweep, plot_dir=tmp_path / "plots")
+    assert [p.name for p in report.plots] == ["modes.png", "HQ.png", "reverse_KL.png", "regions.png"]
+    for png in report.plots:
+        with Image.open(png) as im:
+            assert im.info["dpi"][0] == pytest.approx(200, abs=1) and im.size[0] >= 900
+    assert key_title("regions/l3") == "layers 1–3" and key_title("div/patterns/l2") == "layer 2"
+    assert Y_LABELS["regions"] == "regions of layers 1..l (grid)"
+    assert "∞: reverse KL undefined" not in report.markdown          # every final mean is finite here
+
+
+def test_undefined_reverse_kl_is_explained(tmp_path):
+    root = tmp_path / "sw"
+    write_run(root, "a", 0, [1, 1, 1], [0.0, 0.0, 0.0], [None, None, None])
+    write_run(root, "a", 1, [1, 1, 1], [0.1, 0.1, 0.1], [0.5, 0.5, 0.5])
+    md = make_report(root, plot_dir=tmp_path / "plots")
+    assert "| ∞ |" in md and "∞: reverse KL undefined: on at least one seed no fake point was of high quality" in md
+    assert "No reverse KL plot" in md and not (tmp_path / "plots" / "reverse_KL.png").exists()
+
+
+def test_cli_report_names_every_file_it_wrote(sweep, capsys):
+    assert main(["report", str(sweep)]) == 0
+    out, err = capsys.readouterr()
+    last = err.strip().splitlines()[-1]
+    assert (sweep / "report.md").read_text() == out                   # stdout: the markdown alone
+    assert last.startswith(f"report -> {sweep / 'report.md'}; plots in {sweep / 'plots'}: modes.png, HQ.png")
+    assert all(name in last for name in ("reverse_KL.png", "regions.png"))

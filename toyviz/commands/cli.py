@@ -14,12 +14,14 @@ from pathlib import Path
 
 import torch
 
+from ..draw.frames import reverse_kl_text
 from ..engine import presets
 from ..engine.phases import MAX_LOSS
 from ..engine.run_folder import RunFolder
 from ..engine.trainer import TrainingDiverged
 from ..experiments.bench import BENCHES, check_markdown_path, iter_names, run_benches
 from ..experiments.runs import resume_run, train_run
+from ..experiments.tensorboard_log import TensorBoardLog
 from ..malloc_tuning import reuse_freed_memory
 from . import partition, sweep, videos
 from .common import Parser, UsageError, add_config_args, config_from_args, show_notes, usage
@@ -62,15 +64,20 @@ def cmd_train(args) -> int:
         if out.exists() and not out.is_dir():
             raise UsageError(f"--out {out} exists and is not a folder")
         run = partial(train_run, cfg, out)
+    tb = [usage(TensorBoardLog, out / "tensorboard")] if args.tensorboard else []
     try:
-        trainer = usage(run, checkpoint_every=args.checkpoint_every)
+        trainer = usage(run, checkpoint_every=args.checkpoint_every, callbacks=tb)
     except TrainingDiverged as e:
         held = f"; {out} holds step {e.trainer.iteration}" if e.trainer is not None else ""
         print(f"toyviz: diverged: {e}{held}", file=sys.stderr)
         return DIVERGED
+    finally:
+        for cb in tb:
+            cb.close()
     ev = trainer.evaluate()
     print(f"{trainer.cfg.preset}: step {trainer.iteration}: modes {ev['eval/modes']:.0f}/{trainer.data.n_modes}, "
-          f"HQ {100 * ev['eval/hq']:.1f}%, reverse KL {ev['eval/reverse_kl']:.4f}  -> {out}")
+          f"HQ {100 * ev['eval/hq']:.1f}%, reverse KL {reverse_kl_text(ev['eval/reverse_kl'], 4)}  -> {out}"
+          + (f" (TensorBoard: {out / 'tensorboard'})" if tb else ""))
     return 0
 
 
@@ -110,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint")
     t.add_argument("--checkpoint-every", type=int, default=1000, help="write the run folder every N steps")
     t.add_argument("--force", action="store_true", help="overwrite an existing run folder")
+    t.add_argument("--tensorboard", action="store_true", help="also log to TensorBoard event files in "
+                   "OUT/tensorboard: every step's numbers, region map and D(x) every viz.snapshot_every steps")
     t.set_defaults(fn=cmd_train)
 
     sub.add_parser("presets", help="list presets").set_defaults(fn=cmd_presets)

@@ -1,11 +1,12 @@
 """`python -m toyviz sweep | report`: many runs (seeds × a grid) in parallel, and their numbers over seeds."""
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
 from ..engine.atomic_files import atomic_write_text
-from ..experiments.report import insert_section, make_report, parse_at
+from ..experiments.report import build_report, insert_section, parse_at, select_runs
 from ..experiments.runs import progress
 from ..experiments.sweep import RunResult, parse_grid, parse_shard, plan, run_state, run_sweep, shard
 from .common import UsageError, add_config_args, config_from_args
@@ -63,9 +64,21 @@ def cmd_report(args) -> int:
         section = args.section or Path(args.dir).resolve().name
         plot_dir = Path(args.plots) if args.plots else (
             out_md.parent / "results" / section if args.into else out_md.parent / "plots")
-        md = make_report(args.dir, at=at, labels=labels, pairs=pairs,
-                         plot_dir=None if args.no_plots else plot_dir, link_from=out_md.parent, title=args.title,
-                         extras=extras)
+        tb = Path(args.tensorboard) if args.tensorboard else None
+        if tb is not None:
+            from ..experiments.tensorboard_log import require_tensorboard
+            require_tensorboard()                       # installed? say so before anything is written
+            if tb.exists() and not tb.is_dir():
+                raise ValueError(f"--tensorboard {tb} exists and is not a folder")
+        report = build_report(args.dir, at=at, labels=labels, pairs=pairs,
+                              plot_dir=None if args.no_plots else plot_dir, link_from=out_md.parent,
+                              title=args.title, extras=extras)
+        md = report.markdown
+        if tb is not None:
+            from ..experiments.tensorboard_log import sweep_to_tensorboard
+            runs = [r for r in select_runs(args.dir, labels=labels, extras=extras)
+                    if r.complete and (not labels or r.label in labels)]
+            tb_runs = sweep_to_tensorboard(runs, tb)
     except (ValueError, OSError) as e:
         raise UsageError(str(e)) from None
     if args.into:
@@ -73,6 +86,13 @@ def cmd_report(args) -> int:
     else:
         atomic_write_text(out_md, md)
     print(md, end="")
+    sys.stdout.flush()
+    wrote = [f"{out_md}" + (f" (section {section})" if args.into else "")]
+    if report.plots:
+        wrote.append(f"plots in {report.plots[0].parent}: {', '.join(p.name for p in report.plots)}")
+    if tb is not None:
+        wrote.append(f"TensorBoard runs in {tb} ({len(tb_runs)}: <label>/seed<N>; tensorboard --logdir {tb})")
+    print("report -> " + "; ".join(wrote), file=sys.stderr)     # stdout stays the markdown alone
     return 0
 
 
@@ -100,4 +120,6 @@ def add_commands(sub) -> None:
     r.add_argument("--plots", help="folder for the PNGs (default: beside the markdown)")
     r.add_argument("--no-plots", action="store_true")
     r.add_argument("--extras", help="per-layer number families to keep, e.g. regions,div/patterns (default: all)")
+    r.add_argument("--tensorboard", metavar="OUT", help="also write the runs' curves as TensorBoard runs, "
+                                                        "OUT/<label>/seed<N>, to see them side by side")
     r.set_defaults(fn=cmd_report)

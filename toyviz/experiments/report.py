@@ -1,4 +1,5 @@
-"""Reports over sweeps: mean ± standard error over seeds of every evaluated number, as markdown and PNG plots.
+"""Reports over sweeps: mean ± standard error over seeds of every evaluated number, as markdown and PNG plots
+(200 dpi, every axis labelled).
 
 Reads run folders (`<label>/seed<N>/config.json + stats.jsonl`, as `toyviz sweep` writes them); groups runs by
 label; the numbers are the trainer's periodic evaluation: `eval/modes`, `eval/hq`, `eval/reverse_kl` (METHODS §5)
@@ -10,12 +11,14 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 
+from ..draw.frames import layers_name
+from ..draw.polygon_figure import save_figure
 from ..engine.atomic_files import atomic_write_text
 from ..engine.config import Config
 from ..engine.data import make_data
@@ -24,6 +27,14 @@ from .sweep import ERROR_FILE
 CORE_KEYS = ("eval/modes", "eval/hq", "eval/reverse_kl")
 EXTRA_PREFIXES = ("div/", "regions/")
 NAMES = {"eval/modes": "modes", "eval/hq": "HQ %", "eval/reverse_kl": "reverse KL"}
+UNDEFINED_KL = ("∞: reverse KL undefined: on at least one seed no fake point was of high quality, and the reverse "
+                "KL is measured over those (METHODS §5).")
+# What a plot's y axis shows, per number or per-layer family
+Y_LABELS = {"eval/modes": "modes captured", "eval/hq": "high-quality samples (%)",
+            "eval/reverse_kl": "reverse KL (nats)", "regions": "regions of layers 1..l (grid)",
+            "div/patterns": "patterns of layer l (fakes)", "div/cumulative": "regions of layers 1..l (fakes)",
+            "div/entropy": "pattern entropy of layer l (nats)", "div/grad_dirs": "∇ₓD directions (fakes)"}
+PLOT_DPI = 200
 
 
 @dataclass
@@ -233,44 +244,73 @@ def _seed_list(seeds: list[int]) -> str:
 
 
 # ---- plots ------------------------------------------------------------------------------------------------------
+def key_title(key: str) -> str:
+    """A plot panel's title: the number's name, or for a per-layer number whose layers it covers."""
+    fam, layer = layer_family(key)
+    if layer is None:
+        return NAMES.get(key, key)
+    return layers_name(layer - 1, fam in ("regions", "div/cumulative"))
+
+
 def plot_keys(groups: dict[str, list[Run]], keys: list[str], path: Path, title: str) -> bool:
-    """Mean ± se against training steps, one line per label, one panel per key (e.g. per D layer); False
-    (nothing written) when no run logged any of them."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    panels = []
+    """Mean ± se against training steps, one line per label, one panel per key (e.g. per D layer), the y axis
+    labelled with what it counts; PLOT_DPI. Steps where a seed's value is infinite (reverse KL with no
+    high-quality sample) are gaps, and a note says so. False (nothing written) when no run logged any key."""
+    from matplotlib import colormaps
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    panels, gaps = [], False
     for key in keys:
         with np.errstate(invalid="ignore"):
             curves = {label: curve(runs, key) for label, runs in groups.items()}
-        curves = {k: c for k, c in curves.items() if c is not None and np.all(np.isfinite(c[1]))}
+        curves = {k: c for k, c in curves.items() if c is not None and np.any(np.isfinite(c[1]))}
+        gaps |= any(not np.all(np.isfinite(c[1])) for c in curves.values())
         if curves:
             panels.append((key, curves))
     if not panels:
         return False
-    n = len(panels)
-    fig, axes = plt.subplots(1, n, figsize=(3.2 * n + 1.6 if n > 1 else 6.4, 3.4), dpi=72, squeeze=False)
-    colors = plt.get_cmap("tab10" if len(groups) <= 10 else "tab20")
-    for ax, (key, curves) in zip(axes[0], panels):
+    n, ncol = len(panels), min(len(groups), 3)
+    legend_rows = math.ceil(len(groups) / ncol)
+    fig = Figure(figsize=(max(4.8, 2.7 * n + 0.9), 2.9 + 0.2 * legend_rows + 0.2 * gaps), dpi=PLOT_DPI)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    cmap = colormaps["tab10" if len(groups) <= 10 else "tab20"]
+    colors = [cmap(i) for i in range(cmap.N)]
+    for ax, (key, curves) in zip(axes, panels):
         scale = 100.0 if key == "eval/hq" else 1.0
         for i, label in enumerate(groups):
             if label not in curves:
                 continue
             steps, mean, se = curves[label]
-            c = colors(i % 20)
+            finite = np.isfinite(mean)
+            mean, se = np.where(finite, mean, np.nan), np.where(finite, se, np.nan)
+            c = colors[i % len(colors)]
             ax.plot(steps, scale * mean, color=c, lw=1.4, label=f"{label} (n={len(groups[label])})")
             ax.fill_between(steps, scale * (mean - se), scale * (mean + se), color=c, alpha=0.2, lw=0)
-        ax.set_xlabel("training step")
-        ax.set_title(NAMES.get(key, key), fontsize=9)
+        ax.set_xlabel("training step", fontsize=8)
+        ax.set_title(key_title(key), fontsize=9)
+        ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7, loc="best")
+    fam = layer_family(panels[0][0])[0]
+    ylabel = Y_LABELS.get(panels[0][0], Y_LABELS.get(fam, fam))
+    ks = {r.n_modes for rs in groups.values() for r in rs}
+    if panels[0][0] == "eval/modes" and len(ks) == 1:
+        ylabel += f" (of {ks.pop()})"
+    axes[0].set_ylabel(ylabel, fontsize=8)
+    handles, names = axes[0].get_legend_handles_labels()
+    for ax in axes[1:]:                                  # labels missing from the first panel
+        for h, nm in zip(*ax.get_legend_handles_labels()):
+            if nm not in names:
+                handles.append(h)
+                names.append(nm)
     fig.suptitle(f"{title}: mean ± standard error over seeds", fontsize=10)
-    fig.tight_layout()
+    fig.legend(handles, names, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
+    if gaps:
+        fig.text(0.5, 0.02 + 0.2 * legend_rows / fig.get_figheight(), "gaps: reverse KL undefined where a seed had "
+                 "no high-quality sample", ha="center", va="bottom", fontsize=7, color="0.35")
+    fig.tight_layout(rect=(0, (0.25 * legend_rows + 0.2 * gaps) / fig.get_figheight(), 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".tmp-" + path.name)
-    fig.savefig(tmp, format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
+    save_figure(fig, path, dpi=PLOT_DPI)
     return True
 
 
@@ -279,12 +319,67 @@ def plot_name(key: str) -> str:
 
 
 # ---- the whole report -------------------------------------------------------------------------------------------
-def make_report(root, *, at: Optional[list[Optional[int]]] = None, labels: Optional[list[str]] = None,
-                pairs: Optional[list[tuple[str, str]]] = None, plot_dir=None, link_from=None,
-                title: str = "", extras: Optional[list[str]] = None) -> str:
+@dataclass
+class Report:
+    markdown: str
+    plots: list[Path] = field(default_factory=list)      # the PNGs written
+
+
+def make_report(root, **kw) -> str:
+    """The markdown report of the runs under `root` (keywords as `build_report`), its plots written."""
+    return build_report(root, **kw).markdown
+
+
+def build_report(root, *, at: Optional[list[Optional[int]]] = None, labels: Optional[list[str]] = None,
+                 pairs: Optional[list[tuple[str, str]]] = None, plot_dir=None, link_from=None,
+                 title: str = "", extras: Optional[list[str]] = None) -> Report:
     """The markdown report of the runs under `root`; with `plot_dir`, also one PNG per number (links in the
     markdown are relative to the folder `link_from`, default `plot_dir`'s parent). `extras` keeps only those
     families of per-layer numbers (e.g. ['regions', 'div/patterns']); None keeps all."""
+    runs = select_runs(root, labels=labels, extras=extras)
+    groups = group(runs)
+    if labels:
+        groups = {lb: groups[lb] for lb in labels}
+    at = at or [None]
+    chosen = [r for rs in groups.values() for r in rs]
+    md = [f"### {title}\n" if title else ""]
+    md.append(summary_table(groups, at))
+    if "∞" in md[-1]:
+        md += ["", UNDEFINED_KL]
+    table = extras_table(groups, at[-1])
+    if table:
+        tag = "at the end" if at[-1] is None else f"at step {at[-1]}"
+        md += ["", f"Region counts and pattern diversity of the fake points, {tag}. Columns are D's layers: "
+               f"`regions` and `div/cumulative` count the regions of layers 1..l together (on the grid; holding a "
+               f"fake point), `div/patterns` and `div/entropy` the patterns of layer l alone:", "", table]
+    for base, other in pairs or []:
+        md += ["", paired(groups, base, other, at)]
+    bad = [r for r in runs if not r.complete and (not labels or r.label in labels)]
+    if bad:
+        md += ["", "Left out (failed or unfinished): " + "; ".join(
+            f"{r.label} seed {r.seed}" + (f" ({r.error})" if r.error else "") for r in bad) + "."]
+    plots = []
+    if plot_dir is not None:
+        plot_dir = Path(plot_dir)
+        base_dir = Path(link_from) if link_from is not None else plot_dir.parent
+        links, missing = [], []
+        figs = {NAMES[k]: [k] for k in CORE_KEYS}
+        figs.update(families(extra_keys(chosen)))
+        for name, keys in figs.items():
+            path = plot_dir / plot_name(name)
+            if plot_keys(groups, keys, path, name):
+                plots.append(path)
+                links.append(f"![{name}]({Path(os.path.relpath(path, base_dir)).as_posix()})")
+            elif keys == ["eval/reverse_kl"]:
+                missing.append("No reverse KL plot: for every method some seed had no high-quality sample at "
+                               "every evaluation, so the mean is undefined throughout.")
+        md += ["", " ".join(links)] + (["", *missing] if missing else [])
+    return Report("\n".join(md).strip() + "\n", plots)
+
+
+def select_runs(root, *, labels: Optional[list[str]] = None, extras: Optional[list[str]] = None) -> list[Run]:
+    """The runs under `root` as a report reads them: `extras` keeps only those per-layer families; with `labels`,
+    only those labels' runs, each label having complete runs."""
     runs = load_runs(root)
     if extras is not None:
         for r in runs:
@@ -295,35 +390,9 @@ def make_report(root, *, at: Optional[list[Optional[int]]] = None, labels: Optio
         missing = [lb for lb in labels if lb not in groups]
         if missing:
             raise ValueError(f"--labels: no complete runs labelled {missing[0]!r} (have: {', '.join(groups)})")
-        groups = {lb: groups[lb] for lb in labels}
     if not groups:
         raise ValueError(f"no complete runs under {root}")
-    at = at or [None]
-    chosen = [r for rs in groups.values() for r in rs]
-    md = [f"### {title}\n" if title else ""]
-    md.append(summary_table(groups, at))
-    table = extras_table(groups, at[-1])
-    if table:
-        tag = "at the end" if at[-1] is None else f"at step {at[-1]}"
-        md += ["", f"Region counts per D layer and pattern diversity of the fake points, {tag}:", "", table]
-    for base, other in pairs or []:
-        md += ["", paired(groups, base, other, at)]
-    bad = [r for r in runs if not r.complete and (not labels or r.label in labels)]
-    if bad:
-        md += ["", "Left out (failed or unfinished): " + "; ".join(
-            f"{r.label} seed {r.seed}" + (f" ({r.error})" if r.error else "") for r in bad) + "."]
-    if plot_dir is not None:
-        plot_dir = Path(plot_dir)
-        base_dir = Path(link_from) if link_from is not None else plot_dir.parent
-        links = []
-        figs = {NAMES[k]: [k] for k in CORE_KEYS}
-        figs.update(families(extra_keys(chosen)))
-        for name, keys in figs.items():
-            path = plot_dir / plot_name(name)
-            if plot_keys(groups, keys, path, name):
-                links.append(f"![{name}]({Path(os.path.relpath(path, base_dir)).as_posix()})")
-        md += ["", " ".join(links)]
-    return "\n".join(md).strip() + "\n"
+    return runs
 
 
 def insert_section(md_path, name: str, text: str) -> None:
