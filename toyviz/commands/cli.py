@@ -23,7 +23,7 @@ from ..experiments.bench import BENCHES, check_markdown_path, iter_names, run_be
 from ..experiments.runs import resume_run, train_run
 from ..experiments.tensorboard_log import TensorBoardLog
 from ..malloc_tuning import reuse_freed_memory
-from . import partition, sweep, videos
+from . import partition, seed_batches, sweep, videos
 from .common import Parser, UsageError, add_config_args, config_from_args, show_notes, usage
 
 DIVERGED = 3                                        # the exit code of a run that diverged
@@ -40,6 +40,8 @@ as if it had not stopped; only --iters, --device and --checkpoint-every may be g
 
 
 def cmd_train(args) -> int:
+    if args.seeds is not None:
+        return seed_batches.cmd_train_seeds(args)
     if args.checkpoint_every < 1:
         raise UsageError(f"--checkpoint-every must be ≥ 1 (got {args.checkpoint_every})")
     if args.resume is not None:
@@ -117,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its checkpoint")
     t.add_argument("--checkpoint-every", type=int, default=1000, help="write the run folder every N steps")
     t.add_argument("--force", action="store_true", help="overwrite an existing run folder")
+    t.add_argument("--seeds", metavar="0-9", help="train these seeds (e.g. 0-9 or 0,2,5-7) in one process as a "
+                   "seed batch, seed S into OUT/seed-S")
     t.add_argument("--tensorboard", action="store_true", help="also log to TensorBoard event files in "
                    "OUT/tensorboard: every step's numbers, region map and D(x) every viz.snapshot_every steps")
     t.set_defaults(fn=cmd_train)

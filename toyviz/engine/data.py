@@ -5,6 +5,7 @@ Sampling always goes through an explicit `torch.Generator`, so a seed fixes the 
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import numpy as np
 import torch
@@ -33,14 +34,22 @@ class Mixture:
 
     def sample(self, n: int, generator: torch.Generator, return_labels: bool = False):
         """n points (n, 2); with `return_labels`, also each point's mixture component (n,)."""
-        if self.points is not None:
-            idx = torch.randint(len(self.points), (n,), generator=generator)
-            x, labels = self.points[idx], torch.zeros(n, dtype=torch.long)
-        else:
-            labels = torch.multinomial(self.weights, n, replacement=True, generator=generator)
-            noise = torch.randn(n, 2, generator=generator)
-            x = self.centers[labels] + noise * self.stds[labels, None]
+        x, labels = self.place(*self.draw(n, generator))
         return (x, labels) if return_labels else x
+
+    def draw(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
+        """What `sample` draws from the generator, in its order: (component or point indices (n,), noise (n, 2) or
+        None for a point cloud). Draws of several generators stack into a batch `place` takes whole."""
+        if self.points is not None:
+            return torch.randint(len(self.points), (n,), generator=generator), None
+        labels = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+        return labels, torch.randn(n, 2, generator=generator)
+
+    def place(self, idx: torch.Tensor, noise: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(points (..., 2), labels (...)) from `draw`'s indices and noise, of any leading shape."""
+        if self.points is not None:
+            return self.points[idx], torch.zeros(idx.shape, dtype=torch.long)
+        return self.centers[idx] + noise * self.stds[idx, None], idx
 
 
 def ring_centers(k: int, radius: float) -> np.ndarray:

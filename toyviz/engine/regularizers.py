@@ -96,11 +96,23 @@ def bre_sets(sets: list[list[torch.Tensor]], *, margin_s: float = 3.0, eps_scale
         return [r for layers in sets for r in bre_sets([layers], margin_s=margin_s, eps_scale=eps_scale,
                                                         pairs=pairs, monitors=monitors)]
     k = sets[0][0].shape[0]
+    stacked = [torch.stack([layers[layer].reshape(k, -1) for layers in sets]) for layer in range(len(sets[0]))]
+    r = bre_stacked(stacked, margin_s=margin_s, eps_scale=eps_scale, pairs=pairs, monitors=monitors)
+    if not monitors:
+        return [BREResult(r.total[i], r.me[i], r.ac[i]) for i in range(len(sets))]
+    return [BREResult(r.total[i], r.me[i], r.ac[i], r.frac_09[i], r.frac_099[i], r.mean_abs_corr[i])
+            for i in range(len(sets))]
+
+
+def bre_stacked(layers: list[torch.Tensor], *, margin_s: float = 3.0, eps_scale: float = 1e-3,
+                pairs: Literal["paper", "code"] = "paper", monitors: bool = True) -> BREResult:
+    """`bre` of S independent sets at once, each layer's pre-activations stacked as (S, K, d): one BREResult
+    whose fields are (S,) tensors (the seed batches of `seed_batch` and `bre_sets` both call it)."""
+    k = layers[0].shape[1]
     if k < 2:
         raise ValueError("bre needs a batch of at least 2 samples for its pair statistics")
     mes, hinged, big09, big099, corr = [], [], [], [], []
-    for layer in range(len(sets[0])):
-        h = torch.stack([layers[layer].reshape(k, -1) for layers in sets])   # (S, K, d)
+    for h in layers:                                                           # (S, K, d)
         a = _SoftSign.apply(h, eps_scale)
         d = a.shape[2]
         mes.append((a.mean(1) ** 2).mean(1))
@@ -116,9 +128,9 @@ def bre_sets(sets: list[list[torch.Tensor]], *, margin_s: float = 3.0, eps_scale
     ac = torch.stack(hinged).mean(0) / (k * (k - 1) if pairs == "paper" else k * k)
     total = me + ac
     if not monitors:
-        return [BREResult(total[i], me[i], ac[i]) for i in range(len(sets))]
+        return BREResult(total, me, ac)
     values = torch.stack([torch.stack(m).mean(0) for m in (big09, big099, corr)])     # (3, S)
-    return [BREResult(total[i], me[i], ac[i], values[0][i], values[1][i], values[2][i]) for i in range(len(sets))]
+    return BREResult(total, me, ac, values[0], values[1], values[2])
 
 
 def bre(preacts: list[torch.Tensor], *, margin_s: float = 3.0, eps_scale: float = 1e-3,
@@ -159,7 +171,11 @@ def interpolate(real: torch.Tensor, fake: torch.Tensor, mode: str, generator: to
     """paper: x̂ = α·x + (1−α)·x̃;  code: x + α(x − x̃) (past the real point). α ~ U(0,1) per sample, whatever
     the samples' shape (points (N, d) or images (N, C, H, W))."""
     alpha = torch.rand(real.shape[0], 1, generator=generator).to(real.device)
-    alpha = alpha.view(-1, *[1] * (real.dim() - 1))
+    return mix(real, fake, alpha.view(-1, *[1] * (real.dim() - 1)), mode)
+
+
+def mix(real: torch.Tensor, fake: torch.Tensor, alpha: torch.Tensor, mode: str) -> torch.Tensor:
+    """`interpolate`'s formula for a given α (broadcast against the samples)."""
     if mode == "paper":
         return alpha * real + (1 - alpha) * fake
     return real + alpha * (real - fake)

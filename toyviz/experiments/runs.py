@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from ..engine.config import Config
 from ..engine.run_folder import RunFolder
+from ..engine.seed_batch import SeedBatch, refusal
 from ..engine.trainer import Callback, Trainer, TrainingDiverged
 from ..geometry.metrics import RegionMetrics
 
@@ -71,3 +72,54 @@ def _train_into(folder: RunFolder, trainer: Trainer, checkpoint_every: int, quie
     if trainer.iteration == start:
         folder.write(trainer)
     return trainer
+
+
+# ---- seeds as one batch (engine.seed_batch) -------------------------------------------------------------------------
+ERROR_FILE = "error.txt"      # in a run folder whose run failed: the one-line reason (the sweep's and a seed batch's)
+
+
+def seed_folders(out: Path, seeds) -> dict[int, Path]:
+    """The run folders of `train --seeds`: seed S's is OUT/seed-S."""
+    return {s: Path(out) / f"seed-{s}" for s in seeds}
+
+
+def train_seed_batch(cfg: Config, folders: dict[int, Path], *, checkpoint_every: int = 1000,
+                     quiet: bool = False) -> SeedBatch:
+    """Train `cfg` at each seed of `folders` as one seed batch (`engine.seed_batch.SeedBatch`), each seed into its
+    run folder as `train_run` would: written at every multiple of `checkpoint_every` and at the end. A seed that
+    diverges stops alone with its folder at its last finite step, as `train_run` leaves a diverged run, and its
+    one-line reason in ERROR_FILE (as the sweep marks a failed run); the other seeds go on. ValueError when the
+    config cannot be batched (`seed_batch.refusal`). Returns the batch (`failed`, `trainer(seed)`)."""
+    reason = refusal(cfg)
+    if reason:
+        raise ValueError(reason)
+    if checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be ≥ 1 (got {checkpoint_every})")
+    runs = {s: RunFolder.create(p) for s, p in folders.items()}
+    batch = SeedBatch(cfg, list(folders), callbacks=[RegionMetrics()])
+    total = cfg.optim.iters
+    bar = None if quiet else progress(total, f"{cfg.preset} × {len(folders)} seeds")
+    recorded: set[int] = set()
+
+    def write() -> None:
+        for seed in batch.seeds:
+            runs[seed].write(batch.trainer(seed))
+        for seed, message in batch.failed.items():
+            if seed not in recorded:
+                runs[seed].write(batch.trainers[seed])
+                (runs[seed].path / ERROR_FILE).write_text(message + "\n")
+                recorded.add(seed)
+
+    try:
+        while batch.iteration < total and batch.seeds:
+            n = min(checkpoint_every - batch.iteration % checkpoint_every, total - batch.iteration)
+            batch.run(n, progress_fn=(lambda i, n: bar.update(1)) if bar else None)
+            write()
+    finally:
+        if bar:
+            bar.close()
+    if total == 0:
+        write()
+    for seed in batch.seeds:                       # a retrained seed's earlier failure is history
+        (runs[seed].path / ERROR_FILE).unlink(missing_ok=True)
+    return batch
