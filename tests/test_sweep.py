@@ -1,10 +1,23 @@
 import json
 
 import pytest
+import torch
 
 from toyviz.commands.cli import main
 from toyviz.engine import presets
-from toyviz.experiments.sweep import label_for, parse_grid, parse_shard, plan, run_state, run_sweep, shard, split_values
+from toyviz.engine.seed_batch import SeedBatch
+from toyviz.experiments.sweep import (
+    ERROR_FILE,
+    jobs,
+    label_for,
+    parse_grid,
+    parse_shard,
+    plan,
+    run_state,
+    run_sweep,
+    shard,
+    split_values,
+)
 
 TINY = {"nets.g.width": 8, "nets.d.width": 8, "optim.batch_size": 16, "optim.iters": 6,
         "viz.eval_samples": 64, "viz.metrics_every": 3, "viz.snapshot_every": 3}
@@ -91,3 +104,47 @@ def test_cli_sweep_shard_and_bad_input(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert match in err and len(err.splitlines()) == 1
     assert not (tmp_path / "bad").exists()
+
+
+# ---- seed batches (engine.seed_batch) -------------------------------------------------------------------------------
+def test_jobs_batch_the_seeds_of_each_grid_point():
+    specs = plan(tiny(), [0, 1, 2, 3], parse_grid(["optim.lr_d=1e-3,2e-3"]), "out")
+    two = jobs(specs, workers=2)
+    assert [[s.seed for s in job] for job in two] == [[0, 1], [2, 3], [0, 1], [2, 3]]
+    assert all(len({s.label for s in job}) == 1 for job in two)
+    assert [[s.seed for s in job] for job in jobs(specs, workers=1)] == [[0, 1, 2, 3], [0, 1, 2, 3]]
+    assert [len(job) for job in jobs(specs[:3], workers=2)] == [3]           # a batch holds two seeds or more
+    refused = plan(tiny().replace(**{"nets.minibatch_kernels": 4}), [0, 1], None, "out")
+    assert [len(job) for job in jobs(refused, workers=2)] == [1, 1]
+
+
+def test_a_batched_sweep_equals_train_runs_and_resumes(tmp_path):
+    cfg = tiny().replace(**{"reg.bre.weight": 1.0, "reg.bre.layers": [1]})
+    specs = plan(cfg, [0, 1], None, tmp_path / "s")
+    res = run_sweep(specs)
+    assert sorted(r.seed for r in res) == [0, 1] and all(r.error == "" and "eval/modes" in r.final for r in res)
+    for spec in specs:
+        assert run_state(spec) == "done" and not (spec.out / ERROR_FILE).exists()
+        assert main(["train", "--config", str(spec.out / "config.json"), "--out", str(tmp_path / f"t{spec.seed}")]) == 0
+        ours = [json.loads(line) for line in (spec.out / "stats.jsonl").read_text().splitlines()]
+        theirs = [json.loads(line) for line in (tmp_path / f"t{spec.seed}/stats.jsonl").read_text().splitlines()]
+        assert [list(r) for r in ours] == [list(r) for r in theirs]
+        for a, b in zip(ours, theirs):
+            for k, v in b.items():
+                assert a[k] is None if v is None else a[k] == pytest.approx(v, rel=1e-3, abs=1e-6), k
+    assert all(r.skipped for r in run_sweep(specs))
+
+
+def test_a_diverging_seed_in_a_batch_is_recorded_and_the_others_finish(tmp_path, monkeypatch):
+    real = SeedBatch.__init__
+
+    def seed_1_explodes(self, *a, **kw):
+        real(self, *a, **kw)
+        loss_g = self.loss_g
+        self.loss_g = lambda fake: loss_g(fake) * torch.tensor([1e9 if s == 1 else 1.0 for s in self.seeds])
+    monkeypatch.setattr(SeedBatch, "__init__", seed_1_explodes)
+    specs = plan(tiny(), [0, 1, 2], None, tmp_path / "s")
+    res = {r.seed: r for r in run_sweep(specs)}
+    assert res[1].error.startswith("TrainingDiverged: loss/g became") and "beyond" in res[1].error
+    assert (specs[1].out / ERROR_FILE).read_text().strip() == res[1].error and run_state(specs[1]) == "partial"
+    assert res[0].error == res[2].error == "" and run_state(specs[2]) == "done"

@@ -2,6 +2,8 @@
 
 Run (label, seed) goes to `OUT/<label>/seed<seed>/`, a run folder identical to `python -m toyviz train` with that
 config; finished runs are skipped, so a sweep resumes, and `--shard i/n` splits one sweep across machines.
+The seeds of one grid point train as seed batches (`engine.seed_batch`: one process, stacked networks) where the
+config can be batched: their folders then equal the `train` runs' within float rounding (METHODS §9).
 """
 from __future__ import annotations
 
@@ -15,9 +17,8 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..engine.config import Config, parse_assignment
-from .runs import train_run
-
-ERROR_FILE = "error.txt"
+from ..engine.seed_batch import refusal
+from .runs import ERROR_FILE, train_run, train_seed_batch
 
 
 @dataclass
@@ -151,14 +152,56 @@ def run_one(spec: RunSpec) -> RunResult:
     return RunResult(spec.label, spec.seed, time.perf_counter() - t0, _final_eval(spec.out / "stats.jsonl"))
 
 
-def _run_packed(item) -> RunResult:
-    label, seed, cfg_dict, out = item
-    return run_one(RunSpec(label, seed, Config.from_dict(cfg_dict), Path(out)))
+def run_batch(specs: list[RunSpec]) -> list[RunResult]:
+    """Train the seeds of one config (`specs`) as one seed batch (`runs.train_seed_batch`, one torch thread), each
+    into its run folder; a seed that diverges is recorded as `run_one` records a failed run, the others go on.
+    Each RunResult's `seconds` is its share of the batch's time."""
+    if len(specs) == 1:
+        return [run_one(specs[0])]
+    import torch
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    try:
+        failed = train_seed_batch(specs[0].cfg, {s.seed: s.out for s in specs}, quiet=True).failed
+    except Exception as e:     # a broken batch fails its runs, not the sweep
+        msg = f"{type(e).__name__}: {e}".splitlines()[0]
+        for s in specs:
+            s.out.mkdir(parents=True, exist_ok=True)
+            (s.out / ERROR_FILE).write_text(msg + "\n")
+        failed = {s.seed: msg for s in specs}
+    seconds = (time.perf_counter() - t0) / len(specs)
+    return [RunResult(s.label, s.seed, seconds, {}, failed[s.seed]) if s.seed in failed
+            else RunResult(s.label, s.seed, seconds, _final_eval(s.out / "stats.jsonl")) for s in specs]
+
+
+def jobs(specs: list[RunSpec], workers: int = 1) -> list[list[RunSpec]]:
+    """The sweep's units of work: the seeds of one config (a grid point) as seed batches where it can be batched,
+    split into up to `workers` batches of at least two seeds (so one grid point keeps the workers busy; a seed
+    trains the same in any batch of two or more); one run a job otherwise."""
+    groups: dict[str, list[RunSpec]] = {}
+    out = []
+    for spec in specs:
+        if refusal(spec.cfg) is None:
+            key = json.dumps({**spec.cfg.to_dict(), "seed": None}, sort_keys=True)
+            groups.setdefault(key, []).append(spec)
+        else:
+            out.append([spec])
+    for group in groups.values():
+        k = max(1, min(workers, len(group) // 2))
+        size = -(-len(group) // k)
+        out += [group[i:i + size] for i in range(0, len(group), size)]
+    return out
+
+
+def _run_packed(items) -> list[RunResult]:
+    return run_batch([RunSpec(label, seed, Config.from_dict(cfg_dict), Path(out))
+                      for label, seed, cfg_dict, out in items])
 
 
 def run_sweep(specs: list[RunSpec], workers: int = 1, force: bool = False,
               on_result: Optional[Callable[[RunResult], None]] = None) -> list[RunResult]:
-    """Run every spec not already done, in `workers` spawned processes (in this process when workers is 1).
+    """Run every spec not already done, in `workers` spawned processes (in this process when workers is 1), the
+    seeds of a config that can be batched as seed batches (`jobs`).
 
     A folder holding a run of a different config is refused (ValueError) unless `force`, which retrains it."""
     todo, results = [], []
@@ -175,17 +218,20 @@ def run_sweep(specs: list[RunSpec], workers: int = 1, force: bool = False,
         if state != "new":
             shutil.rmtree(spec.out)
         todo.append(spec)
-    if workers <= 1 or len(todo) <= 1:
-        it = map(run_one, todo)
+    work = jobs(todo, workers)
+    if workers <= 1 or len(work) <= 1:
+        it = map(run_batch, work)
         pool = None
     else:
-        pool = multiprocessing.get_context("spawn").Pool(min(workers, len(todo)))
-        it = pool.imap_unordered(_run_packed, [(s.label, s.seed, s.cfg.to_dict(), str(s.out)) for s in todo])
+        pool = multiprocessing.get_context("spawn").Pool(min(workers, len(work)))
+        it = pool.imap_unordered(_run_packed, [[(s.label, s.seed, s.cfg.to_dict(), str(s.out)) for s in job]
+                                               for job in work])
     try:
-        for res in it:
-            results.append(res)
-            if on_result:
-                on_result(res)
+        for job_results in it:
+            for res in job_results:
+                results.append(res)
+                if on_result:
+                    on_result(res)
     finally:
         if pool is not None:
             pool.terminate()
