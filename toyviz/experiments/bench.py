@@ -42,6 +42,7 @@ from ..geometry.raster import Probe, chunk_rows, forward_patterns, grid, input_g
 from ..malloc_tuning import reuse_freed_memory
 from ..page.session import Session
 from .runs import progress
+from .seed_batch_bench import bench_sweep
 
 BENCHES: dict[str, Callable] = {}
 # Seconds each benchmark takes (full, --quick) on the 2-core machine that wrote docs/PERFORMANCE.md, for the line
@@ -622,6 +623,9 @@ def bench_choices(args) -> None:
                         for a, b, d in zip(lo, hi, (0, 1, 0))]
                 print(f"{label:<34}{f'{preset} {R}²':<18}{span[0]:>15}{span[1]:>11}{span[2]:>9}")
     torch.set_num_threads(threads)
+
+
+register("sweep", 80, 15)(bench_sweep)          # seeds as one batch: toyviz.experiments.seed_batch_bench
 
 
 # ---- running benchmarks, the markdown page -------------------------------------------------------------------------
