@@ -126,3 +126,72 @@ def test_paper_figure_width_and_keys_below_the_columns(frames):
         assert bb.x0 >= -1 and bb.x1 <= W + 1 and bb.y0 >= -1
     with pytest.raises(ValueError, match="do not fit"):
         draw_figure([("A", frames[-1])], "data,regions:all,prob,mosaic", width=3.5)
+
+
+def _small(preset, **kw):
+    cfg = toyviz.presets.get(preset).replace(**{
+        "nets.g.width": 16, "nets.d.width": 16, "optim.batch_size": 32, "viz.eval_samples": 200,
+        "viz.metrics_every": 5, "viz.snapshot_every": 5, "optim.iters": 20, **kw})
+    t = toyviz.Trainer(cfg, callbacks=[toyviz.RegionMetrics()])
+    t.run(10)
+    return list(iter_frame_data(t, resolution=32))[-1]
+
+
+def test_renderer_cache_keeps_each_runs_layers_and_points():
+    """Two visitors with one layout: a 4-layer D's run and a 3-layer D's, then custom centres beside the ring.
+    Each frame equals a fresh renderer's (no KeyError 'regions/l4', no other run's real points)."""
+    four, three = _small("bre-toy"), _small("ring8")
+    custom = _small("ring8", **{"data.kind": "mixture", "data.centers": [[-1.0, 0.5], [1.0, -0.5]],
+                                "data.stds": None, "data.weights": None})
+    panels, size = ["data", "regions", "curves"], (480, 360)
+    for fd in (four, three, custom, four, custom, three):
+        got = draw_frame(fd, panels, size)
+        fresh = FrameRenderer(panels, size).draw(fd)
+        np.testing.assert_array_equal(got, fresh)
+
+
+def test_a_renderer_whose_draw_raised_is_not_cached(frames, monkeypatch):
+    from toyviz.draw import render
+    calls = []
+    real_draw = FrameRenderer.draw
+
+    def broken(self, fd):
+        calls.append(self)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        return real_draw(self, fd)
+    monkeypatch.setattr(FrameRenderer, "draw", broken)
+    render._CACHE.clear()
+    with pytest.raises(RuntimeError):
+        draw_frame(frames[-1], ["grad:stream"], (300, 240))
+    assert not render._CACHE
+    draw_frame(frames[-1], ["grad:stream"], (300, 240))
+    assert calls[1] is not calls[0] and len(render._CACHE) == 1
+
+
+def test_grad_stream_redraws_as_training_moves(trainer):
+    """grad:stream on one renderer over frames whose ∇ₓD changes: no 'cannot remove artist', no list.remove
+    error, and each frame equals a fresh renderer's."""
+    fds = list(iter_frame_data(trainer, resolution=32))
+    r = FrameRenderer(["grad:stream", "curves"], (400, 300))
+    for fd in fds + fds[::-1]:
+        img = r.draw(fd)
+        np.testing.assert_array_equal(img, FrameRenderer(["grad:stream", "curves"], (400, 300)).draw(fd))
+    assert len(r.items[0].ax.get_children()) < 200          # old stream lines and arrows were removed
+
+
+def test_curves_axes_follow_the_run(frames):
+    """A renderer built on an early frame's history rescales its curve axes when later values leave them."""
+    fd0 = frames[-1]
+    curves = {k: (s[:1], np.full(1, 0.01)) for k, (s, v) in fd0.curves.items()}
+    first = dataclasses.replace(fd0, curves=curves, step=0)
+    r = FrameRenderer(["curves"], (320, 400), header=False)
+    r.draw(first)
+    ax = r.items[0].axes[0]
+    lo0, hi0 = ax.get_ylim()
+    later = dataclasses.replace(fd0, curves={k: (s, 50.0 + np.arange(len(v), dtype=float)) for k, (s, v)
+                                             in fd0.curves.items()})
+    img = r.draw(later)
+    lo1, hi1 = ax.get_ylim()
+    assert hi1 > 50 > hi0 and (lo1, hi1) != (lo0, hi0)
+    np.testing.assert_array_equal(img, FrameRenderer(["curves"], (320, 400), header=False).draw(later))

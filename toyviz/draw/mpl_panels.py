@@ -315,9 +315,10 @@ class GradPanel(_ProbKeyed):
             ys, g = r.grad_ys, r.grad
             if ys[0] > ys[-1]:
                 ys, g = ys[::-1], g[::-1]
-            s = self.ax.streamplot(r.grad_xs, ys, g[..., 0], g[..., 1], color="black", linewidth=0.6,
-                                   density=0.8, arrowsize=0.6)
-            self.extra += [s.lines, s.arrows]
+            before = set(self.ax.get_children())
+            self.ax.streamplot(r.grad_xs, ys, g[..., 0], g[..., 1], color="black", linewidth=0.6, density=0.8,
+                               arrowsize=0.6)
+            self.keep_new(before)     # the lines and each arrow patch: StreamplotSet.arrows cannot be removed
         else:
             g = r.grad[::self.sub, ::self.sub].reshape(-1, 2)
             step = abs(r.grad_xs[1] - r.grad_xs[0]) * self.sub
@@ -388,11 +389,34 @@ class CurvesPanel:
                       handletextpad=0.3, columnspacing=0.8, borderaxespad=0.1, borderpad=0.0,
                       ncol=len(keys))
             self.axes.append(ax)
+        self.fixed = "curve_layout" in style        # lined up with another run's: keep those ranges
+        self.rescaled = False
+
+    def rescale(self, fd):
+        """Follow the run's values: when a curve leaves its axes' range, or fills under a third of it, the axes
+        take the range of the frame's history (`rescaled` tells the renderer to redraw its background)."""
+        self.rescaled = False
+        if self.fixed:
+            return
+        ranges = {title: ylim for title, _, ylim in curve_layout([(fd.curves, self.K)])}
+        for ax in self.axes:
+            new = ranges.get(ax.get_title(loc="left"))
+            if new is None:
+                continue
+            lo, hi = ax.get_ylim()
+            if new[0] < lo or new[1] > hi or (new[1] - new[0]) < (hi - lo) / 3:
+                ax.set_ylim(*new)
+                self.rescaled = True
+        if self.axes and self.axes[0].get_xlim()[1] != fd.total_steps:
+            for ax in self.axes:
+                ax.set_xlim(0, fd.total_steps)
+            self.rescaled = True
 
     def dynamic(self) -> list:
         return [line for line, _ in self.lines]
 
     def draw(self, fd):
+        self.rescale(fd)
         for line, key in self.lines:
             if key not in fd.curves:
                 line.set_data([], [])

@@ -8,6 +8,7 @@ key every encoding (colour bars, the ∇ₓD wheel, the markers' legend).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import threading
 from collections import OrderedDict
@@ -160,7 +161,7 @@ class FrameRenderer:
         dynamic = [a for item in self.items for a in sorted(item.dynamic(), key=lambda a: a.get_zorder())]
         for a in dynamic:
             a.set_animated(True)
-        if self.background is None:
+        if self.background is None or any(getattr(item, "rescaled", False) for item in self.items):
             self.canvas.draw()
             self.background = self.canvas.copy_from_bbox(self.fig.bbox)
         self.canvas.restore_region(self.background)
@@ -197,22 +198,37 @@ class FrameRenderer:
 
 _CACHE: "OrderedDict[tuple, FrameRenderer]" = OrderedDict()
 _LOCK = threading.Lock()
+CACHE_SIZE = 16                    # renderers kept (shared by every browser session of the page)
+
+
+def _static_key(fd: FrameData) -> tuple:
+    """Everything of a frame that a renderer draws once, when built (and later frames do not redraw): D's depth,
+    the curve keys, the extent, the steps axis, the grids, the header's preset, the real points."""
+    r = fd.raster
+    grids = None if r is None else (len(r.ids), r.resolution, len(r.grad_xs))
+    arrows = tuple(None if v is None else len(v) for v in (fd.push, fd.motion))
+    real = hashlib.blake2b(np.ascontiguousarray(fd.real).tobytes(), digest_size=16).hexdigest()
+    return (grids, tuple(sorted(k for _, keys in curve_groups(fd) for k in keys)), tuple(fd.extent),
+            fd.total_steps, fd.preset, len(fd.fake), arrows, real, fd.centers.tobytes())
 
 
 def draw_frame(fd: FrameData, panels: Sequence[str] = DEFAULT_PANELS, size=(512, 512), *,
                header: bool = True, exact: bool = False, palette="default", regions: str = "hashed") -> np.ndarray:
     """One frame as an (H, W, 3) uint8 array; `size` = (W, H) pixels. `panels`: names from `frames.PANELS`
-    (list or comma string). Renderers are cached per layout, so calling this per frame stays fast."""
+    (list or comma string). Renderers are cached by layout and everything they draw once (`_static_key`), so
+    calling this per frame stays fast and two runs (two visitors) never draw with each other's renderer; a
+    renderer whose draw raised is dropped."""
     panels = tuple(parse_panels(panels, len(fd.raster.ids) if fd.raster is not None else 8))
-    key = (panels, tuple(size), header, exact, tuple(t for t, _ in curve_groups(fd)), len(fd.centers),
-           fd.push is not None, fd.motion is not None, str(palette), regions, fd.probability)
+    key = (panels, tuple(size), header, exact, len(fd.centers), str(palette), regions, fd.probability,
+           _static_key(fd))
     with _LOCK:
         r = _CACHE.pop(key, None) or FrameRenderer(panels, size, header=header, exact=exact, palette=palette,
                                                    regions=regions)
+        out = r.draw(fd)                   # raises before the renderer is cached again
         _CACHE[key] = r
-        while len(_CACHE) > 4:
+        while len(_CACHE) > CACHE_SIZE:
             _CACHE.popitem(last=False)
-        return r.draw(fd)
+        return out
 
 
 PAPER_WIDTHS = {1: 3.5, 2: 7.0}      # inches: one column, two columns (the whole text width) of a paper
