@@ -270,3 +270,124 @@ def test_mosaic_is_computed_only_when_shown_or_hovered():
     assert s.frame_data("A", ["regions", "grad"], 32).raster.mosaic.size == 0
     assert s.frame_data("A", ["mosaic"], 32).raster.mosaic.shape == (32, 32, 2)
     assert s.frame_data("A", ["regions"], 32, hover=True).raster.mosaic.shape == (32, 32, 2)
+
+
+# ---- concurrency: a playing tick, a Pause rerun and a Step rerun may run at once ---------------------------------
+def test_reading_a_picture_leaves_the_trainer_alone(sess):
+    sess.step()                                           # step 3: between snapshots (every 2)
+    t = sess.trainer
+    before = [s["iteration"] for s in t.snapshots]
+    ids = [id(s) for s in t.snapshots]
+    fd = sess.frame_data("A", ["data", "regions", "curves"], 32)
+    assert fd.step == 3 and [s["iteration"] for s in t.snapshots] == before
+    assert [id(s) for s in t.snapshots] == ids
+
+
+def test_pictures_and_training_from_two_threads_never_collide(sess):
+    """A playing update and repeated Step presses / pictures in other threads: every call succeeds (no
+    IndexError in raster_of, no 'modified by an inplace operation')."""
+    import threading
+    errors = []
+
+    def run(fn):
+        try:
+            for _ in range(15):
+                fn()
+        except Exception as e:                             # noqa: BLE001 -- the test reports any
+            errors.append(repr(e))
+    sess.play()
+    jobs = [lambda: sess.update(), lambda: sess.step(1),
+            lambda: sess.frame_data("A", ["data", "regions", "grad", "curves"], 32)]
+    threads = [threading.Thread(target=run, args=(j,)) for j in jobs]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    assert sess.trainer.iteration == len(sess.trainer.history)
+
+
+def test_pause_stops_an_update_between_two_steps(sess):
+    """Pause pressed while an update trains stops it after the step under way."""
+    sess.steps_per_update = 50
+    sess.cfg.optim.iters = 1000
+    seen = []
+    sess.trainer.callbacks.append(type("Pauser", (), {"after_step": lambda self, t, s: (
+        seen.append(t.iteration), sess.pause() if t.iteration == 4 else None)})())
+    sess.play()
+    sess.update()
+    assert not sess.playing and sess.trainer.iteration == 4
+    assert sess.update() is False and sess.trainer.iteration == 4
+
+
+def test_half_steps_move_one_player(sess):
+    panels = ["data", "prob"]
+    before = sess.frame_data("A", panels, 32)
+    sess.half_step("d")
+    after_d = sess.frame_data("A", panels, 32)
+    np.testing.assert_array_equal(after_d.fake, before.fake)                 # G's points stay
+    assert not np.array_equal(after_d.raster.prob, before.raster.prob)       # D's map moved
+    assert sess.trainer.iteration == 0
+    sess.half_step("g")
+    after_g = sess.frame_data("A", panels, 32)
+    np.testing.assert_array_equal(after_g.raster.prob, after_d.raster.prob)  # D's map stays
+    assert not np.array_equal(after_g.fake, after_d.fake)                    # G's points moved
+    assert sess.trainer.iteration == 1
+    with pytest.raises(ValueError, match="player"):
+        sess.half_step("x")
+
+
+def test_half_steps_refused_for_mdgan(tiny_cfg):
+    s = Session(tiny_cfg.replace(**{"reg.mdgan": True}))
+    assert s.half_steps_refused and "MDGAN" in s.half_steps_refused
+    with pytest.raises(ValueError, match="MDGAN"):
+        s.half_step("d")
+
+
+def test_every_panel_draws_over_a_1000_step_run(tiny_cfg):
+    """Each panel on one renderer per layout, at steps spread over 1,000 steps of training (the curves' axes,
+    grad:stream's artists and the region maps all change on the way)."""
+    s = Session(tiny_cfg.replace(**{"optim.iters": 1000, "viz.snapshot_every": 50}), steps_per_update=125)
+    panels = [p for p in panel_options(s.cfg.nets.d.depth)]
+    for _ in range(8):
+        s.step()
+        for p in panels:
+            img = s.frames([p], (256, 192), 24)["A"]
+            assert img.shape == (192, 256, 3) and len(np.unique(img.reshape(-1, 3), axis=0)) > 8
+        img = s.frames(panels, (640, 480), 24)["A"]
+        assert img.shape == (480, 640, 3)
+    assert s.trainer.iteration == 1000
+
+
+def test_g_map_shows_gs_partition_of_its_latent_plane(sess):
+    m = sess.g_map(resolution=24)
+    assert m.image.shape == (24, 24, 2) and m.raster.cumulative_counts[-1] >= 1
+    assert len(m.raster.ids) >= 1 and np.isfinite(m.image).all()
+    wide = Session(sess.cfg.replace(**{"nets.latent_dim": 4}))
+    with pytest.raises(ValueError, match="2D latent.*4 dimensions"):
+        wide.g_map(resolution=24)
+
+
+def test_sessions_on_different_presets_draw_their_own_layers_and_points(tiny_cfg):
+    """Two visitors: a 4-layer D (bre-toy) and a 3-layer ring8 with custom centres, drawn alternately with one
+    layout: each picture equals a fresh renderer's drawing of its own frame."""
+    from toyviz.draw.render import FrameRenderer
+    a = Session(toyviz_preset("bre-toy", tiny_cfg))
+    b = Session(tiny_cfg)
+    b.set_centers([[-1.5, 1.5], [1.5, -1.5], [0.0, 0.0]])
+    panels = ["data", "regions", "curves"]
+    for s in (a, b, a, b):
+        s.step()
+        fd = s.frame_data("A", panels, 32)
+        got = s.frames(panels, (400, 300), 32)["A"]
+        np.testing.assert_array_equal(got, FrameRenderer(panels, (400, 300)).draw(fd))
+    assert len(a.frame_data("A", ["regions:all"], 32).raster.ids) == 4
+    assert len(b.frame_data("A", ["regions:all"], 32).raster.ids) == 3
+    np.testing.assert_allclose(b.frame_data("A", ["data"]).centers, [[-1.5, 1.5], [1.5, -1.5], [0.0, 0.0]])
+
+
+def toyviz_preset(name, tiny_cfg):
+    from toyviz.engine import presets
+    keep = {k: tiny_cfg.to_dict()[a][b] for k, (a, b) in {
+        "optim.batch_size": ("optim", "batch_size"), "viz.eval_samples": ("viz", "eval_samples")}.items()}
+    return presets.get(name).replace(**{"nets.g.width": 16, "nets.d.width": 16, "optim.iters": 20, **keep})

@@ -4,10 +4,12 @@ and the config-tree description the page turns into widgets. Every user mistake 
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import os
 import tempfile
+import threading
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,7 @@ from ..engine.config import Config, parse_assignment
 from ..engine.data import load_points_csv
 from ..engine.trainer import Trainer, TrainingDiverged
 from ..geometry.metrics import RegionMetrics
+from ..geometry.raster import rasterize_latent
 
 MAX_CSV_BYTES = 20 * 1024 * 1024
 MAX_CSV_POINTS = 100_000
@@ -149,6 +152,33 @@ def panel_options(depth: int) -> list[str]:
     return out
 
 
+LATENT_EXTENT = (-3.0, 3.0, -3.0, 3.0)     # z ~ N(0, I): ±3 holds 99.7 % of each coordinate
+
+
+@dataclass
+class GMap:
+    """What the page's "G's map" shows: `raster` (G's hidden layers over the latent grid: ids, colours, counts),
+    `image` (R, R, 2) = G(z) at each grid point, the data's `centers` and extent."""
+    raster: object
+    image: np.ndarray
+    centers: np.ndarray
+    extent: tuple[float, float, float, float]
+
+
+class _LiveView:
+    """A trainer seen read-only with its live weights as one more snapshot (copies): what `frame_data` reads of it
+    (config, data, history, nets, loss, evaluation noise) passes through; its snapshot list is its own."""
+
+    def __init__(self, trainer: Trainer):
+        self._trainer = trainer
+        self.snapshots = list(trainer.snapshots) + [{"iteration": trainer.iteration,
+                                                     "nets": trainer.state_of_nets()}]
+        self.history = list(trainer.history)
+
+    def __getattr__(self, name):
+        return getattr(self._trainer, name)
+
+
 # ---- the session -----------------------------------------------------------------------------------------------
 class Session:
     """One visitor's state. `runs` maps "A" (and "B" in A/B mode) to a Trainer; B = A's config + `ab` overrides,
@@ -163,6 +193,10 @@ class Session:
         self.pending: Optional[Config] = None
         self.version = 0                      # bumped when the config changes from outside the widgets
         self.runs: dict[str, Trainer] = {}
+        # Streamlit may run two scripts of one session at once (a playing fragment's tick and a button's rerun):
+        # every training call and every read of a trainer for a picture holds this lock, so a trainer is never
+        # stepped by two runs together nor read while it changes
+        self.lock = threading.Lock()
         self.reset()
 
     # ---- runs ------------------------------------------------------------------------------------------------
@@ -202,12 +236,35 @@ class Session:
         self.view, self.playing = None, True
 
     def pause(self) -> None:
+        """Stop playing now: an update under way stops after the step it is taking (it checks between steps)."""
         self.playing = False
 
     def step(self, n: Optional[int] = None) -> None:
         """Pause and train `n` (default: steps per update) steps."""
         self.playing = False
         self.advance(n)
+
+    def half_step(self, player: str) -> None:
+        """Pause and take one half of an iteration on every run: 'd' (D's update; G's points stay where they are)
+        or 'g' (G's update, which completes the iteration; D's map stays). Refused (ValueError, with the reason)
+        where a run's halves cannot be taken apart (MDGAN)."""
+        if player not in ("d", "g"):
+            raise ValueError(f"player must be 'd' or 'g' (got {player!r})")
+        refused = self.half_steps_refused
+        if refused:
+            raise ValueError(refused)
+        self.playing, self.view = False, None
+        with self.lock:
+            for label, t in self.runs.items():
+                try:
+                    t.half_step(player)
+                except TrainingDiverged as e:
+                    raise ValueError(f"run {label} diverged: {e}. Reset, or lower the learning rates.") from None
+
+    @property
+    def half_steps_refused(self) -> Optional[str]:
+        """Why "Step D" / "Step G" are not offered (MDGAN), or None."""
+        return next((t.half_steps_refused for t in self.runs.values() if t.half_steps_refused), None)
 
     def update(self) -> bool:
         """One tick of the page: train a batch of steps when playing (never past `optim.iters`, where playing
@@ -218,22 +275,31 @@ class Session:
         if remaining <= 0:
             self.playing = False                       # the run is complete: stop rather than overshoot
             return False
-        self.advance(min(self.steps_per_update, remaining))
-        if remaining <= self.steps_per_update:
+        self.advance(min(self.steps_per_update, remaining), playing=True)
+        if remaining <= self.steps_per_update and self.playing:
             self.playing = False                       # reached the end: the page says so once
         return True
 
-    def advance(self, n: Optional[int] = None) -> None:
+    def advance(self, n: Optional[int] = None, *, playing: bool = False) -> None:
+        """Train `n` steps on every run (under the session's lock). `playing`: an update of the playing page,
+        which stops between two steps as soon as Pause is pressed (so a paused run stays at the step it showed)."""
         n = self.steps_per_update if n is None else n
         if not 1 <= n <= 10_000:
             raise ValueError(f"steps per update must lie in 1..10000 (got {n})")
-        self.view = None
-        for label, t in self.runs.items():
-            try:
-                t.run(n)
-            except TrainingDiverged as e:
-                self.playing = False
-                raise ValueError(f"run {label} diverged: {e}. Reset, or lower the learning rates.") from None
+        with self.lock:
+            if playing and not self.playing:
+                return
+            self.view = None
+            stop = (lambda: not self.playing) if playing else None
+            for label, t in self.runs.items():
+                try:
+                    if playing and t is not self.trainer:        # B keeps A's step: it stops where A stopped
+                        t.run(max(0, self.trainer.iteration - t.iteration))
+                    else:
+                        t.run(n, abort_fn=stop)
+                except TrainingDiverged as e:
+                    self.playing = False
+                    raise ValueError(f"run {label} diverged: {e}. Reset, or lower the learning rates.") from None
 
     # ---- scrubbing ---------------------------------------------------------------------------------------------
     @property
@@ -255,22 +321,38 @@ class Session:
     def frame_data(self, label: str, panels: Sequence[str], resolution: Optional[int] = None, *,
                    hover: bool = False):
         """`toyviz.draw.frames.FrameData` of run `label` at the current view: the scrubbed snapshot, or the live
-        weights (lent to the renderer as a temporary last snapshot, so stored snapshots stay on their grid).
-        The raster is computed only for panels that show it, its mosaic glass only for the mosaic panel or
-        `hover` (the interactive panels show ∇ₓD per pixel)."""
-        t = self.runs[label]
-        parsed = parse_panels(panels, t.D.depth)
-        kw = {"raster": needs_raster(parsed),
-              "mosaic": hover or "mosaic" in parsed, "resolution": resolution}
-        if self.view is not None:
-            return frame_data(t, self.view, **kw)
-        if t.snapshots[-1]["iteration"] == t.iteration:
-            return frame_data(t, -1, **kw)
-        t.snapshots.append({"iteration": t.iteration, "nets": t.state_of_nets()})
-        try:
-            return frame_data(t, -1, **kw)
-        finally:
-            t.snapshots.pop()
+        weights (a copy of them as the last snapshot of a read-only view of the trainer: the trainer itself is
+        never changed by drawing). Holds the session's lock, so no training runs meanwhile. The raster is computed
+        only for panels that show it, its mosaic glass only for the mosaic panel or `hover` (the interactive
+        panels show ∇ₓD per pixel)."""
+        with self.lock:
+            t = self.runs[label]
+            parsed = parse_panels(panels, t.D.depth)
+            kw = {"raster": needs_raster(parsed),
+                  "mosaic": hover or "mosaic" in parsed, "resolution": resolution}
+            if self.view is not None and self.view < len(t.snapshots):
+                return frame_data(t, self.view, **kw)
+            if t.snapshots and t.snapshots[-1]["iteration"] == t.iteration and not t.d_phases:
+                return frame_data(t, -1, **kw)
+            return frame_data(_LiveView(t), -1, **kw)
+
+    def g_map(self, label: str = "A", resolution: int = 128, extent=LATENT_EXTENT) -> GMap:
+        """G's own partition of its 2D latent plane (`rasterize_latent`, on a copy of G at the current view) and
+        the image G(z) of every grid point, to show how G folds the plane onto the modes. ValueError naming the
+        latent size when it is not 2."""
+        with self.lock:
+            t = self.runs[label]
+            dim = t.cfg.nets.latent_dim
+            if dim != 2:
+                raise ValueError(f"G's map needs a 2D latent plane; this run's latent has {dim} dimensions "
+                                 "(set nets.latent_dim = 2 to see it)")
+            G = copy.deepcopy(t.G)
+            if self.view is not None and self.view < len(t.snapshots):
+                G.load_state_dict(t.snapshots[self.view]["nets"]["G"])
+            centers = t.data.centers.cpu().numpy()
+            data_extent = tuple(float(v) for v in t.cfg.viz.extent)
+        r = rasterize_latent(G, extent, resolution)
+        return GMap(r, np.asarray(r.output, np.float64), centers, data_extent)
 
     def frames(self, panels: Sequence[str], size=(640, 480), resolution: Optional[int] = None) -> dict:
         """label -> (H, W, 3) uint8 picture of the current view, drawn by `toyviz.draw.render.draw_frame`."""
@@ -289,8 +371,9 @@ class Session:
                 raise ValueError(f"with A/B on, option B would be invalid: {e}") from None
         if not needs_reset(self.cfg, cfg):
             try:
-                runs = {label: _continue(t, cfg if label == "A" else cfg.replace(**self.ab))
-                        for label, t in self.runs.items()}
+                with self.lock:
+                    runs = {label: _continue(t, cfg if label == "A" else cfg.replace(**self.ab))
+                            for label, t in self.runs.items()}
             except NetsChanged:                   # e.g. a mode regularizer adds the encoder E
                 runs = None
             if runs is not None:
@@ -388,7 +471,8 @@ class Session:
         fd, tmp = tempfile.mkstemp(suffix=".pt")
         os.close(fd)
         try:
-            self.runs[label].save(tmp)
+            with self.lock:
+                self.runs[label].save(tmp)
             return Path(tmp).read_bytes()
         finally:
             os.unlink(tmp)
@@ -402,7 +486,8 @@ class Session:
         steps = sorted({its[0], its[len(its) // 2], its[-1]})
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / f"figure.{fmt}"
-            write_figure(list(self.runs.items()), path, steps=steps, panels=list(panels))
+            with self.lock:
+                write_figure(list(self.runs.items()), path, steps=steps, panels=list(panels))
             return path.read_bytes()
 
     def export_video_bytes(self, fmt: str, panels: Sequence[str], size=(640, 480), progress_fn=None,
@@ -418,7 +503,8 @@ class Session:
                                    size=(2 * size[0], size[1]))
             else:
                 run = self.trainer
-            export_video(run, path, fps=fps, panels=list(panels), size=size, progress_fn=progress_fn)
+            with self.lock:
+                export_video(run, path, fps=fps, panels=list(panels), size=size, progress_fn=progress_fn)
             return path.read_bytes()
 
     def export_html_bytes(self, panels: Sequence[str], size=(640, 480), fps: float = 10) -> bytes:
@@ -426,7 +512,8 @@ class Session:
         recomputed in the browser from the shipped weights)."""
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / "run.html"
-            export_html(self.trainer, path, panels=list(panels), size=size, fps=fps)
+            with self.lock:
+                export_html(self.trainer, path, panels=list(panels), size=size, fps=fps)
             return path.read_bytes()
 
     def numbers(self) -> dict[str, dict[str, float]]:
@@ -434,7 +521,7 @@ class Session:
         out = {}
         for label, t in self.runs.items():
             latest: dict[str, float] = {"step": t.iteration}
-            for s in t.history:
+            for s in list(t.history):
                 latest.update({k: v for k, v in s.items() if isinstance(v, (int, float))})
             out[label] = latest
         return out
