@@ -53,8 +53,59 @@ def transport(s: Session) -> None:
         attempt(s.step)
     if bottom[1].button("Reset", key="reset", width="stretch", icon=":material/restart_alt:"):
         s.reset()
+    refused = s.half_steps_refused
+    halves = st.sidebar.columns(3)
+    for col, (label, key, player) in zip(halves, (("Step D", "step_d", "d"), ("Step G", "step_g", "g"),
+                                                  ("Step both", "step_both", None))):
+        tip = HALF_TIPS[key] if not refused or player is None else refused
+        if col.button(label, key=key, width="stretch", disabled=bool(refused) and player is not None, help=tip):
+            if player is None:
+                attempt(s.step, 1)
+            else:
+                attempt(s.half_step, player)
+    if refused:
+        st.sidebar.caption(f"Step D / Step G: off for this run. {refused}.")
     s.steps_per_update = st.sidebar.number_input("steps per update", 1, 1000, s.steps_per_update, key="spu")
 
+
+HALF_TIPS = {"step_d": "one D update (optim.d_steps D phases): D's map changes, G's points stay where they are",
+             "step_g": "one G update, which completes the iteration: G's points move, D's map stays",
+             "step_both": "one whole iteration: D's update, then G's"}
+PANEL_CAPTIONS = {   # one line per panel, under the picture
+    "data": "real points (blue) and G's fake points (red); rings mark captured modes, crosses missed ones",
+    "data:push": "the fake points with −∇ₓ of G's loss: where G's next update pushes each point",
+    "data:motion": "the fake points with arrows to where they are at the next stored snapshot",
+    "regions": "D's linear regions: each colour is one on/off pattern of all D's units, so D is affine there",
+    "regions:": "the on/off patterns of layer {l}'s units alone (one colour per pattern)",
+    "cumulative:": "the regions of layers 1–{l} together: where every unit up to layer {l} keeps its state",
+    "prob": "D(x) over the plane, the black line where D is undecided (0.5, or 0 for a critic)",
+    "grad": "∇ₓD as arrows over D's faded map: the direction that makes a point look more real",
+    "grad:stream": "∇ₓD as stream lines: the paths fake points would slide along",
+    "mosaic": "∇ₓD averaged per region (mosaic glass): hue = direction, brightness = length",
+    "curves": "the run's numbers so far: losses, regularizers, modes captured, regions on the grid",
+}
+HOW_TO_READ = """
+**A region** is a set of points where every unit of D keeps its on/off state (each ReLU is either passing or
+cut off). The region maps colour each such pattern differently; the count in a panel's title is how many the
+grid sees.
+
+**Inside a region D is affine**, so its input gradient ∇ₓD is one constant arrow per region: the *mosaic
+glass* panel paints each region by that arrow's direction (hue) and length (brightness), and the ∇ₓD panels
+draw the arrows.
+
+**G's points slide along those arrows.** G's update moves each fake point in the direction that raises D, so a
+point follows the arrow of the region it sits in; points in one region all move the same way, which is how a
+few large regions herd the fake points onto too few modes.
+
+**BRE** (binarized representation entropy) rewards D for splitting the plane into more, more varied regions
+near the data: the maps get finer and the arrows more diverse. **The mode regularizers** (an encoder E, so
+G(E(x)) stays near x) pull fake points towards every real mode: watch the rings (captured modes) in the data
+panel and the modes curve.
+
+**Step D** moves only D (the maps change, the fake points stay); **Step G** moves only the points, along the
+arrows of the map you are looking at.
+"""
+LATENT_NOTE = "G's map needs a 2D latent plane (nets.latent_dim = 2)"
 
 RESOLUTIONS, WIDTHS = [32, 64, 128, 256, 512], [320, 480, 640, 800, 960, 1280]
 PLAY_EVERY = 0.2           # seconds between updates while playing: 5 a second (`python -m toyviz bench app`: one
@@ -77,7 +128,63 @@ def view_options(s: Session) -> dict:
         res = st.select_slider("grid resolution", RESOLUTIONS, key="resolution")
         width = st.select_slider("picture width", WIDTHS, key="width")
         interactive = st.checkbox("interactive panels (zoom, hover bits and ∇ₓD)", key="interactive")
-    return {"panels": panels or ["data"], "resolution": res, "width": width, "interactive": interactive}
+        g_map = st.checkbox("G's map: G's partition of its latent plane and where G sends it", key="g_map")
+    return {"panels": panels or ["data"], "resolution": res, "width": width, "interactive": interactive,
+            "g_map": g_map}
+
+
+def panel_caption(panel: str) -> str:
+    name, _, layer = panel.partition(":")
+    if layer.isdigit():
+        return f"**{panel}**: " + PANEL_CAPTIONS[name + ":"].format(l=layer)
+    return f"**{panel}**: {PANEL_CAPTIONS.get(panel, '')}"
+
+
+def g_map_figures(m) -> tuple[go.Figure, go.Figure]:
+    """G's partition of the latent plane (left) and the image of a latent grid in data space (right), each grid
+    point coloured by its latent region: the colours show which piece of the plane G folds onto which mode."""
+    r = m.raster
+    colors = r.cumulative_colors[-1]
+    z0, z1, w0, w1 = r.extent
+    R = r.resolution
+    left = go.Figure(go.Image(z=colors, x0=z0, dx=(z1 - z0) / (R - 1), y0=w1, dy=-(w1 - w0) / (R - 1),
+                              hoverinfo="skip"))
+    left.update_layout(title=f"G's regions in its latent plane: {r.cumulative_counts[-1]}",
+                       xaxis_title="z₁", yaxis_title="z₂", yaxis={"autorange": True, "scaleanchor": "x"})
+    k = max(1, R // 32)
+    pts, cols = m.image[::k, ::k], colors[::k, ::k]
+    right = go.Figure()
+    for line in list(pts) + list(pts.transpose(1, 0, 2)):            # the latent grid's rows and columns
+        right.add_scatter(x=line[:, 0], y=line[:, 1], mode="lines", line={"width": 0.5, "color": "#bbbbbb"},
+                          hoverinfo="skip", showlegend=False)
+    flat = cols.reshape(-1, 3)
+    right.add_scatter(x=pts[..., 0].ravel(), y=pts[..., 1].ravel(), mode="markers", showlegend=False,
+                      marker={"size": 4, "color": [f"rgb({a},{b},{c})" for a, b, c in flat]}, hoverinfo="skip")
+    right.add_scatter(x=m.centers[:, 0], y=m.centers[:, 1], mode="markers", name="modes", showlegend=False,
+                      marker={"size": 10, "symbol": "x", "color": "black"})
+    x0, x1, y0, y1 = m.extent
+    right.update_layout(title="G(z) of that grid, coloured by z's region", xaxis={"range": [x0, x1]},
+                        yaxis={"range": [y0, y1], "scaleanchor": "x"})
+    for fig in (left, right):
+        fig.update_layout(height=360, margin={"t": 40, "b": 10, "l": 10, "r": 10})
+    return left, right
+
+
+def g_map_view(s: Session, view: dict) -> None:
+    st.markdown("**G's map**")
+    if s.cfg.nets.latent_dim != 2:
+        st.info(f"{LATENT_NOTE}; this run's latent has {s.cfg.nets.latent_dim} dimensions, so its partition "
+                "cannot be drawn as a plane.")
+        return
+    m = attempt(s.g_map, "A", min(view["resolution"], 128))
+    if m is None:
+        return
+    left, right = g_map_figures(m)
+    c = st.columns(2)
+    c[0].plotly_chart(left, key="g_map_latent")
+    c[1].plotly_chart(right, key="g_map_image")
+    st.caption("Left: each colour is one on/off pattern of G's units over z ∈ [−3, 3]² (G is affine on each). "
+               "Right: the same grid sent through G; lines are the grid's rows and columns, × the modes.")
 
 
 def field_widget(f, key: str):
@@ -190,6 +297,8 @@ def pictures(s: Session, view: dict) -> None:
             else:
                 height = int(width * 0.75)
                 st.image(draw_frame(fd, view["panels"], (width, height)), caption=f"run {label} · step {fd.step}")
+            if label == "A" or view["interactive"]:
+                st.caption("  \n".join(panel_caption(p) for p in view["panels"]))
             n = numbers[label]
             keys = [k for k in ("step", "loss/d", "loss/g", "eval/modes", "eval/hq", "eval/reverse_kl",
                                 "reg/bre/me", "reg/bre/ac") if k in n]
@@ -211,8 +320,12 @@ def live(s: Session, view: dict) -> None:
             st.rerun()
         timeline(s)
         state = "playing" if s.playing else ("snapshot" if s.view is not None else "paused")
-        st.caption(f"{state} · step {s.trainer.iteration} of {s.cfg.optim.iters} · {s.n_snapshots} snapshots")
+        half = " (D half taken)" if s.trainer.d_phases else ""
+        st.caption(f"{state} · step {s.trainer.iteration}{half} of {s.cfg.optim.iters} · {s.n_snapshots} "
+                   "snapshots")
         pictures(s, view)
+        if view.get("g_map"):
+            g_map_view(s, view)
     body()
 
 
@@ -285,6 +398,8 @@ def explore_page() -> None:
         st.warning(st.session_state.pop("flash"))
     transport(s)
     view = view_options(s)
+    with st.expander("How to read this", expanded=False):
+        st.markdown(HOW_TO_READ)
     configuration(s)
     ab_controls(s)
     uploads(s)

@@ -191,3 +191,40 @@ def test_two_visitors_have_their_own_runs(at, tiny_cfg):
     other.run()
     assert sess(at).trainer.iteration == 3 and sess(other).trainer.iteration == 0
     assert sess(at) is not sess(other)
+
+
+def test_step_d_step_g_and_step_both(at):
+    at.button(key="step_d").click().run()
+    s = sess(at)
+    assert s.trainer.iteration == 0 and s.trainer.d_phases == 1 and "D half taken" in caption(at)
+    at.button(key="step_g").click().run()
+    assert s.trainer.iteration == 1 and s.trainer.d_phases == 0
+    at.button(key="step_both").click().run()
+    assert s.trainer.iteration == 2 and not at.exception and not at.error
+
+
+def test_half_steps_are_disabled_with_the_reason_for_mdgan(tiny_cfg):
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    app.session_state["session"] = Session(tiny_cfg.replace(**{"reg.mdgan": True}))
+    app.session_state["width"], app.session_state["resolution"] = 320, 32
+    app.run()
+    assert app.button(key="step_d").disabled and app.button(key="step_g").disabled
+    assert not app.button(key="step_both").disabled
+    assert any("MDGAN" in c.value for c in app.sidebar.caption)
+
+
+def test_how_to_read_and_panel_captions(at):
+    assert any(e.label == "How to read this" for e in at.expander)
+    text = " ".join(m.value for m in at.markdown)
+    assert "every unit of D keeps its on/off state" in text and "BRE" in text and "mode regularizers" in text
+    assert "**data**:" in caption(at) and "**regions**:" in caption(at)
+
+
+def test_g_map_and_the_note_for_a_larger_latent(at, tiny_cfg):
+    at.session_state["g_map"] = True
+    at.run()
+    assert not at.exception and "G's map" in " ".join(m.value for m in at.markdown)
+    assert len(at.get("plotly_chart")) >= 2
+    at.session_state["session"] = Session(tiny_cfg.replace(**{"nets.latent_dim": 3}))
+    at.run()
+    assert not at.exception and any("3 dimensions" in i.value for i in at.info)
