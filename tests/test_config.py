@@ -97,3 +97,56 @@ def test_config_json_is_plain(tmp_path):
     toyviz.presets.get("grid25").to_json(tmp_path / "c.json")
     d = json.loads((tmp_path / "c.json").read_text())
     assert d["data"]["kind"] == "grid" and d["preset"] == "grid25"
+
+
+@pytest.mark.parametrize("key,value,match", [
+    ("nets.minibatch_kernels", 10**9, r"nets\.minibatch_kernels must lie in \[0, 1024\]"),
+    ("data.n_modes", 10**9, r"data\.n_modes must lie in \[1, 10000\]"),
+    ("nets.pack", 0, r"nets\.pack must be ≥ 1"),
+    ("data.radius", 1e48, r"data\.radius must lie in \[-10000, 10000\]"),
+    ("optim.d_steps", 10**6, r"optim\.d_steps must lie in \[1, 100\]"),
+    ("reg.unrolled_steps", 500, r"reg\.unrolled_steps must lie in \[0, 100\]"),
+    ("viz.extent", [-1e9, 1, -1, 1], r"viz\.extent each must lie in"),
+    ("optim.lr_g", 10**400, r"optim\.lr_g is too large for a number \(got about 10\^400\)"),
+])
+def test_sizes_are_bounded_before_anything_is_allocated(key, value, match):
+    with pytest.raises(ValueError, match=match) as e:
+        toyviz.presets.get("ring8").replace(**{key: value}).validate()
+    assert "\n" not in str(e.value)
+
+
+def test_limits_are_one_table_generous_for_the_published_protocols():
+    from toyviz.engine.config import LIMITS
+    assert LIMITS["optim.iters"][1] >= 400_000 and LIMITS["nets.d.width"][1] >= 400
+    toyviz.presets.get("ring8").replace(**{"optim.iters": 400_000, "nets.d.width": 400, "nets.g.width": 400}).validate()
+
+
+def test_memory_cap_refuses_with_estimate_and_cap(monkeypatch):
+    from toyviz.engine.config import _parse_bytes, estimate_memory
+    cfg = toyviz.presets.get("ring8")
+    assert _parse_bytes("8G") == 8 * 2**30 and _parse_bytes("512M") == 512 * 2**20 and _parse_bytes("1000") == 1000
+    monkeypatch.setenv("TOYVIZ_MEMORY_CAP", "1M")
+    with pytest.raises(ValueError, match=r"would need about .* MB of memory .* more than the cap of 1\.0 MB"):
+        cfg.validate()
+    monkeypatch.setenv("TOYVIZ_MEMORY_CAP", str(int(estimate_memory(cfg)) + 1))
+    cfg.validate()
+    monkeypatch.setenv("TOYVIZ_MEMORY_CAP", "lots")
+    with pytest.raises(ValueError, match="TOYVIZ_MEMORY_CAP"):
+        cfg.validate()
+
+
+def test_parser_turns_overflow_and_recursion_into_one_line(tmp_path):
+    with pytest.raises(ValueError, match="nested too deeply"):
+        parse_assignment("optim.lr_g=" + "[" * 100_000 + "]" * 100_000)
+    (tmp_path / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match="nested too deeply"):
+        Config.from_json(tmp_path / "deep.json")
+
+
+def test_absent_devices_and_gp_with_minibatch_are_refused_at_validate():
+    import torch
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            Config(device="cuda").validate()
+    with pytest.raises(ValueError, match="minibatch discrimination"):
+        toyviz.presets.get("ring8").replace(**{"reg.gp_weight": 10.0, "nets.minibatch_kernels": 5}).validate()

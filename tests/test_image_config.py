@@ -49,3 +49,11 @@ def test_defaults_are_the_reference_code_s():
     assert (cfg.optim.batch_size, cfg.nets.latent_dim, cfg.optim.lr_g, cfg.optim.lr_d) == (64, 100, 2e-4, 2e-4)
     assert (cfg.optim.beta1, cfg.optim.lr_schedule, cfg.optim.iters, cfg.optim.lr_floor) == (0.5, "linear", 40000, 1e-6)
     assert json.loads(json.dumps(cfg.to_dict()))["reg"]["bre"]["samples"] == ["fake", "interp"]
+
+
+def test_image_sizes_and_memory_are_bounded(monkeypatch):
+    with pytest.raises(ValueError, match=r"optim\.batch_size must lie in \[4, 65536\]"):
+        ImageConfig().replace(**{"optim.batch_size": 10**9}).validate()
+    monkeypatch.setenv("TOYVIZ_MEMORY_CAP", "1M")
+    with pytest.raises(ValueError, match="more than the cap of 1.0 MB"):
+        ImageConfig().validate()

@@ -1,7 +1,10 @@
 """The run configuration: one nested dataclass tree with a strict JSON round trip and `validate()`.
 
 Unknown keys and wrong types raise `ValueError` naming the dotted field; `Optional[...] = None` means "not
-applicable"; `Literal` fields list their allowed values in the error.
+applicable"; `Literal` fields list their allowed values in the error. Every size and magnitude has its range in
+`LIMITS` (one table, both trainers), and `validate()` refuses a run whose estimated memory exceeds the cap:
+the environment variable TOYVIZ_MEMORY_CAP (bytes, or with a unit: 8G, 512M), else half the machine's memory
+(the container's cgroup limit where set, else MemTotal).
 """
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import dataclasses
 import difflib
 import json
 import math
+import os
 import typing
 import warnings
 from dataclasses import dataclass, field
@@ -18,6 +22,178 @@ from typing import Literal, Optional, Union
 from .atomic_files import atomic_write_text
 
 Activation = Literal["relu", "leaky_relu", "tanh"]
+
+# ---- the limits of every size and magnitude: checked by validate() before anything is allocated -------------------
+# KEY: (low, high) for a number field; for a list field, each number in it; "len(KEY)": its length. Keys starting
+# "image." are toyviz.image's ImageConfig fields. Generous for the published protocols (400,000 steps, widths of
+# 400, 4096² rasters); what lies beyond would not fit a machine or would overflow float32 in the first step.
+MAX_COORD = 1e4         # |coordinate|: data, centres, spacings, extents (float32 squares stay far from overflow)
+LIMITS: dict[str, tuple[float, float]] = {
+    "data.n_modes": (1, 10_000),
+    "data.grid_size": (1, 100),
+    "data.radius": (-MAX_COORD, MAX_COORD),
+    "data.grid_spacing": (-MAX_COORD, MAX_COORD),
+    "data.std": (0, MAX_COORD),
+    "data.centers": (-MAX_COORD, MAX_COORD),
+    "len(data.centers)": (0, 10_000),
+    "data.stds": (0, MAX_COORD),
+    "data.weights": (0, 1e12),
+    "data.points": (-MAX_COORD, MAX_COORD),
+    "len(data.points)": (0, 1_000_000),
+    "nets.latent_dim": (1, 4096),
+    "nets.g.width": (1, 16_384), "nets.d.width": (1, 16_384), "nets.e.width": (1, 16_384),
+    "nets.g.depth": (1, 64), "nets.d.depth": (1, 64), "nets.e.depth": (1, 64),
+    "nets.g.slope": (0, 100), "nets.d.slope": (0, 100), "nets.e.slope": (0, 100),
+    "nets.g_output_scale": (0, MAX_COORD),
+    "nets.g_vbn_ref": (1, 65_536),
+    "nets.minibatch_kernels": (0, 1024),
+    "nets.minibatch_dims": (1, 1024),
+    "nets.pack": (1, 64),
+    "optim.batch_size": (2, 65_536),
+    "optim.lr_g": (0, 100), "optim.lr_d": (0, 100), "optim.lr_floor": (0, 100),
+    "optim.d_steps": (1, 100),
+    "optim.iters": (0, 10_000_000),
+    "reg.unrolled_steps": (0, 100),
+    "reg.bre.weight": (0, 1e6), "reg.bre.margin_s": (0, 1e6), "reg.bre.eps_scale": (0, 1e6),
+    "reg.gp_weight": (0, 1e6), "reg.historical_averaging": (0, 1e6), "reg.feature_matching": (0, 1e6),
+    "reg.mode_lambda1": (0, 1e6), "reg.mode_lambda2": (0, 1e6), "reg.mdgan_lambda": (0, 1e6),
+    "viz.extent": (-MAX_COORD, MAX_COORD),
+    "viz.resolution": (16, 2048),
+    "viz.snapshot_every": (1, 10_000_000),
+    "viz.max_snapshots": (2, 100_000),
+    "viz.eval_samples": (1, 1_000_000),
+    "viz.metrics_every": (1, 10_000_000),
+    "seed": (0, 2**40),
+    "image.nets.latent_dim": (1, 4096),
+    "image.nets.width": (1, 2048),
+    "image.nets.extra_layers": (0, 16),
+    "image.nets.minibatch_kernels": (0, 1024),
+    "image.nets.minibatch_dims": (1, 1024),
+    "image.nets.slope": (0, 100),
+    "image.optim.batch_size": (4, 65_536),
+    "image.optim.lr_g": (0, 100), "image.optim.lr_d": (0, 100), "image.optim.lr_floor": (0, 100),
+    "image.optim.d_steps": (1, 100),
+    "image.optim.iters": (0, 10_000_000),
+    "image.reg.labelled_per_class": (1, 100_000),
+    "image.eval.metrics_every": (1, 10_000_000),
+    "image.eval.samples": (10, 1_000_000),
+    "image.eval.grid": (1, 1024),
+    "image.eval.missing_mass_steps": (0, 1_000_000),
+    "image.eval.missing_mass_noise": (0, 1e3),
+    "image.eval.checkpoint_every": (1, 10_000_000),
+    "image.seed": (0, 2**40),
+}
+
+
+def _short(v) -> str:
+    """A number as a short string, however large (a 400-digit integer has no float and no quick str)."""
+    if isinstance(v, int) and abs(v) >= 10**15:
+        return f"about {'-' if v < 0 else ''}10^{int(abs(v).bit_length() * 0.30103)}"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _get_dotted(obj, key: str):
+    for part in key.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def _numbers(v):
+    """The numbers in a value: itself, or those of a (nested) list; None for "not applicable"."""
+    if isinstance(v, (list, tuple)):
+        for x in v:
+            yield from _numbers(x)
+    elif isinstance(v, (int, float)) and not isinstance(v, bool):
+        yield v
+
+
+def limit_problems(cfg, prefix: str = ""):
+    """The fields of `cfg` outside `LIMITS` (the entries under `prefix`, e.g. "image."), each with its range."""
+    for key, (lo, hi) in LIMITS.items():
+        if prefix and not key.startswith(prefix) or not prefix and key.startswith("image."):
+            continue
+        name = key[len(prefix):]
+        if name.startswith("len("):
+            v = _get_dotted(cfg, name[4:-1])
+            if v is not None and not lo <= len(v) <= hi:
+                yield f"{name[4:-1]} may hold at most {_short(hi)} entries (got {len(v)})"
+            continue
+        v = _get_dotted(cfg, name)
+        bad = [x for x in _numbers(v) if not lo <= x <= hi]
+        if bad:
+            each = " each" if isinstance(v, list) else ""
+            yield f"{name}{each} must lie in [{_short(lo)}, {_short(hi)}] (got {_short(bad[0])})"
+
+
+# ---- the memory a run needs, against a cap ------------------------------------------------------------------------
+def _parse_bytes(text: str) -> int:
+    """"8G", "512M", "1.5GiB", "1000000" -> bytes; ValueError naming what it reads."""
+    t = text.strip().upper().removesuffix("IB").removesuffix("B")
+    scale = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    try:
+        if t and t[-1] in scale:
+            return int(float(t[:-1]) * scale[t[-1]])
+        return int(float(t))
+    except (ValueError, OverflowError):
+        raise ValueError(f"TOYVIZ_MEMORY_CAP must be bytes or a number with a unit like 8G (got {text!r})") from None
+
+
+def machine_memory() -> int:
+    """The memory this process may use: the container's cgroup limit where set, else MemTotal."""
+    try:
+        raw = open("/sys/fs/cgroup/memory.max").read().strip()
+        if raw.isdigit():
+            return int(raw)
+    except OSError:
+        pass
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 16 * 2**30
+
+
+def memory_cap() -> int:
+    """Bytes a run may be estimated to need: TOYVIZ_MEMORY_CAP (bytes or with a unit: 8G, 512M), else half the
+    machine's memory (`machine_memory`)."""
+    env = os.environ.get("TOYVIZ_MEMORY_CAP")
+    return _parse_bytes(env) if env else machine_memory() // 2
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1024 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def memory_problem(estimate: float, what: str = "this run"):
+    """A one-line refusal when `estimate` bytes exceed the cap, else None."""
+    cap = memory_cap()
+    if estimate > cap:
+        return (f"{what} would need about {format_bytes(estimate)} of memory (nets, optimizer state, batches, "
+                f"snapshots, rasters), more than the cap of {format_bytes(cap)} (set TOYVIZ_MEMORY_CAP, e.g. 64G, "
+                f"to change it)")
+    return None
+
+
+def device_problem(device: str):
+    """A one-line refusal when this torch has no such device, else None (a syntactically wrong name included)."""
+    if device.startswith("cuda"):
+        import torch
+        if not torch.cuda.is_available():
+            return f"device {device}: this torch has no CUDA device (torch.cuda.is_available() is False); use cpu"
+        index = device.partition(":")[2]
+        if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+            return f"device {device}: there are {torch.cuda.device_count()} CUDA devices (cuda:0..)"
+    if device == "mps":
+        import torch
+        if not torch.backends.mps.is_available():
+            return "device mps: this torch has no MPS device (torch.backends.mps.is_available() is False); use cpu"
+    return None
 
 
 @dataclass
@@ -151,6 +327,13 @@ class JsonConfig:
 
     @classmethod
     def from_dict(cls, d: dict):
+        try:
+            return cls._from_dict(d)
+        except RecursionError:
+            raise ValueError("the config is nested too deeply to be a config") from None
+
+    @classmethod
+    def _from_dict(cls, d: dict):
         if isinstance(d, dict) and any(_has_dotted(d, old) for old in cls.RENAMED):
             d = copy.deepcopy(d)
             for old, new in cls.RENAMED.items():
@@ -169,8 +352,12 @@ class JsonConfig:
         try:
             with open(path) as f:
                 d = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}: not valid JSON ({e})") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{path}: not valid JSON ({str(e)[:120]})") from None
+        except RecursionError:
+            raise ValueError(f"{path}: the JSON is nested too deeply to be a config") from None
+        except ValueError as e:              # an integer of more than 4,300 digits
+            raise ValueError(f"{path}: not a config ({str(e)[:120]})") from None
         return cls.from_dict(d)
 
     def replace(self, **dotted):
@@ -199,10 +386,51 @@ class Config(JsonConfig):
     # ---- validation ------------------------------------------------------------------------------------------
     def validate(self) -> "Config":
         """Raise ValueError with a message a person understands; return self when the config is usable."""
-        problems = list(_problems(self))
+        problems = checked(self, _problems(self), "")
+        if not problems:
+            problems = [p for p in (device_problem(self.device), memory_problem(estimate_memory(self))) if p]
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+
+def checked(cfg, problems, prefix: str) -> list[str]:
+    """The field checks' problems, then the `LIMITS` problems of fields no earlier message names."""
+    out = list(problems)
+    said = " ".join(out)
+    return out + [p for p in limit_problems(cfg, prefix) if p.split(" ")[0] not in said]
+
+
+def estimate_memory(c: Config) -> float:
+    """Bytes a toy run needs at most, roughly: the nets' parameters with gradients, Adam's two moments and the
+    divergence rollback's copy; the snapshots; a step's batches and activations (minibatch discrimination's
+    batch × batch × kernels × dims differences included, for each unrolled step); the evaluation samples; the data;
+    a raster of viz.resolution² pixels with its chunk of D's activations."""
+    F = 4                                                    # float32
+    n, o, r, v, d = c.nets, c.optim, c.reg, c.viz, c.data
+    modes = {"ring": d.n_modes, "grid": d.grid_size ** 2, "mixture": len(d.centers or []), "points": 1}[d.kind]
+
+    def mlp(i: int, spec: MLPConfig, out: int) -> int:
+        return i * spec.width + spec.width + (spec.depth - 1) * (spec.width + 1) * spec.width + (spec.width + 1) * out
+
+    semi = r.semi_supervised_fraction > 0
+    mb, mbd = n.minibatch_kernels, n.minibatch_dims
+    d_params = mlp(2 * n.pack, n.d, modes if semi else 1) + n.d.width * mb * mbd + mb * (modes if semi else 1)
+    params = mlp(n.latent_dim, n.g, 2) + d_params
+    if r.mode_lambda1 > 0 or r.mode_lambda2 > 0 or r.mdgan:
+        params += mlp(2, n.e, n.latent_dim)
+    if r.mdgan:
+        params += d_params
+    snapshots = min(v.max_snapshots + 1, o.iters // v.snapshot_every + 2)
+    b, bd = o.batch_size, o.batch_size // n.pack
+    per_sample = n.g.width * n.g.depth + n.latent_dim + 2 + 2 * (n.d.width * n.d.depth + mb + 2 * n.pack)
+    # real, fake, interpolates; values, pre-activations, gradients
+    batches = 4 * b * per_sample * 3 + 4 * bd * bd * mb * mbd * 3
+    step = batches * (1 + r.unrolled_steps)
+    evaluation = v.eval_samples * (n.g.width * n.g.depth + n.latent_dim + 2) * 2
+    data = len(d.points or []) * 16 + modes * 32
+    raster = v.resolution ** 2 * 64 + 65_536 * (n.d.width * n.d.depth + mb * mbd)
+    return F * (params * (6 + snapshots) + step + evaluation + raster) + data
 
 
 def _problems(c: Config):
@@ -249,16 +477,14 @@ def _problems(c: Config):
         yield "optim.d_steps must be ≥ 1 and optim.iters ≥ 0"
     if o.lr_floor < 0:
         yield "optim.lr_floor must be ≥ 0"
-    if o.batch_size % n.pack:
+    if n.pack >= 1 and o.batch_size % n.pack:
         yield f"optim.batch_size ({o.batch_size}) must be a multiple of nets.pack ({n.pack})"
     yield from shared_reg_problems(r, c.loss, n.d.depth, n.d_spectral_norm)
-    if r.bre.weight > 0 and o.batch_size // n.pack < 4:
+    if r.bre.weight > 0 and n.pack >= 1 and o.batch_size // n.pack < 4:
         yield "optim.batch_size is too small for BRE's pair statistics (need ≥ 4 samples per D batch)"
     yield from _technique_problems(c)
     if len(v.extent) != 4 or not (v.extent[0] < v.extent[1] and v.extent[2] < v.extent[3]):
         yield f"viz.extent must be [xmin, xmax, ymin, ymax] with xmin < xmax and ymin < ymax (got {v.extent})"
-    if not 16 <= v.resolution <= 2048:
-        yield f"viz.resolution must lie in [16, 2048] (got {v.resolution})"
     if v.snapshot_every < 1 or v.max_snapshots < 2 or v.metrics_every < 1 or v.eval_samples < 1:
         yield "viz.snapshot_every, viz.metrics_every, viz.eval_samples must be ≥ 1 and viz.max_snapshots ≥ 2"
     if not (c.device == "cpu" or c.device.startswith("cuda") or c.device == "mps"):
@@ -319,6 +545,9 @@ def _technique_problems(c: Config):
             yield "reg.mdgan runs one D1, G, D2, G update per iteration: optim.d_steps must be 1"
         if r.unrolled_steps > 0 or semi:
             yield "reg.mdgan cannot be combined with reg.unrolled_steps or reg.semi_supervised_fraction"
+    if r.gp_weight > 0 and n.minibatch_kernels > 0:
+        yield ("reg.gp_weight's gradient penalty is per sample, and minibatch discrimination makes D's output on a "
+               "sample depend on the whole batch: set nets.minibatch_kernels=0 or reg.gp_weight=0")
     if r.unrolled_steps < 0:
         yield "reg.unrolled_steps must be ≥ 0"
     if r.unrolled_steps > 0:
@@ -398,9 +627,13 @@ def _coerce(tp, v, path: str):
     if tp is float:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise ValueError(f"{path} must be a number (got {v!r})")
-        if not math.isfinite(v):
+        try:
+            f = float(v)
+        except OverflowError:
+            raise ValueError(f"{path} is too large for a number (got {_short(v)})") from None
+        if not math.isfinite(f):
             raise ValueError(f"{path} must be finite (got {v!r})")
-        return float(v)
+        return f
     if tp is str:
         if not isinstance(v, str):
             raise ValueError(f"{path} must be a string (got {v!r})")
@@ -477,4 +710,8 @@ def parse_assignment(text: str) -> tuple[str, object]:
         value = json.loads(raw)
     except json.JSONDecodeError:
         value = raw
+    except RecursionError:
+        raise ValueError(f"{key.strip()}: the value is nested too deeply") from None
+    except ValueError as e:                   # an integer of more than 4,300 digits
+        raise ValueError(f"{key.strip()}: {str(e)[:120]}") from None
     return key.strip(), value

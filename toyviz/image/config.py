@@ -6,7 +6,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional, Union
 
-from ..engine.config import BREConfig, JsonConfig, SharedRegConfig, shared_reg_problems
+from ..engine.config import (
+    BREConfig,
+    JsonConfig,
+    SharedRegConfig,
+    checked,
+    device_problem,
+    memory_problem,
+    shared_reg_problems,
+)
 
 DATASETS = ("digits", "stacked-digits", "mnist", "cifar10", "folder")
 IMAGE_SIZES = (16, 28, 32, 64)
@@ -111,15 +119,35 @@ class ImageConfig(JsonConfig):
         return steps * (1 + self.nets.extra_layers)
 
     def validate(self) -> "ImageConfig":
-        problems = list(_problems(self))
+        problems = checked(self, _problems(self), "image.")      # sizes: engine.config.LIMITS["image.…"]
+        if not problems:
+            problems = [p for p in (device_problem(self.device), memory_problem(estimate_memory(self))) if p]
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
 
+def estimate_memory(c: ImageConfig) -> float:
+    """Bytes an image run needs at most, roughly: the conv nets' parameters with gradients, Adam's moments and a
+    rollback copy (G and D, E and D2 alike counted as a D); a step's activations (values, pre-activations and
+    gradients of real and fake batches) over every resolution; the generated evaluation samples."""
+    n, o, e = c.nets, c.optim, c.eval
+    steps, base = resolution_steps(c.data.image_size) if c.data.image_size in IMAGE_SIZES else (4, 4)
+    chans = [n.width * (2 ** i if n.arch == "dcgan" else 1) for i in range(steps)]
+    d_params = sum(16 * a * b for a, b in zip([3] + chans, chans)) + sum(9 * ch * ch for ch in chans) * n.extra_layers
+    d_params += chans[-1] * base * base * (1 + n.minibatch_kernels * n.minibatch_dims) if chans else 0
+    g_params = d_params + n.latent_dim * chans[-1] * base * base if chans else 0
+    params = g_params + 3 * d_params
+    pixels = sum(ch * (c.data.image_size // 2 ** (i + 1)) ** 2 for i, ch in enumerate(chans)) * (1 + n.extra_layers)
+    step = o.batch_size * (pixels * 2 + 3 * c.data.image_size ** 2) * 3 * 3
+    step += o.batch_size ** 2 * n.minibatch_kernels * n.minibatch_dims * 3
+    samples = e.samples * 3 * c.data.image_size ** 2
+    return 4 * (params * 5 + step + samples)
+
+
 def _problems(c: ImageConfig):
     d, n, o, r, e = c.data, c.nets, c.optim, c.reg, c.eval
-    if d.image_size not in IMAGE_SIZES:
+    if not isinstance(d.image_size, int) or d.image_size not in IMAGE_SIZES:
         yield f"data.image_size must be one of {', '.join(map(str, IMAGE_SIZES))} (got {d.image_size})"
     if d.name in ("mnist", "cifar10", "folder") and not d.path:
         yield f"data.path must name the folder holding the {d.name} files"
