@@ -51,3 +51,21 @@ def test_csv_reader():
             load_points_csv(text)
     with pytest.raises(ValueError, match="at most 5"):
         load_points_csv("\n".join(["1,1"] * 6), max_points=5)
+
+
+@pytest.mark.parametrize("text,match", [
+    ("1,5;2,5\n", r"^CSV row 1: '1,5' is not numeric \(a decimal comma"),
+    ("1,2\nx,3\n", r"^CSV row 2: 'x' is not numeric"),
+    ("bad,1\n1,2\n", r"^CSV row 1: 'bad' is not numeric"),
+    ("x,y\n1_0,2\n", r"^CSV row 2: '1_0' is not numeric \(underscores"),
+    ("x,y,z\n1,2,3\n", r"^CSV row 2: expected two columns x,y, got 3 \(extra columns: '3'\)"),
+    ("nan,1\n1,2\n", r"^CSV row 1: NaN"),
+])
+def test_csv_refuses_what_it_would_read_wrong(text, match):
+    with pytest.raises(ValueError, match=match):
+        load_points_csv(text)
+
+
+def test_csv_header_is_a_first_row_without_numbers_and_semicolons_separate():
+    np.testing.assert_allclose(load_points_csv("x1;y1\n1.5;-2\n"), [[1.5, -2]])
+    np.testing.assert_allclose(load_points_csv("1,2\n3,4\n"), [[1, 2], [3, 4]])

@@ -5,6 +5,7 @@ Sampling always goes through an explicit `torch.Generator`, so a seed fixes the 
 from __future__ import annotations
 
 import math
+import re
 from typing import Optional
 
 import numpy as np
@@ -81,28 +82,55 @@ def make_data(cfg: DataConfig) -> Mixture:
     return Mixture(centers, stds, weights)
 
 
+_NUMBER_LIKE = re.compile(r"^[+-]?[\d.,_]*\d[\d.,_]*([eE][+-]?\d+)?$")   # a number, perhaps mis-written
+
+
+def _number(cell: str) -> Optional[float]:
+    """A CSV cell as a float, or None when it is not a plain number (underscores, as `float` reads `1_0`, are not)."""
+    cell = cell.strip()
+    if "_" in cell:
+        return None
+    try:
+        return float(cell)
+    except ValueError:
+        return None
+
+
+def _cells(line: str) -> list[str]:
+    """A row's cells: split on ';' where the row has one (then ',' may not be a decimal comma), else on ','."""
+    return line.split(";") if ";" in line else line.split(",")
+
+
 def load_points_csv(text: str, max_points: int = 100_000) -> np.ndarray:
-    """Parse a CSV of x,y rows (an optional header line is skipped). Raises ValueError saying what is wrong."""
-    rows = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    """Parse a CSV of x,y rows (',' or ';' between the two). A first row with no number at all is a header and
+    skipped; any other row must hold exactly two plain numbers (no decimal commas, no underscores, no third
+    column). Raises a one-line ValueError naming the row (its line in the file) and what is wrong."""
+    rows = [(n, ln.strip()) for n, ln in enumerate(text.splitlines(), 1) if ln.strip()]
     if not rows:
         raise ValueError("the CSV is empty: expected rows of x,y")
-    try:
-        [float(v) for v in rows[0].replace(";", ",").split(",")[:2]]
-    except ValueError:
+    if not any(_NUMBER_LIKE.match(c.strip()) or _number(c) is not None for c in _cells(rows[0][1])):
         rows = rows[1:]                                                   # a header line
     if not rows:
         raise ValueError("the CSV has a header but no x,y rows")
     if len(rows) > max_points:
         raise ValueError(f"the CSV has {len(rows)} points; at most {max_points} are allowed")
     pts = []
-    for i, ln in enumerate(rows, 1):
-        cells = ln.replace(";", ",").split(",")
+    for i, ln in rows:
+        cells = _cells(ln)
         if len(cells) < 2:
             raise ValueError(f"CSV row {i}: expected two numbers x,y, got {ln[:40]!r}")
-        try:
-            x, y = float(cells[0]), float(cells[1])
-        except ValueError:
-            raise ValueError(f"CSV row {i}: {ln[:40]!r} is not numeric") from None
+        if len(cells) > 2:
+            extra = ", ".join(repr(c.strip()[:20]) for c in cells[2:5]) + (", …" if len(cells) > 5 else "")
+            raise ValueError(f"CSV row {i}: expected two columns x,y, got {len(cells)} (extra columns: {extra})"
+                             + (" — a decimal comma? write 1.5, not 1,5" if ";" not in ln and "." not in ln
+                                and len(cells) == 4 else ""))
+        values = [_number(c) for c in cells]
+        for c, v in zip(cells, values):
+            if v is None:
+                why = ("a decimal comma? write 1.5, not 1,5" if "," in c else
+                       "underscores are not allowed in numbers" if "_" in c else "not a number")
+                raise ValueError(f"CSV row {i}: {c.strip()[:40]!r} is not numeric ({why})")
+        x, y = values
         if not (math.isfinite(x) and math.isfinite(y)):
             raise ValueError(f"CSV row {i}: NaN or infinite values are not allowed")
         pts.append((x, y))
