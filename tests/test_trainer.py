@@ -120,3 +120,24 @@ def test_bre_monitors_are_logged_on_the_first_and_the_evaluation_steps(tiny_cfg)
     evaluated = [s["step"] for s in hist if "eval/modes" in s]
     assert with_monitors == [1, 3, 5] and evaluated == [3, 5]
     assert all("reg/bre/me" in s for s in hist)
+
+
+def test_trainers_built_in_eight_threads_at_once_match_a_lone_build(tiny_cfg):
+    import threading
+    cfg = tiny_cfg.replace(**{"nets.d.width": 64, "nets.g.width": 64})
+    lone = Trainer(cfg).state_of_nets()
+    built, start = [None] * 8, threading.Barrier(8)
+
+    def build(i):
+        start.wait()
+        built[i] = Trainer(cfg).state_of_nets()
+
+    threads = [threading.Thread(target=build, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for nets in built:
+        for name, sd in lone.items():
+            for key, w in sd.items():
+                assert torch.equal(nets[name][key], w), (name, key)

@@ -2,10 +2,13 @@
 alone), bounded snapshots for re-rendering any frame, exact resume.
 
 Seeds: the run's `RandomStreams` (data, noise, regularizer randomness; fixed evaluation noise); network init runs
-under a forked global RNG seeded from the config, so two trainers with one seed are bit-identical.
+under a forked global RNG seeded from the config, so two trainers with one seed are bit-identical; `SEEDED_INIT`,
+a process-wide lock, keeps two threads building trainers at once (two page sessions) from drawing from that one
+global RNG in turn.
 """
 from __future__ import annotations
 
+import threading
 from typing import Optional, Sequence
 
 import numpy as np
@@ -25,6 +28,7 @@ __all__ = ["Callback", "Trainer", "TrainingDiverged"]
 
 HELD_OUT = 2000     # labelled points the K+1 classifier's accuracy is measured on
 FORMAT = "toyviz-checkpoint-1"
+SEEDED_INIT = threading.Lock()      # held around every seeded net construction (both trainers): one global RNG
 
 
 class Callback:
@@ -62,7 +66,7 @@ class Trainer(PhasedTrainer):
         self.data = make_data(cfg.data)
         self.loss = get_loss(cfg.loss)
         self.semi = r.semi_supervised_fraction > 0
-        with torch.random.fork_rng(devices=[]):
+        with SEEDED_INIT, torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)
             self.nets: dict[str, torch.nn.Module] = {"G": Generator(cfg)}
             self.nets["D"] = KPlusOneDiscriminator(cfg, self.data.n_modes) if self.semi else Discriminator(cfg)

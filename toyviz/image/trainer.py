@@ -17,6 +17,7 @@ from ..engine.losses import get_loss, k_plus_one_real_logit, k_plus_one_supervis
 from ..engine.phases import PhasedTrainer, read_checkpoint
 from ..engine.random_streams import RandomStreams
 from ..engine.regularizers import bre_layer_indices
+from ..engine.trainer import SEEDED_INIT
 from . import classifier as clf
 from .config import ImageConfig
 from .data import make_image_data, to_float
@@ -45,7 +46,7 @@ class ImageTrainer(PhasedTrainer):
         if r.semi_supervised and self.data.n_classes is None:
             raise ValueError(f"reg.semi_supervised needs labels, and {cfg.data.name} has none")
         c = self.data.channels
-        with torch.random.fork_rng(devices=[]):
+        with SEEDED_INIT, torch.random.fork_rng(devices=[]):      # one global RNG: one seeded build at a time
             torch.manual_seed(cfg.seed)
             self.nets: dict[str, torch.nn.Module] = {
                 "G": Generator(cfg, c), "D": Discriminator(cfg, c, self.data.n_classes if r.semi_supervised else 1)}
