@@ -33,7 +33,7 @@ LABELS = {"separate": f"{SEEDS} separate runs, {WORKERS} workers",
 
 def bench_config(name: str) -> Config:
     """The preset with no periodic evaluation (the same RegionMetrics work per seed either way) and no end."""
-    return presets.get(name).replace(**{"viz.metrics_every": 10 ** 9, "optim.iters": 10 ** 9})
+    return presets.get(name).replace(**{"viz.metrics_every": 10 ** 7, "optim.iters": 10 ** 7})     # config.LIMITS
 
 
 # ---- peak memory (Linux: /proc) ----------------------------------------------------------------------------------
