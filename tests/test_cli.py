@@ -55,3 +55,14 @@ def test_module_entry_point_and_presets(tmp_path):
     r = subprocess.run([sys.executable, "-m", "toyviz", "train", "--iters", "x", "--out", str(tmp_path / "r")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+
+
+def test_config_prints_every_field_with_its_value_and_meaning(capsys):
+    import toyviz
+    from toyviz.engine.config import _dotted_fields
+    assert main(["config", "--preset", "ring8-bre", "--set", "optim.iters=77"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [ln.split(" = ")[0] for ln in lines] == _dotted_fields(toyviz.Config)
+    assert all("  # " in ln and ln.split("  # ")[1].strip() for ln in lines)
+    assert any(ln.startswith("optim.iters = 77 ") for ln in lines)
+    assert any(ln.startswith("reg.bre.weight = 1.0 ") and "BRE" in ln for ln in lines)

@@ -1,4 +1,4 @@
-"""The command line: `python -m toyviz train | presets | bench | sweep | report | export | figure | compare |
+"""The command line: `python -m toyviz train | presets | config | bench | sweep | report | export | figure | compare |
 partition` (also the `toyviz` console script).
 
 Exit codes: 0 done; 2 bad input (one line on stderr, before anything is written); 3 training diverged (a loss
@@ -7,6 +7,7 @@ leaves the last finite step in its run folder, from where `train --resume` conti
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from functools import partial
@@ -16,6 +17,7 @@ import torch
 
 from ..draw.frames import reverse_kl_text
 from ..engine import presets
+from ..engine.config import describe
 from ..engine.phases import MAX_LOSS
 from ..engine.run_folder import RunFolder
 from ..engine.trainer import TrainingDiverged
@@ -83,6 +85,15 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_config(args) -> int:
+    """Every field of the config (a preset, --config, --set) as `key = value  # meaning`, in the tree's order."""
+    rows = [(k, json.dumps(v, ensure_ascii=False), m) for k, v, m in describe(config_from_args(args))]
+    width = max(len(f"{k} = {v}") for k, v, _ in rows if len(f"{k} = {v}") <= 48)
+    for key, value, meaning in rows:
+        print(f"{f'{key} = {value}':<{width}}  # {meaning}")
+    return 0
+
+
 def cmd_presets(args) -> int:
     for name in presets.names():
         print(f"{name:<22} {presets.describe(name)}")
@@ -126,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.set_defaults(fn=cmd_train)
 
     sub.add_parser("presets", help="list presets").set_defaults(fn=cmd_presets)
+    c = sub.add_parser("config", help="print a config's every field: dotted key, value and meaning")
+    add_config_args(c)
+    c.set_defaults(fn=cmd_config)
 
     b = sub.add_parser("bench", help="print speed figures")
     b.add_argument("what", help=f"one of: {', '.join(BENCHES)}, or all")

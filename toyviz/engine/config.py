@@ -715,3 +715,85 @@ def parse_assignment(text: str) -> tuple[str, object]:
     except ValueError as e:                   # an integer of more than 4,300 digits
         raise ValueError(f"{key.strip()}: {str(e)[:120]}") from None
     return key.strip(), value
+
+
+# ---- what each field means (the `config` command prints it beside the value) ---------------------------------------
+MEANINGS: dict[str, str] = {
+    "data.kind": "the data: ring of modes, square grid, custom mixture, or a point cloud",
+    "data.n_modes": "ring: number of Gaussian modes",
+    "data.radius": "ring: radius of the circle of centres",
+    "data.grid_size": "grid: modes per side (grid_size² in all)",
+    "data.grid_spacing": "grid: distance between neighbouring centres",
+    "data.std": "standard deviation of every mode (a point cloud's σ for coverage)",
+    "data.centers": "mixture: the [x, y] centres",
+    "data.stds": "mixture: each centre's σ (default data.std)",
+    "data.weights": "mixture: each centre's weight (default equal)",
+    "data.points": "points: the (N, 2) cloud sampled uniformly",
+    "nets.latent_dim": "dimension of G's noise z",
+    "nets.*.width": "{net}: hidden units per layer",
+    "nets.*.depth": "{net}: hidden layers",
+    "nets.*.activation": "{net}: hidden activation",
+    "nets.*.slope": "{net}: negative slope of leaky_relu",
+    "nets.g_output": "G's output: linear, or tanh scaled by g_output_scale",
+    "nets.g_output_scale": "scale of G's tanh output",
+    "nets.g_vbn": "virtual batch norm in G (Salimans et al.)",
+    "nets.g_vbn_ref": "size of the virtual batch norm's reference batch",
+    "nets.d_spectral_norm": "spectral normalization of D's layers",
+    "nets.minibatch_kernels": "minibatch discrimination kernels before D's output (0 = off)",
+    "nets.minibatch_dims": "dimensions of each minibatch discrimination kernel",
+    "nets.pack": "PacGAN: samples packed into one D input",
+    "loss": "the GAN loss: ns (non-saturating), minimax, wgan, hinge, lsgan",
+    "optim.batch_size": "samples per batch (real and fake)",
+    "optim.lr_g": "G's Adam learning rate (E's too)",
+    "optim.lr_d": "D's Adam learning rate (D2's too)",
+    "optim.beta1": "Adam β1",
+    "optim.beta2": "Adam β2",
+    "optim.d_steps": "D updates per G update",
+    "optim.iters": "training steps",
+    "optim.lr_schedule": "constant, or linear decay to lr_floor",
+    "optim.lr_floor": "the linear schedule's final learning rate",
+    "reg.bre.weight": "BRE's weight on D's loss (0 = off)",
+    "reg.bre.layers": "D's hidden layers BRE regularizes (indices or a named set)",
+    "reg.bre.samples": "the batches BRE sees: fake, interp, real",
+    "reg.bre.interp": "interpolates as in the paper or its code",
+    "reg.bre.pairs": "the AC term's pairs as in the paper or its code",
+    "reg.bre.margin_s": "the soft-sign's margin s",
+    "reg.bre.eps_scale": "the soft-sign's ε, relative to the pre-activations' scale",
+    "reg.bre.schedule": "BRE's weight: constant, or linear decay to 0",
+    "reg.gp_weight": "WGAN-GP gradient penalty λ (0 = off)",
+    "reg.real_target": "one-sided label smoothing: D's target for real (1 = off)",
+    "reg.historical_averaging": "λ on ‖θ − mean of past θ‖² (0 = off)",
+    "reg.feature_matching": "λ on G's feature matching (0 = off)",
+    "reg.feature_matching_layer": "D's hidden layer feature matching reads",
+    "reg.feature_matching_norm": "feature matching's distance: l2 or l1",
+    "reg.feature_matching_replace": "feature matching becomes G's whole loss",
+    "reg.mode_lambda1": "Che et al.'s geometric term λ1 (with an encoder E; 0 = off)",
+    "reg.mode_lambda2": "Che et al.'s mode term λ2 (0 = off)",
+    "reg.mode_sign": "the mode term's sign: intent or as printed",
+    "reg.mdgan": "MDGAN's manifold/diffusion procedure (D2 and E)",
+    "reg.mdgan_lambda": "MDGAN's geometric weight",
+    "reg.unrolled_steps": "unrolled GAN: D steps G looks through (0 = off)",
+    "reg.semi_supervised_fraction": "share of real batches labelled for a K+1 classifier D (0 = off)",
+    "reg.semi_supervised_halve": "the reference code's ½ on the K+1 loss",
+    "viz.extent": "the plane drawn: [xmin, xmax, ymin, ymax]",
+    "viz.resolution": "pixels per side of the region maps",
+    "viz.snapshot_every": "steps between weight snapshots (doubles when max_snapshots is reached)",
+    "viz.max_snapshots": "snapshots kept in memory and the checkpoint",
+    "viz.eval_samples": "G samples on fixed noise for the metrics",
+    "viz.metrics_every": "steps between evaluations (coverage, regions)",
+    "preset": "the preset this config came from",
+    "seed": "seed of data, noise and initialization",
+    "device": "cpu, cuda, cuda:N or mps",
+}
+
+
+def describe(cfg: JsonConfig) -> list[tuple[str, object, str]]:
+    """(dotted key, value, one-line meaning) for every leaf field of a config, in the tree's order."""
+    out = []
+    for key in _dotted_fields(type(cfg)):
+        parts = key.split(".")
+        generic = ".".join([parts[0], "*", *parts[2:]]) if len(parts) == 3 else key
+        meaning = MEANINGS.get(key, MEANINGS.get(generic, ""))
+        net = {"g": "G", "d": "D", "e": "E (the encoder)"}.get(parts[1] if len(parts) == 3 else "", "")
+        out.append((key, _get_dotted(cfg, key), meaning.format(net=net)))
+    return out
