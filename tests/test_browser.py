@@ -162,3 +162,152 @@ def test_step_play_export_and_errors_in_a_real_browser(server, browser, tmp_path
     expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=WAIT_MS)
     expect(page.get_by_text("Minibatch view of divergences")).to_be_visible()
     page.close()
+
+
+EXCEPTION = '[data-testid="stException"]'
+
+
+def no_exception(page) -> None:
+    if page.locator(EXCEPTION).count():
+        page.screenshot(path="/tmp/toyviz-browser-exception.png", full_page=True)
+        raise AssertionError("the page shows an exception: " + page.locator(EXCEPTION).first.inner_text()[:2000])
+
+
+def paused_step(page) -> int:
+    """The step of the 'paused · step N of M' caption (waits for it)."""
+    caption = page.get_by_text("paused · step")
+    caption.first.wait_for(timeout=WAIT_MS)
+    return int(caption.first.inner_text().split("step ", 1)[1].split()[0])
+
+
+def open_page(browser, server, viewport=(1400, 1000), **kw):
+    page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]}, **kw)
+    page.goto(f"{server}/?width=480&resolution=64")
+    page.locator(PICTURE).first.wait_for(timeout=WAIT_MS)
+    return page
+
+
+def test_config_hides_the_developer_toolbar(server, browser):
+    """.streamlit/config.toml (client.toolbarMode = viewer) takes effect: no Deploy button, no developer menu."""
+    page = open_page(browser, server)
+    settle(page)
+    assert page.locator('[data-testid="stAppDeployButton"]').count() == 0
+    assert page.get_by_role("button", name="Deploy").count() == 0
+    host = urllib.request.urlopen(f"{server}/_stcore/host-config", timeout=5).read().decode()
+    assert "toolbarMode" not in host or '"developer"' not in host
+    page.close()
+
+
+def test_pause_play_cycles_and_double_steps_show_no_exception(server, browser):
+    """20 Play/Pause cycles: each pause holds its step (no training after Pause, the caption stays); then 10
+    double Step presses about a second apart, which used to train one trainer from two runs at once."""
+    page = open_page(browser, server)
+    play = page.get_by_role("button", name="Play", exact=True)
+    pause = page.get_by_role("button", name="Pause", exact=True)
+    for i in range(20):
+        play.click()
+        expect(page.get_by_text("playing · step")).to_be_visible(timeout=WAIT_MS)
+        page.wait_for_timeout(300 + 37 * i % 400)                   # pause at varied points of a tick
+        pause.click()
+        step = paused_step(page)
+        settle(page)
+        page.wait_for_timeout(600)
+        assert paused_step(page) >= step and paused_step(page) == paused_step(page)
+        held = paused_step(page)
+        page.wait_for_timeout(800)
+        assert paused_step(page) == held, f"cycle {i}: the run went on after Pause"
+        no_exception(page)
+    step = page.get_by_role("button", name="Step", exact=True)
+    for i in range(10):
+        before = paused_step(page)
+        step.click()
+        page.wait_for_timeout(700 + 60 * i)
+        step.click()
+        settle(page)
+        no_exception(page)
+        expect(page.get_by_text(f"paused · step {before + 10} of")).to_be_visible(timeout=WAIT_MS)
+    page.close()
+
+
+def picture_array(page, server):
+    import numpy as np
+    src = page.locator(PICTURE).first.get_attribute("src")
+    return np.asarray(imageio.imread(page.request.get(server + src if src.startswith("/") else src).body()))
+
+
+def test_step_d_moves_the_map_and_step_g_the_points(server, browser):
+    """Default panels data | regions | grad over curves (three columns at 480×360): Step D changes the ∇ₓD panel
+    (D's map) and leaves the data panel (G's points) as it was; Step G the other way round."""
+    page = open_page(browser, server)
+    settle(page)
+
+    def crops():
+        img = picture_array(page, server)
+        H, W = img.shape[:2]
+        return img[int(0.1 * H):int(0.5 * H), :int(0.3 * W)], img[int(0.1 * H):int(0.5 * H), int(0.68 * W):int(0.9 * W)]
+    data0, grad0 = crops()
+    old = page.locator(PICTURE).first.get_attribute("src")
+    for _ in range(3):
+        page.get_by_role("button", name="Step D", exact=True).click()
+        old = wait_for_new_picture(page, old)
+        settle(page)
+    expect(page.get_by_text("D half taken")).to_be_visible(timeout=WAIT_MS)
+    data1, grad1 = crops()
+    assert (data1 == data0).all(), "Step D moved G's points"
+    assert (grad1 != grad0).any(), "Step D left D's map unchanged"
+    for _ in range(3):
+        page.get_by_role("button", name="Step G", exact=True).click()
+        old = wait_for_new_picture(page, old)
+        settle(page)
+    data2, grad2 = crops()
+    assert (grad2 == grad1).all(), "Step G changed D's map"
+    assert (data2 != data1).any(), "Step G left G's points where they were"
+    no_exception(page)
+    page.close()
+
+
+def test_two_visitors_on_different_presets(server, browser):
+    """One visitor loads a 4-layer D (bre-toy), another keeps ring8 (3 layers); both step in turn and draw with
+    their own layers (the shared renderer cache once raised KeyError 'regions/l4' here)."""
+    ctx_a, ctx_b = browser.new_context(viewport={"width": 1400, "height": 1000}), \
+        browser.new_context(viewport={"width": 1400, "height": 1000})
+    a, b = ctx_a.new_page(), ctx_b.new_page()
+    for p in (a, b):
+        p.goto(f"{server}/?width=480&resolution=64")
+        p.locator(PICTURE).first.wait_for(timeout=WAIT_MS)
+    a.get_by_text("Configuration", exact=True).click()
+    a.locator('[data-testid="stSelectbox"]').filter(has_text="preset").click()
+    a.get_by_role("option", name="bre-toy", exact=True).click()
+    a.get_by_role("button", name="Load preset (a new run)").click()
+    expect(a.get_by_text("of 3000")).to_be_visible(timeout=WAIT_MS)
+    for _ in range(2):
+        for p in (a, b):
+            old = p.locator(PICTURE).first.get_attribute("src")
+            p.get_by_role("button", name="Step", exact=True).click()
+            wait_for_new_picture(p, old)
+            settle(p)
+            no_exception(p)
+    a.get_by_text("Panels", exact=True).click()
+    b.get_by_text("Panels", exact=True).click()
+    for p, layers, iters in ((a, 4, 3000), (b, 3, 2000)):
+        expect(p.get_by_text(f"of {iters}")).to_be_visible(timeout=WAIT_MS)
+        p.locator('[data-testid="stMultiSelect"]').first.locator("input").click()
+        listbox = p.locator('[role="listbox"]')
+        expect(listbox.get_by_text(f"regions:{layers}", exact=True)).to_have_count(1)
+        expect(listbox.get_by_text(f"regions:{layers + 1}", exact=True)).to_have_count(0)
+        p.keyboard.press("Escape")
+        no_exception(p)
+    ctx_a.close()
+    ctx_b.close()
+
+
+def test_screenshots_wide_and_phone(server, browser):
+    for w, h in ((1440, 900), (390, 844)):
+        page = browser.new_page(viewport={"width": w, "height": h})
+        page.goto(server)
+        page.locator(PICTURE).first.wait_for(timeout=WAIT_MS)
+        settle(page)
+        page.screenshot(path=f"/tmp/toyviz-{w}x{h}.png")
+        page.screenshot(path=f"/tmp/toyviz-{w}x{h}-full.png", full_page=True)
+        no_exception(page)
+        page.close()
