@@ -54,7 +54,7 @@ def transport(s: Session) -> None:
     if bottom[1].button("Reset", key="reset", width="stretch", icon=":material/restart_alt:"):
         s.reset()
     refused = s.half_steps_refused
-    halves = st.sidebar.columns(3)
+    halves = st.sidebar.columns(2) + [st.sidebar]          # Step D | Step G, then Step both across
     for col, (label, key, player) in zip(halves, (("Step D", "step_d", "d"), ("Step G", "step_g", "g"),
                                                   ("Step both", "step_both", None))):
         tip = HALF_TIPS[key] if not refused or player is None else refused
