@@ -3,12 +3,21 @@
 Every file is written to a temporary name (`.tmp-*`) and renamed, so a failure never leaves a half-written file.
 A process killed while writing leaves the temporary file, and stats.jsonl (written before the checkpoint) may run
 ahead of the checkpoint; `prepare_resume` tidies both, the checkpoint's history being the record.
+
+A folder is one run. A new run (`RunFolder.staged(out)`, what `train` uses) is written into a temporary sibling
+folder `.tmp-run-*` and swapped in whole at its first complete write (config, stats, checkpoint): until then OUT
+holds the older run untouched (or does not exist), and a failure before it removes the sibling, so nothing is
+left; an older run's other entries (tensorboard/, error.txt) are moved into the new folder at the swap. The swap is
+two renames (old OUT aside, the new folder in); a process killed between them leaves OUT absent and both runs in
+`.tmp-run-*` siblings, never a mixture. Later writes go to OUT file by file, each file of the same run.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -29,6 +38,45 @@ class RunFolder:
 
     def __init__(self, path):
         self.path = Path(path)
+        self.target: Path | None = None          # where a staged run is swapped in at its first write
+
+    @classmethod
+    def staged(cls, path) -> "RunFolder":
+        """A new run for `path`, written into a temporary sibling folder until its first complete `write`, then
+        swapped in whole (see the module docstring). `discard()` removes it when training fails before that."""
+        p = Path(path)
+        if p.exists() and not p.is_dir():
+            raise ValueError(f"{p} exists and is not a folder")
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            stage = Path(tempfile.mkdtemp(dir=p.parent, prefix=f".tmp-run-{p.name}-"))
+        except OSError as e:
+            raise ValueError(f"cannot create the run folder {p}: {e.strerror}") from None
+        folder = cls(stage)
+        folder.target = p
+        return folder
+
+    def discard(self) -> None:
+        """Remove a staged run that was never swapped in (a failure before its first write)."""
+        if self.target is not None:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+    def _swap_in(self) -> None:
+        target, new = self.target, self.path
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".tmp-run-{target.name}-old-"))
+            os.rmdir(old)
+            os.replace(target, old)
+        os.replace(new, target)
+        self.path, self.target = target, None
+        if old is not None:
+            keep = {self.CONFIG, self.STATS, self.CHECKPOINT}
+            for entry in old.iterdir():
+                if entry.name not in keep and not entry.name.startswith(".tmp-") \
+                        and not (target / entry.name).exists():
+                    os.replace(entry, target / entry.name)
+            shutil.rmtree(old, ignore_errors=True)
 
     @classmethod
     def create(cls, path) -> "RunFolder":
@@ -47,6 +95,8 @@ class RunFolder:
         trainer.cfg.to_json(self.path / self.CONFIG)
         self.write_stats(trainer)
         trainer.save(self.path / self.CHECKPOINT)
+        if self.target is not None:
+            self._swap_in()
 
     def write_stats(self, trainer) -> None:
         atomic_write_text(self.path / self.STATS,

@@ -26,10 +26,15 @@ def train_run(cfg: Config, out: Path, *, checkpoint_every: int = 1000, quiet: bo
               desc: Optional[str] = None, callbacks: Sequence[Callback] = ()) -> Trainer:
     """Train `cfg.optim.iters` steps into run folder `out`, writing it every `checkpoint_every` steps and at the
     end; returns the trainer. On `TrainingDiverged` the folder holds the last finite step before it propagates.
-    `desc` names the progress bar (default: the preset); `callbacks` join `RegionMetrics` (e.g. TensorBoard)."""
-    folder = RunFolder.create(out)
-    trainer = Trainer(cfg, callbacks=[RegionMetrics(), *callbacks])
-    return _train_into(folder, trainer, checkpoint_every, quiet, desc)
+    `desc` names the progress bar (default: the preset); `callbacks` join `RegionMetrics` (e.g. TensorBoard).
+    The run is staged beside `out` and swapped in whole at its first write (`RunFolder.staged`): a failure before
+    it leaves an older run in `out` untouched, or no folder at all."""
+    folder = RunFolder.staged(out)
+    try:
+        trainer = Trainer(cfg, callbacks=[RegionMetrics(), *callbacks])
+        return _train_into(folder, trainer, checkpoint_every, quiet, desc)
+    finally:
+        folder.discard()
 
 
 def resume_run(out: Path, *, iters: Optional[int] = None, device: Optional[str] = None,
