@@ -270,13 +270,20 @@ def uploads(s: Session) -> None:
 
 
 # ---- the run: timeline, pictures, numbers, export ------------------------------------------------------------------
+def half_key(s: Session) -> str:
+    """'' between iterations, '.dN' after N D halves: a D half leaves the iteration as it was, but a scrubbed
+    timeline must still go back to the live weights."""
+    return f".d{s.trainer.d_phases}" if s.trainer.d_phases else ""
+
+
 def timeline(s: Session) -> None:
     steps = s.snapshot_steps()
     if s.playing or len(steps) < 2:
         return
     labels = [f"{i}: step {st_}" for i, st_ in enumerate(steps)] + ["live"]
     current = labels[-1] if s.view is None else labels[s.view]
-    choice = st.select_slider("timeline (stored snapshots)", labels, current, key=f"timeline{s.trainer.iteration}")
+    choice = st.select_slider("timeline (stored snapshots)", labels, current,
+                              key=f"timeline{s.trainer.iteration}{half_key(s)}")
     s.scrub(None if choice == "live" else labels.index(choice))
 
 

@@ -228,3 +228,13 @@ def test_g_map_and_the_note_for_a_larger_latent(at, tiny_cfg):
     at.session_state["session"] = Session(tiny_cfg.replace(**{"nets.latent_dim": 3}))
     at.run()
     assert not at.exception and any("3 dimensions" in i.value for i in at.info)
+
+
+def test_step_d_after_scrubbing_shows_the_live_weights(at):
+    at.number_input(key="spu").set_value(6).run()
+    at.button(key="step").click().run()
+    at.select_slider(key="timeline6").set_value("1: step 2").run()
+    assert sess(at).view == 1
+    at.button(key="step_d").click().run()
+    assert sess(at).view is None and "paused · step 6 (D half taken)" in caption(at)
+    assert not at.exception
