@@ -425,7 +425,7 @@ def estimate_memory(c: Config) -> float:
     # real, fake, interpolates; values, pre-activations, gradients
     batches = 4 * b * per_sample * 3 + 4 * bd * bd * mb * mbd * 3
     step = batches * (1 + r.unrolled_steps)
-    evaluation = v.eval_samples * (n.g.width * n.g.depth + n.latent_dim + 2) * 2
+    evaluation = v.eval_samples * (n.g.width * n.g.depth + n.latent_dim + 2) * 2 + v.eval_samples * modes * 6
     data = len(d.points or []) * 16 + modes * 32
     raster = v.resolution ** 2 * 64 + 65_536 * (n.d.width * n.d.depth + mb * mbd)
     return F * (params * (6 + snapshots) + step + evaluation + raster) + data

@@ -222,17 +222,47 @@ class Trainer(PhasedTrainer):
         """Rebuild from a checkpoint (state dicts + config, `weights_only=True`). With `expect`, refuse a
         checkpoint whose networks differ from that config's."""
         ckpt = read_checkpoint(path, FORMAT, "toyviz checkpoint")
-        cfg = Config.from_dict(ckpt["config"])
-        if device is not None:
-            cfg.device = device
-        if expect is not None and cfg.nets != expect.nets:
-            raise ValueError("the checkpoint's networks differ from the current configuration's "
-                             "(width, depth, activation or D options)")
-        t = cls(cfg, callbacks)
-        t.load_state_dict(ckpt)
+        try:
+            cfg = Config.from_dict(ckpt["config"])
+            if device is not None:
+                cfg.device = device
+            if expect is not None and cfg.nets != expect.nets:
+                raise ValueError("the checkpoint's networks differ from the current configuration's "
+                                 "(width, depth, activation or D options)")
+            t = cls(cfg, callbacks)
+            t.load_state_dict(ckpt)
+            _check_loaded(t, ckpt)
+        except (KeyError, TypeError, AttributeError, IndexError, RuntimeError) as e:   # a damaged or forged file
+            raise ValueError(f"{path}: not a toyviz checkpoint ({type(e).__name__}: "
+                             f"{' '.join(str(e).split())[:120]})") from None
         return t
 
     def load_state_dict(self, ckpt: dict) -> None:
         self.load_training_state(ckpt)
         self.snapshots = list(ckpt["snapshots"])
         self.snapshot_every = ckpt["snapshot_every"]
+
+
+def _check_loaded(t: Trainer, ck: dict) -> None:
+    """TypeError when what a checkpoint put into `t` is not what training reads (a damaged or forged file): caught
+    at load, not at the next step."""
+    ints = (t.iteration, t.snapshot_every, t.d_phases)
+    if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in ints) or t.snapshot_every < 1:
+        raise TypeError("iteration, snapshot_every and half_step.d_phases must be counts")
+    if not all(isinstance(s, dict) and all(isinstance(v, (int, float)) for v in s.values()) for s in t.history):
+        raise TypeError("history must be a list of dicts of numbers")
+    if not t.snapshots or not all(isinstance(s, dict) and isinstance(s.get("iteration"), int)
+                                  and isinstance(s.get("nets"), dict) for s in t.snapshots):
+        raise TypeError("snapshots must be a non-empty list of {iteration, nets}")
+    for s in t.snapshots:
+        for name, sd in s["nets"].items():
+            mine = t.nets[name].state_dict()
+            if set(sd) != set(mine) or any(not isinstance(sd[k], torch.Tensor) or sd[k].shape != v.shape
+                                           for k, v in mine.items()):
+                raise TypeError(f"snapshot at step {s['iteration']} does not fit net {name}")
+    for opt in t.optims.values():
+        for p, st in opt.state.items():
+            if any(isinstance(v, torch.Tensor) and v.dim() and v.shape != p.shape for v in st.values()):
+                raise TypeError("an optimizer state does not fit its parameter")
+    if t.pending_real is not None and (t.pending_real.dim() != 2 or t.pending_real.shape[1] != 2):
+        raise TypeError("half_step.pending_real must be a batch of (x, y) points")

@@ -1,0 +1,174 @@
+"""Hostile input: configs (any key of the tree, any JSON value), CSV uploads, config.json files and checkpoint
+files either train a few steps, are refused with a one-line ValueError, or stop with TrainingDiverged — never
+another exception, a hang or a half-written file. TOYVIZ_FUZZ_EXAMPLES=N runs N examples per test (CI: a few)."""
+import contextlib
+import json
+import math
+import os
+import signal
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import toyviz
+from toyviz.engine.config import Config, _dotted_fields, parse_assignment
+from toyviz.engine.data import load_points_csv
+from toyviz.engine.trainer import Trainer, TrainingDiverged
+
+EXAMPLES = int(os.environ.get("TOYVIZ_FUZZ_EXAMPLES", "12"))
+HARD_TIMEOUT = 60          # seconds per example, by signal.alarm: a hang fails the test
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize="TOYVIZ_FUZZ_EXAMPLES" not in os.environ,
+                suppress_health_check=list(HealthCheck), database=None)
+KEYS = _dotted_fields(Config)
+
+
+class Hang(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def hard_timeout(seconds=HARD_TIMEOUT):
+    def alarm(signum, frame):
+        raise Hang(f"no answer within {seconds} s")
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def tiny():
+    return toyviz.presets.get("ring8").replace(**{
+        "nets.g.width": 8, "nets.d.width": 8, "nets.e.width": 8, "optim.batch_size": 16, "viz.eval_samples": 50,
+        "viz.metrics_every": 2, "viz.snapshot_every": 1, "optim.iters": 3})
+
+
+def outcome(fn):
+    """Run fn under the hard timeout: "ok", "refused" (one-line ValueError) or "diverged"; anything else fails."""
+    with hard_timeout():
+        try:
+            fn()
+        except ValueError as e:
+            assert "\n" not in str(e) and str(e), f"not a one-line refusal: {str(e)[:500]!r}"
+            return "refused"
+        except TrainingDiverged:
+            return "diverged"
+    return "ok"
+
+
+def train(cfg: Config, steps: int = 2):
+    t = Trainer(cfg)
+    for _ in range(steps):
+        t.step()
+    return t
+
+
+# ---- values of every kind --------------------------------------------------------------------------------------
+huge_ints = st.sampled_from([10**9, 10**18, 10**400, -10**400, 2**63, -1, 0, 1, 2, 3, 10**6])
+odd_floats = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([1e48, -1e48, 1e-320, 0.0, -0.0])
+scalars = st.none() | st.booleans() | huge_ints | st.integers(-5, 40) | odd_floats | st.floats(-3, 3) | st.text(
+    max_size=12) | st.sampled_from(["", "ring", "grid", "mixture", "points", "relu", "tanh", "all", "cuda", "mps",
+                                    "cpu", "é✓", "linear", "fake", "interp", "l1", "wgan", "hinge", "lsgan"])
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5),
+                                                                                          inner, max_size=3),
+                      max_leaves=12)
+deep = st.integers(1, 3000).map(lambda n: json.loads("[" * min(n, 900) + "]" * min(n, 900)))
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.sampled_from(KEYS), values | deep), max_size=3))
+def test_fuzz_config_overrides(overrides):
+    def run():
+        cfg = tiny().replace(**dict(overrides)).validate()
+        train(cfg)
+    outcome(run)
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.sampled_from(KEYS), st.text(max_size=30) | st.sampled_from(
+    ["1e999", "9" * 400, "-9" * 5000, "[" * 5000, "NaN", "Infinity", "{}", "[]", "null", "1_000", "0x10"])),
+    max_size=3))
+def test_fuzz_set_options(assignments):
+    def run():
+        overrides = dict(parse_assignment(f"{k}={v}") for k, v in assignments)
+        train(tiny().replace(**overrides).validate())
+    outcome(run)
+
+
+number_text = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), st.integers(-10**6, 10**6).map(
+    str), st.sampled_from(["1,5", "1_0", "", " ", "x", "y", "1e999", "-0", "+3", "٣", "１"]), st.text(max_size=6))
+rows = st.lists(st.lists(number_text, min_size=0, max_size=4).map(lambda cells: cells), max_size=8)
+csv_texts = st.tuples(rows, st.sampled_from([",", ";", "\t"]), st.sampled_from(["\n", "\r\n"])).map(
+    lambda t: t[2].join(t[1].join(r) for r in t[0])) | st.text(max_size=80)
+
+
+@FUZZ
+@given(csv_texts)
+def test_fuzz_csv_uploads(text):
+    def run():
+        pts = load_points_csv(text)
+        assert pts.ndim == 2 and pts.shape[1] == 2 and len(pts) >= 1 and bool((abs(pts) < math.inf).all())
+        train(tiny().replace(**{"data.kind": "points", "data.points": pts.tolist()}))
+    outcome(run)
+
+
+@FUZZ
+@given(st.dictionaries(st.sampled_from(KEYS), values, max_size=3) | values | st.binary(max_size=60).map(
+    lambda b: b.decode("latin-1")))
+def test_fuzz_config_json_files(tmp_path_factory, content):
+    path = tmp_path_factory.mktemp("cfg") / "config.json"
+    if isinstance(content, dict) and all(k in KEYS for k in content):
+        d = tiny().to_dict()
+        with contextlib.suppress(ValueError):
+            d = tiny().replace(**content).to_dict()
+        text = json.dumps(d)
+    else:
+        text = content if isinstance(content, str) else json.dumps(content)
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    outcome(lambda: train(Config.from_json(path).validate()))
+
+
+def _checkpoint():
+    t = train(tiny(), 2)
+    return t.state_dict()
+
+
+odd_content = st.recursive(
+    scalars | st.sampled_from([torch.zeros(3), torch.full((2, 2), float("nan")), torch.zeros(0), torch.ones(1, 8)]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8)
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.sampled_from(["format", "config", "iteration", "nets", "optims", "rngs", "reg_state",
+                                           "history", "half_step", "snapshots", "snapshot_every", "extra"]),
+                          st.booleans(), odd_content), max_size=3), st.booleans())
+def test_fuzz_checkpoint_files(tmp_path_factory, edits, whole):
+    path = tmp_path_factory.mktemp("ck") / "checkpoint.pt"
+    ck = _checkpoint()
+    for key, drop, value in edits:
+        if drop:
+            ck.pop(key, None)
+        else:
+            ck[key] = value
+    if whole and edits:
+        ck = {k: v for k, _, v in edits}
+    torch.save(ck, path)
+
+    def run():
+        t = Trainer.load(path)
+        for _ in range(2):
+            t.step()
+    outcome(run)
+
+
+@pytest.mark.parametrize("name", ["config.json", "stats.jsonl", "checkpoint.pt"])
+def test_no_half_written_file_after_a_refusal(tmp_path, name):
+    from toyviz.experiments.runs import train_run
+    with pytest.raises(ValueError):
+        train_run(tiny().replace(**{"optim.batch_size": 10**9}), tmp_path / "run", quiet=True)
+    assert not (tmp_path / "run").exists() and list(tmp_path.iterdir()) == []
