@@ -46,3 +46,26 @@ def test_a_failure_before_any_write_leaves_no_folder(tiny_cfg, tmp_path):
     with pytest.raises(ValueError):
         train_run(tiny_cfg, out, checkpoint_every=0, quiet=True)
     assert not out.exists() and _entries(tmp_path / "deep") == []
+
+
+def test_history_in_memory_is_a_window_and_stats_jsonl_stays_complete(tiny_cfg, tmp_path, monkeypatch):
+    from toyviz.engine import phases
+    from toyviz.experiments import runs
+    cfg = tiny_cfg.replace(**{"optim.iters": 40})
+    full = train_run(cfg, tmp_path / "full", checkpoint_every=100, quiet=True)
+    assert len(full.history) == 40
+    monkeypatch.setattr(phases, "HISTORY_WINDOW", 10)
+    monkeypatch.setattr(runs, "STATS_EVERY", 5)
+    t = train_run(cfg, tmp_path / "windowed", checkpoint_every=100, quiet=True)
+    plain = [s for s in t.history if "eval/modes" not in s]
+    assert len(plain) <= 11 and plain[-1]["step"] == 39 and t.history[-1]["step"] == 40
+    assert [s["step"] for s in t.history if "eval/modes" in s] == list(range(5, 41, 5))
+    assert (tmp_path / "windowed" / "stats.jsonl").read_bytes() == (tmp_path / "full" / "stats.jsonl").read_bytes()
+
+
+def test_stats_drop_a_line_cut_short(tiny_cfg, tmp_path):
+    out = tmp_path / "run"
+    train_run(tiny_cfg.replace(**{"optim.iters": 4}), out, quiet=True)
+    with open(out / "stats.jsonl", "a") as f:
+        f.write('{"step": 5, "loss/d"')
+    assert [s["step"] for s in RunFolder(out).stats()] == [1, 2, 3, 4]

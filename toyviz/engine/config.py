@@ -78,7 +78,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "image.eval.grid": (1, 1024),
     "image.eval.missing_mass_steps": (0, 1_000_000),
     "image.eval.missing_mass_noise": (0, 1e3),
-    "image.eval.checkpoint_every": (1, 10_000_000),
+    "image.eval.checkpoint_every": (1, 5_000),      # ≤ phases.HISTORY_WINDOW // 2: stats.jsonl keeps every step
     "image.seed": (0, 2**40),
 }
 

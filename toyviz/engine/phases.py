@@ -31,6 +31,12 @@ The techniques that change the procedure itself (K+1 classifier D, unrolled D, m
 E, MDGAN) are named parts of the phases. Callbacks (`trainer.Callback`) add numbers on evaluation steps and see
 every finished step; the engine never imports raster or drawing code.
 
+History: `history` holds each finished step's statistics, bounded in memory: every evaluation step (a key
+"eval/…") is kept, and of the other steps the last `HISTORY_WINDOW`; when more than 1.1 × HISTORY_WINDOW of those
+accumulate, the oldest are dropped down to HISTORY_WINDOW. The rule reads only the list, so a resumed trainer holds
+the list the uninterrupted one holds. The complete record is the run folder's stats.jsonl, to which the writers
+append each step before it can be dropped (a run folder is written at least every HISTORY_WINDOW // 2 steps).
+
 A subclass provides the nets (`self.nets`, with "G" and "D", "E" for the mode regularizers and MDGAN, "D2" for
 MDGAN), optimizers (`self.optims`), `self.loss`, `self.rngs` (RandomStreams), `self.device`, and the hooks below.
 """
@@ -58,6 +64,7 @@ def read_checkpoint(path, fmt: str, what: str) -> dict:
     return ck
 
 
+HISTORY_WINDOW = 10_000   # non-evaluation steps of statistics kept in memory (about 5 KB each on ring8)
 MAX_LOSS = 1e6      # |loss| beyond this is divergence too: no objective here reaches it in a run that still learns
 
 
@@ -377,10 +384,20 @@ class PhasedTrainer:
         if self.evaluates(self.iteration):
             stats.update(self.evaluate())
         self.history.append(stats)
+        self._bound_history()
         self.after_iteration()
         for cb in self.callbacks:
             cb.after_step(self, stats)
         return stats
+
+    def _bound_history(self) -> None:
+        """Drop the oldest non-evaluation steps once more than 1.1 × HISTORY_WINDOW are held (module docstring)."""
+        if len(self.history) <= HISTORY_WINDOW + HISTORY_WINDOW // 10:
+            return
+        plain = [i for i, s in enumerate(self.history) if not any(k.startswith("eval/") for k in s)]
+        if len(plain) > HISTORY_WINDOW + HISTORY_WINDOW // 10:
+            drop = set(plain[:len(plain) - HISTORY_WINDOW])
+            self.history = [s for i, s in enumerate(self.history) if i not in drop]
 
     def _read(self, stats: dict) -> dict[str, float]:
         """The iteration's statistics as Python floats (tensors read here, after the step)."""

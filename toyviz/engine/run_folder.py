@@ -39,6 +39,7 @@ class RunFolder:
     def __init__(self, path):
         self.path = Path(path)
         self.target: Path | None = None          # where a staged run is swapped in at its first write
+        self.written: int | None = None          # the last step in stats.jsonl written through this object
 
     @classmethod
     def staged(cls, path) -> "RunFolder":
@@ -99,22 +100,58 @@ class RunFolder:
             self._swap_in()
 
     def write_stats(self, trainer) -> None:
-        atomic_write_text(self.path / self.STATS,
-                          "".join(json.dumps(_json_safe(s)) + "\n" for s in trainer.history))
+        """stats.jsonl: the first write of this folder object writes the trainer's whole history (atomically);
+        later ones append the steps after the last one written, since the trainer keeps only a window of its
+        history in memory (`phases.HISTORY_WINDOW`). An append that fails is cut back, so no half line stays."""
+        path = self.path / self.STATS
+        if self.written is None:
+            atomic_write_text(path, "".join(json.dumps(_json_safe(s)) + "\n" for s in trainer.history))
+        else:
+            new = [s for s in trainer.history if s.get("step", 0) > self.written]
+            with open(path, "a") as f:
+                size = f.tell()
+                try:
+                    f.write("".join(json.dumps(_json_safe(s)) + "\n" for s in new))
+                    f.flush()
+                except BaseException:
+                    f.truncate(size)
+                    raise
+        self.written = trainer.iteration
 
     def prepare_resume(self, trainer) -> None:
         """Before continuing the run from its checkpoint (loaded into `trainer`): remove the temporary files a
-        killed write left, and rewrite stats.jsonl from the checkpoint's history (it may run ahead of it)."""
+        killed write left, and cut stats.jsonl back to the checkpoint's step (it may run ahead of it); later
+        writes append to it."""
         for tmp in self.path.glob(".tmp-*"):
             tmp.unlink(missing_ok=True)
-        self.write_stats(trainer)
+        path = self.path / self.STATS
+        kept = []
+        if path.exists():
+            with open(path) as f:
+                for line in f:
+                    if not line.endswith("\n"):
+                        break                                        # a line cut short by a killed append
+                    try:
+                        step = json.loads(line).get("step", 0)
+                    except ValueError:
+                        break
+                    if step > trainer.iteration:
+                        break
+                    kept.append(line)
+        if kept or not trainer.history:
+            atomic_write_text(path, "".join(kept))
+            self.written = trainer.iteration
+        else:                                                        # no stats file: the checkpoint's history
+            self.written = None
+            self.write_stats(trainer)
 
     def config(self) -> Config:
         return Config.from_json(self.path / self.CONFIG)
 
     def stats(self) -> list[dict]:
+        """Every step's statistics; a last line cut short (a process killed while appending) is left out."""
         with open(self.path / self.STATS) as f:
-            return [json.loads(line) for line in f if line.strip()]
+            return [json.loads(line) for line in f if line.strip() and line.endswith("\n")]
 
     def trainer(self, device=None, callbacks: Sequence[Callback] = ()) -> Trainer:
         """The trainer at the end of the run, its snapshots included."""

@@ -10,10 +10,13 @@ from typing import Optional, Sequence
 from tqdm import tqdm
 
 from ..engine.config import Config
+from ..engine.phases import HISTORY_WINDOW
 from ..engine.run_folder import RunFolder
 from ..engine.seed_batch import SeedBatch, refusal
 from ..engine.trainer import Callback, Trainer, TrainingDiverged
 from ..geometry.metrics import RegionMetrics
+
+STATS_EVERY = HISTORY_WINDOW // 2      # stats.jsonl is appended at least this often, before the window drops a step
 
 
 def progress(total, desc: str, unit: str = "step", initial: int = 0):
@@ -65,9 +68,12 @@ def _train_into(folder: RunFolder, trainer: Trainer, checkpoint_every: int, quie
     bar = None if quiet else progress(total, desc or trainer.cfg.preset, initial=start)
     try:
         while trainer.iteration < total:
-            n = min(checkpoint_every - trainer.iteration % checkpoint_every, total - trainer.iteration)
+            n = min(checkpoint_every - trainer.iteration % checkpoint_every, total - trainer.iteration, STATS_EVERY)
             trainer.run(n, progress_fn=(lambda i, n, s: bar.update(1)) if bar else None)
-            folder.write(trainer)
+            if trainer.iteration % checkpoint_every == 0 or trainer.iteration == total:
+                folder.write(trainer)
+            else:                              # the trainer keeps a window of its history: stats.jsonl keeps all
+                folder.write_stats(trainer)
     except TrainingDiverged:
         folder.write(trainer)
         raise
