@@ -45,6 +45,10 @@ def attempt(fn, *args, errors=(ValueError,)):
 # ---- sidebar: transport, panels, configuration, A/B, files --------------------------------------------------------
 def transport(s: Session) -> None:
     top, bottom = st.sidebar.columns(2), st.sidebar.columns(2)
+    halves = st.sidebar.columns(2) + [st.sidebar.container()]      # Step D | Step G, then Step both across
+    note = st.sidebar.container()
+    # read before the buttons act: a Step pressed while the rerun of a new value is under way uses that value
+    s.steps_per_update = st.sidebar.number_input("steps per update", 1, 1000, s.steps_per_update, key="spu")
     if top[0].button("Play", key="play", width="stretch", icon=":material/play_arrow:"):
         s.play()
     if top[1].button("Pause", key="pause", width="stretch", icon=":material/pause:"):
@@ -54,7 +58,6 @@ def transport(s: Session) -> None:
     if bottom[1].button("Reset", key="reset", width="stretch", icon=":material/restart_alt:"):
         s.reset()
     refused = s.half_steps_refused
-    halves = st.sidebar.columns(2) + [st.sidebar]          # Step D | Step G, then Step both across
     for col, (label, key, player) in zip(halves, (("Step D", "step_d", "d"), ("Step G", "step_g", "g"),
                                                   ("Step both", "step_both", None))):
         tip = HALF_TIPS[key] if not refused or player is None else refused
@@ -64,8 +67,7 @@ def transport(s: Session) -> None:
             else:
                 attempt(s.half_step, player)
     if refused:
-        st.sidebar.caption(f"Step D / Step G: off for this run. {refused}.")
-    s.steps_per_update = st.sidebar.number_input("steps per update", 1, 1000, s.steps_per_update, key="spu")
+        note.caption(f"Step D / Step G: off for this run. {refused}.")
 
 
 HALF_TIPS = {"step_d": "one D update (optim.d_steps D phases): D's map changes, G's points stay where they are",
