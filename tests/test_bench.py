@@ -9,7 +9,8 @@ import torch
 import toyviz
 from toyviz.commands.cli import main
 from toyviz.experiments import bench
-from toyviz.experiments.bench import BENCHES, Section, StageClock, markdown_page, run_benches
+from toyviz.experiments.bench import BENCHES, run_benches
+from toyviz.experiments.bench_tools import Section, StageClock, machine_facts, markdown_page
 
 
 def test_bench_all_quick_writes_one_page(tmp_path, capsys):
@@ -76,7 +77,7 @@ def test_markdown_page_sections():
 
 
 def test_machine_facts_name_the_cpu_and_versions():
-    facts = dict(bench.machine_facts())
+    facts = dict(machine_facts())
     assert facts["CPU"] and facts["toyviz"] == toyviz.__version__ and int(facts["cores"].split()[0]) >= 1
 
 

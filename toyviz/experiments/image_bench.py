@@ -9,9 +9,10 @@ import sys
 import torch
 import torch.nn.functional as F
 
+from ..engine.config import LIMITS
 from ..image.config import ImageConfig
 from ..image.trainer import ImageTrainer
-from .bench import MACHINE, _rate
+from .bench_tools import MACHINE, _rate
 from .runs import progress
 
 # Seconds of one training step at the defaults (32×32, width 64, batch 64) on the CPU of MACHINE; a step's cost
@@ -23,7 +24,8 @@ WARMUP, ROUNDS = 10, 3
 def bench_config(size: int = 32, width: int = 64, batch: int = 64) -> ImageConfig:
     return ImageConfig().replace(**{
         "data.name": "stacked-digits", "data.image_size": size, "nets.width": width, "optim.batch_size": batch,
-        "optim.iters": 10 ** 9, "eval.metrics_every": 10 ** 9, "eval.checkpoint_every": 10 ** 9})
+        **{key: int(LIMITS[f"image.{key}"][1])                  # as far as allowed: no end, no evaluation
+           for key in ("optim.iters", "eval.metrics_every", "eval.checkpoint_every")}})
 
 
 def bare_dcgan_step(G, D, data, batch: int, latent: int, gens, opt_g, opt_d) -> None:
