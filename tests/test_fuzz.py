@@ -9,11 +9,11 @@ import signal
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import toyviz
-from toyviz.engine.config import Config, _dotted_fields, parse_assignment
+from toyviz.engine.config import Config, _dotted_fields, parse_assignment, set_dotted
 from toyviz.engine.data import load_points_csv
 from toyviz.engine.trainer import Trainer, TrainingDiverged
 
@@ -52,12 +52,14 @@ def outcome(fn):
     with hard_timeout():
         try:
             fn()
+            result = "ok"
         except ValueError as e:
             assert "\n" not in str(e) and str(e), f"not a one-line refusal: {str(e)[:500]!r}"
-            return "refused"
+            result = "refused"
         except TrainingDiverged:
-            return "diverged"
-    return "ok"
+            result = "diverged"
+    event(result)                      # pytest --hypothesis-show-statistics counts them
+    return result
 
 
 def train(cfg: Config, steps: int = 2):
@@ -116,20 +118,34 @@ def test_fuzz_csv_uploads(text):
     outcome(run)
 
 
+RUN_FILES = ["checkpoint.pt", "config.json", "stats.jsonl"]
+
+
 @FUZZ
 @given(st.dictionaries(st.sampled_from(KEYS), values, max_size=3) | values | st.binary(max_size=60).map(
     lambda b: b.decode("latin-1")))
 def test_fuzz_config_json_files(tmp_path_factory, content):
-    path = tmp_path_factory.mktemp("cfg") / "config.json"
+    """A config.json trained by `train_run` (at most 3 steps): a complete run folder, or none at all."""
+    from toyviz.experiments.runs import train_run
+    root = tmp_path_factory.mktemp("cfg")
+    path, out = root / "config.json", root / "run"
     if isinstance(content, dict) and all(k in KEYS for k in content):
         d = tiny().to_dict()
-        with contextlib.suppress(ValueError):
-            d = tiny().replace(**content).to_dict()
+        for key, value in content.items():
+            set_dotted(d, key, value)
         text = json.dumps(d)
     else:
         text = content if isinstance(content, str) else json.dumps(content)
     path.write_text(text, encoding="utf-8", errors="surrogatepass")
-    outcome(lambda: train(Config.from_json(path).validate()))
+
+    def run():
+        cfg = Config.from_json(path).validate()
+        train_run(cfg.replace(**{"optim.iters": min(cfg.optim.iters, 3)}), out, quiet=True)
+    result = outcome(run)
+    assert sorted(p.name for p in root.iterdir()) == (["config.json", "run"] if result != "refused" else
+                                                      ["config.json"])
+    if result != "refused":
+        assert sorted(p.name for p in out.iterdir()) == RUN_FILES
 
 
 def _checkpoint():
@@ -166,9 +182,8 @@ def test_fuzz_checkpoint_files(tmp_path_factory, edits, whole):
     outcome(run)
 
 
-@pytest.mark.parametrize("name", ["config.json", "stats.jsonl", "checkpoint.pt"])
-def test_no_half_written_file_after_a_refusal(tmp_path, name):
+def test_no_folder_after_a_refusal(tmp_path):
     from toyviz.experiments.runs import train_run
     with pytest.raises(ValueError):
         train_run(tiny().replace(**{"optim.batch_size": 10**9}), tmp_path / "run", quiet=True)
-    assert not (tmp_path / "run").exists() and list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == []
