@@ -6,6 +6,7 @@ import json
 import math
 import os
 import signal
+import typing
 
 import pytest
 import torch
@@ -13,7 +14,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import toyviz
-from toyviz.engine.config import Config, _dotted_fields, parse_assignment, set_dotted
+from toyviz.engine.config import Config, _dotted_fields, _get_dotted, parse_assignment, set_dotted
 from toyviz.engine.data import load_points_csv
 from toyviz.engine.trainer import Trainer, TrainingDiverged
 
@@ -78,11 +79,29 @@ scalars = st.none() | st.booleans() | huge_ints | st.integers(-5, 40) | odd_floa
 values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5),
                                                                                           inner, max_size=3),
                       max_leaves=12)
+def plausible(key: str):
+    """Values of the field's own type near the tiny config's (so that some examples train)."""
+    v = _get_dotted(tiny(), key)
+    if isinstance(v, bool):
+        return st.booleans()
+    if isinstance(v, int):
+        return st.integers(0, 2 * v + 3)
+    if isinstance(v, float):
+        return st.floats(0, 2 * abs(v) + 1)
+    if isinstance(v, str):
+        parent, _, leaf = key.rpartition(".")
+        cls = type(_get_dotted(tiny(), parent)) if parent else Config
+        args = [a for a in typing.get_args(typing.get_type_hints(cls)[leaf]) if isinstance(a, str)]
+        return st.sampled_from(args) if args else st.just(v)
+    return st.just(v)
+
+
+overrides_of_every_kind = st.sampled_from(KEYS).flatmap(lambda k: st.tuples(st.just(k), plausible(k) | values))
 deep = st.integers(1, 3000).map(lambda n: json.loads("[" * min(n, 900) + "]" * min(n, 900)))
 
 
 @FUZZ
-@given(st.lists(st.tuples(st.sampled_from(KEYS), values | deep), max_size=3))
+@given(st.lists(overrides_of_every_kind | st.tuples(st.sampled_from(KEYS), deep), max_size=3))
 def test_fuzz_config_overrides(overrides):
     def run():
         cfg = tiny().replace(**dict(overrides)).validate()

@@ -680,7 +680,8 @@ def _unknown_key(key: str, known: list[str], fallback: str = "") -> str:
     """"unknown config key KEY (did you mean A, B?)" with the nearest real keys (difflib), else the fallback."""
     near = difflib.get_close_matches(key, known, n=3, cutoff=0.8)
     hint = f"did you mean {', '.join(near)}?" if near else fallback
-    return f"unknown config key {key}" + (f" ({hint})" if hint else "")
+    shown = key if key.isprintable() and len(key) <= 80 else repr(key[:80])   # one line, whatever the key holds
+    return f"unknown config key {shown}" + (f" ({hint})" if hint else "")
 
 
 def set_dotted(d: dict, key: str, value) -> None:
