@@ -67,19 +67,20 @@ def _steppers(name: str, seeds: list[int], batched: bool) -> list[Callable]:
     return [Trainer(cfg.replace(seed=s)).step for s in seeds]
 
 
-def timed_job(job) -> tuple[float, Optional[int]]:
-    """(wall seconds of `steps` steps of each stepper after `warmup`, KiB its nets and steps raised the peak)."""
+def timed_job(job) -> tuple[float, float, Optional[int]]:
+    """(wall and CPU seconds of `steps` steps of each stepper after `warmup`, KiB its nets and steps raised the
+    peak)."""
     name, seeds, batched, steps, warmup = job
     before = reset_peak()
     fns = _steppers(name, seeds, batched)
     for fn in fns:
         for _ in range(warmup):
             fn()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for fn in fns:
         for _ in range(steps):
             fn()
-    return time.perf_counter() - t0, peak_since(before)
+    return time.perf_counter() - t0, time.process_time() - c0, peak_since(before)
 
 
 def _init_worker() -> None:
@@ -87,21 +88,23 @@ def _init_worker() -> None:
     reuse_freed_memory()
 
 
-def _on_workers(pool, name: str, batched: bool, steps: int, warmup: int) -> float:
-    """Seed-steps per second of SEEDS seeds split over the WORKERS processes, run at once (the slower one's)."""
+def _on_workers(pool, name: str, batched: bool, steps: int, warmup: int) -> tuple[float, float]:
+    """Seed-steps per second of SEEDS seeds split over the WORKERS processes, run at once: by wall time (the
+    slower worker's) and by CPU time (each worker on a core of its own: what an unshared machine would give)."""
     share = SEEDS // WORKERS
     jobs = [(name, list(range(w * share, (w + 1) * share)), batched, steps, warmup) for w in range(WORKERS)]
-    return SEEDS * steps / max(seconds for seconds, _ in pool.map(timed_job, jobs, chunksize=1))
+    done = pool.map(timed_job, jobs, chunksize=1)
+    return SEEDS * steps / max(wall for wall, _, _ in done), SEEDS * steps / max(cpu for _, cpu, _ in done)
 
 
-def _in_process(name: str, threads: int, steps: int, warmup: int) -> float:
+def _in_process(name: str, threads: int, steps: int, warmup: int) -> tuple[float, float]:
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        seconds, _ = timed_job((name, list(range(SEEDS)), True, steps, warmup))
+        wall, cpu, _ = timed_job((name, list(range(SEEDS)), True, steps, warmup))
     finally:
         torch.set_num_threads(before)
-    return SEEDS * steps / seconds
+    return SEEDS * steps / wall, SEEDS * steps * threads / cpu
 
 
 # ---- where a step's time goes ----------------------------------------------------------------------------------------
@@ -139,7 +142,7 @@ def memory_job(job) -> Optional[int]:
     """In a fresh process: KiB that building `seeds` of `name` (separate Trainers or one batch) and a few steps
     raise its peak resident memory above what the imports left."""
     name, seeds, batched = job
-    return timed_job((name, seeds, batched, 5, 1))[1]
+    return timed_job((name, seeds, batched, 5, 1))[2]
 
 
 def bench_sweep(args) -> None:
@@ -147,11 +150,13 @@ def bench_sweep(args) -> None:
     evaluation): ten separate runs on two worker processes, one torch thread each (the sweep's way before seed
     batches; the rate of the slower worker), against seed batches: one batch of ten in this process with one torch
     thread (and two, without --quick), and two workers each training a batch of five (what `sweep --workers 2` now
-    does). '× separate' is each row's rate over the first row's. Then a step's time (one thread) split into its
-    matrix products (replayed bare from a profile) and the rest, for one run's step and a batch's; the
-    matrix-product ceiling (the rate of a batch whose step cost only its products: on one core, and on two); and
-    (without --quick) the peak memory one run and a batch of ten add to a fresh process after its imports (both
-    include what the libraries allocate on first use; their difference is the batch's own)."""
+    does). '× separate' is each row's rate over the first row's; 'by CPU time' counts each process's CPU seconds
+    instead of wall time (each worker on a core of its own: what an unshared machine would give, and steadier
+    when other jobs share the cores). Then a step's time (one thread) split into its matrix products (replayed
+    bare from a profile) and the rest, for one run's step and a batch's; the matrix-product ceiling (the rate of a
+    batch whose step cost only its products: on one core, and on two); and (without --quick) the peak memory one
+    run and a batch of ten add to a fresh process after its imports (both include what the libraries allocate on
+    first use; their difference is the batch's own)."""
     quick = bool(getattr(args, "quick", False))
     steps, rounds, warmup = (10, 1, 2) if quick else (getattr(args, "steps", None) or 200, 2, 10)
     ways = [w for w in WAYS if not (quick and w == "batch, 2 threads")]
@@ -165,14 +170,15 @@ def bench_sweep(args) -> None:
         with ctx.Pool(WORKERS, initializer=_init_worker) as pool:
             pool.map(timed_job, [("bre-toy", [0], False, 1, 0)] * WORKERS, chunksize=1)    # workers up and warm
             for name in names:
-                rates: dict[str, float] = {}
+                rates: dict[str, tuple[float, float]] = {}
                 for _ in range(rounds):
                     for way in ways:
                         if way in ("separate", "sweep"):
                             rate = _on_workers(pool, name, way == "sweep", steps, warmup)
                         else:
                             rate = _in_process(name, 1 if way.endswith("1 thread") else WORKERS, steps, warmup)
-                        rates[way] = max(rates.get(way, 0.0), rate)
+                        best = rates.get(way, (0.0, 0.0))
+                        rates[way] = (max(best[0], rate[0]), max(best[1], rate[1]))
                         bar.update(1)
                 single = step_profile(Trainer(bench_config(name)).step, calls=2 if quick else 5)
                 bar.update(1)
@@ -192,14 +198,15 @@ def bench_sweep(args) -> None:
         cfg = bench_config(name)
         n = cfg.nets
         print(f"\n{name}: batch {cfg.optim.batch_size}, G {n.g.depth}×{n.g.width}, D {n.d.depth}×{n.d.width}")
-        print(f"{'way':<40}{'seed-steps/s':>14}{'× separate':>12}")
-        base = rates["separate"]
+        print(f"{'way':<40}{'seed-steps/s':>14}{'× separate':>12}{'by CPU time':>13}{'× separate':>12}")
+        (base, base_cpu) = rates["separate"]
         for way in ways:
-            print(f"{LABELS[way]:<40}{rates[way]:>14.0f}{rates[way] / base:>12.2f}")
+            wall, cpu = rates[way]
+            print(f"{LABELS[way]:<40}{wall:>14.0f}{wall / base:>12.2f}{cpu:>13.0f}{cpu / base_cpu:>12.2f}")
         ceiling = SEEDS / mm_batch
         for cores in (1, 2):
             print(f"{f'matrix-product ceiling, {cores} core(s)':<40}{cores * ceiling:>14.0f}"
-                  f"{cores * ceiling / base:>12.2f}")
+                  f"{cores * ceiling / base:>12.2f}{cores * ceiling:>13.0f}{cores * ceiling / base_cpu:>12.2f}")
         print(f"a step, one thread: one run {1e3 * t_one:.2f} ms = products {1e3 * mm_one:.2f} "
               f"({100 * mm_one / t_one:.0f}%) + the rest {1e3 * (t_one - mm_one):.2f}; a batch of {SEEDS} "
               f"{1e3 * t_batch:.2f} ms = products {1e3 * mm_batch:.2f} ({100 * mm_batch / t_batch:.0f}%) + the rest "
@@ -209,6 +216,8 @@ def bench_sweep(args) -> None:
             extra = "" if one is None or batch_kib is None else f" (the batch's own: {_mib(batch_kib - one)})"
             print(f"peak memory added to a fresh process: one run {_mib(one)}, a batch of {SEEDS} "
                   f"{_mib(batch_kib)}{extra}")
-        best = max(ways[1:], key=lambda w: rates[w])
-        print(f"goal: batched ≥ {GOALS[name]:g}× separate: got {rates[best] / base:.2f}× ({LABELS[best]}); "
-              f"one batch of {SEEDS} on one thread {rates['batch, 1 thread'] / base:.2f}×")
+        best = max(ways[1:], key=lambda w: rates[w][0])
+        one = rates["batch, 1 thread"]
+        print(f"goal: batched ≥ {GOALS[name]:g}× separate: got {rates[best][0] / base:.2f}× ({LABELS[best]}; "
+              f"{rates[best][1] / base_cpu:.2f}× by CPU time); one batch of {SEEDS} on one thread "
+              f"{one[0] / base:.2f}× ({one[1] / base_cpu:.2f}× by CPU time)")
