@@ -251,9 +251,9 @@ def _check_loaded(t: Trainer, ck: dict) -> None:
         raise TypeError("iteration, snapshot_every and half_step.d_phases must be counts")
     if not all(isinstance(s, dict) and all(isinstance(v, (int, float)) for v in s.values()) for s in t.history):
         raise TypeError("history must be a list of dicts of numbers")
-    if not t.snapshots or not all(isinstance(s, dict) and isinstance(s.get("iteration"), int)
-                                  and isinstance(s.get("nets"), dict) for s in t.snapshots):
-        raise TypeError("snapshots must be a non-empty list of {iteration, nets}")
+    if not all(isinstance(s, dict) and isinstance(s.get("iteration"), int) and isinstance(s.get("nets"), dict)
+               for s in t.snapshots):
+        raise TypeError("snapshots must be a list of {iteration, nets}")
     for s in t.snapshots:
         for name, sd in s["nets"].items():
             mine = t.nets[name].state_dict()
