@@ -19,7 +19,7 @@ from toyviz.engine.config import Config, _dotted_fields, _get_dotted, parse_assi
 from toyviz.engine.data import load_points_csv
 from toyviz.engine.trainer import Trainer, TrainingDiverged
 
-EXAMPLES = int(os.environ.get("TOYVIZ_FUZZ_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("TOYVIZ_FUZZ_EXAMPLES", "100"))
 HARD_TIMEOUT = 60          # seconds per example, by signal.alarm: a hang fails the test
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize="TOYVIZ_FUZZ_EXAMPLES" not in os.environ,
                 suppress_health_check=list(HealthCheck), database=None)
@@ -203,6 +203,7 @@ def test_fuzz_checkpoint_files(tmp_path_factory, edits, whole):
     outcome(run)
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 @FUZZ
 @given(st.binary(max_size=200) | st.sampled_from([b"", b"PK\x03\x04", b"\x80\x02}q\x00."]))
 def test_fuzz_checkpoint_bytes(tmp_path_factory, data):
