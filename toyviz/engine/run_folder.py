@@ -1,8 +1,10 @@
 """Run folders: `config.json`, `stats.jsonl`, `checkpoint.pt` (with the snapshots to re-render any frame).
 
-Every file is written to a temporary name (`.tmp-*`) and renamed, so a failure never leaves a half-written file.
-A process killed while writing leaves the temporary file, and stats.jsonl (written before the checkpoint) may run
-ahead of the checkpoint; `prepare_resume` tidies both, the checkpoint's history being the record.
+config.json and checkpoint.pt are written to a temporary name (`.tmp-*`) and renamed, so a failure never leaves a
+half-written file. stats.jsonl is written whole once, then appended (the trainer keeps only a window of its history
+in memory): an append that fails is cut back, and readers skip a last line a killed process cut short. A process
+killed while writing leaves a temporary file, and stats.jsonl (written before the checkpoint) may run ahead of the
+checkpoint; `prepare_resume` tidies both, cutting stats.jsonl back to the checkpoint's step.
 
 A folder is one run. A new run (`RunFolder.staged(out)`, what `train` uses) is written into a temporary sibling
 folder `.tmp-run-*` and swapped in whole at its first complete write (config, stats, checkpoint): until then OUT
