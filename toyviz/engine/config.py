@@ -139,15 +139,17 @@ def _parse_bytes(text: str) -> int:
 def machine_memory() -> int:
     """The memory this process may use: the container's cgroup limit where set, else MemTotal."""
     try:
-        raw = open("/sys/fs/cgroup/memory.max").read().strip()
-        if raw.isdigit():
+        with open("/sys/fs/cgroup/memory.max") as f:
+            raw = f.read().strip()
+        if raw.isdigit():                                # "max" where no limit is set
             return int(raw)
     except OSError:
         pass
     try:
-        for line in open("/proc/meminfo"):
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) * 1024
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
     return 16 * 2**30
