@@ -9,6 +9,7 @@ from typing import Literal, Optional, Union
 from ..engine.config import (
     BREConfig,
     JsonConfig,
+    OptimConfig,
     SharedRegConfig,
     checked,
     device_problem,
@@ -57,16 +58,13 @@ class ConvNetsConfig:
 
 
 @dataclass
-class ImageOptimConfig:
+class ImageOptimConfig(OptimConfig):
+    """The toy's optimizer fields with the DCGAN / BRE-paper defaults."""
     batch_size: int = 64
     lr_g: float = 2e-4
     lr_d: float = 2e-4
-    beta1: float = 0.5
-    beta2: float = 0.999
-    d_steps: int = 1
     iters: int = 40000
     lr_schedule: Literal["constant", "linear"] = "linear"
-    lr_floor: float = 1e-6
 
 
 @dataclass
