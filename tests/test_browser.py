@@ -5,8 +5,6 @@ divergences page draws.
 Runs wherever a Chromium is found: $TOYVIZ_CHROMIUM, `chromium` on PATH (Debian/Ubuntu: `apt-get install
 chromium`, which .ci/run does), or the one `playwright install chromium` downloads. Elsewhere it skips with one
 line saying how to enable it, except under CI (CI=true), where a missing browser or Playwright fails it."""
-import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -16,33 +14,13 @@ from pathlib import Path
 
 import imageio.v2 as imageio
 import pytest
+from browser_support import ENABLE, IN_CI, find_chromium, missing, sync_playwright
 
-IN_CI = os.environ.get("CI", "").strip().lower() == "true"
-ENABLE = "apt-get install chromium (Debian/Ubuntu), or `playwright install chromium`"
-
-
-try:
-    from playwright.sync_api import expect, sync_playwright
-except ImportError:                                   # the `dev` extra brings it: pip install -e '.[dev]'
-    expect = sync_playwright = None
-
-
-def find_chromium() -> str | None:
-    """$TOYVIZ_CHROMIUM, else `chromium` on PATH, else Playwright's own download (`playwright install chromium`)."""
-    exe = os.environ.get("TOYVIZ_CHROMIUM") or shutil.which("chromium")
-    if exe or sync_playwright is None:
-        return exe
-    try:
-        with sync_playwright() as pw:
-            bundled = pw.chromium.executable_path
-    except Exception:                                 # no driver, or no browser downloaded: nothing found
-        return None
-    return bundled if bundled and Path(bundled).is_file() else None
-
+if sync_playwright is not None:
+    from playwright.sync_api import expect
 
 CHROMIUM = find_chromium()
-MISSING = ("Playwright is not installed (pip install -e '.[dev]')" if sync_playwright is None
-           else "no Chromium found" if CHROMIUM is None else None)
+MISSING = missing(CHROMIUM)
 if MISSING and not IN_CI:                             # under CI the test runs and fails (the browser fixture)
     pytest.skip(f"browser test: {MISSING}; enable it with: {ENABLE}", allow_module_level=True)
 

@@ -7,26 +7,18 @@ The browser part runs wherever a Chromium is found ($TOYVIZ_CHROMIUM, `chromium`
 download); elsewhere it skips with one line saying how to enable it, except under CI (CI=true), where it fails."""
 import base64
 import json
-import os
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from browser_support import ENABLE, IN_CI, find_chromium, missing, sync_playwright
 
 import toyviz
 from toyviz.commands.cli import main
 from toyviz.draw.html_export import export_html, json_for_script, pack_field
 from toyviz.engine.run_folder import RunFolder
 
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:                                   # the `dev` extra brings it: pip install -e '.[dev]'
-    sync_playwright = None
-
-IN_CI = os.environ.get("CI", "").strip().lower() == "true"
-ENABLE = "apt-get install chromium (Debian/Ubuntu), or `playwright install chromium`"
 WAIT_MS = 60_000
 
 
@@ -166,27 +158,14 @@ def test_the_page_offers_the_html_download(tiny_cfg):
 
 
 # ---- in a browser ------------------------------------------------------------------------------------------------
-def find_chromium():
-    exe = os.environ.get("TOYVIZ_CHROMIUM") or shutil.which("chromium")
-    if exe or sync_playwright is None:
-        return exe
-    try:
-        with sync_playwright() as pw:
-            bundled = pw.chromium.executable_path
-    except Exception:                                 # no driver, or no browser downloaded: nothing found
-        return None
-    return bundled if bundled and Path(bundled).is_file() else None
-
-
 @pytest.fixture(scope="module")
 def browser():
     chromium = find_chromium()
-    missing = ("Playwright is not installed (pip install -e '.[dev]')" if sync_playwright is None
-               else "no Chromium found" if chromium is None else None)
-    if missing and IN_CI:
-        pytest.fail(f"CI=true and {missing}: the browser test must run in CI; install it: {ENABLE}", pytrace=False)
-    if missing:
-        pytest.skip(f"browser test: {missing}; enable it with: {ENABLE}")
+    why = missing(chromium)
+    if why and IN_CI:
+        pytest.fail(f"CI=true and {why}: the browser test must run in CI; install it: {ENABLE}", pytrace=False)
+    if why:
+        pytest.skip(f"browser test: {why}; enable it with: {ENABLE}")
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=chromium, headless=True,
                                args=["--no-sandbox", "--disable-dev-shm-usage"])
