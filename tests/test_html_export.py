@@ -255,7 +255,7 @@ def test_play_changes_the_frame_and_hover_shows_bits(browser, run_dir, tmp_path)
     page.page.wait_for_function("document.getElementById('tv-step').textContent.startsWith('step 40 (5/5)')",
                                 timeout=WAIT_MS)
     assert page.js(picture) != pixels0 and page.text("#tv-play") == "Play"
-    assert re.search(r"h1–h4: \d+ regions", page.text('.tv-panel[data-panel="regions"] .tv-title'))
+    assert re.search(r"layers 1–4: \d+ regions", page.text('.tv-panel[data-panel="regions"] .tv-title'))
 
     box = page.page.locator('.tv-panel[data-panel="regions"] .tv-map').bounding_box()
     page.page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.6)

@@ -601,7 +601,7 @@ if (typeof module !== "undefined" && module.exports) module.exports = toyvizKern
     if (p.startsWith("data")) return `data: ${fr.meta.captured.reduce((a, b) => a + b, 0)}/${K_MODES} modes`;
     if (p.startsWith("regions") || p.startsWith("cumulative")) {
       const [l, cum] = regionPanel(p), n = (cum ? fr.cumCounts : fr.counts)[l];
-      const name = cum ? (l ? `h1–h${l + 1}` : "h1") : `h${l + 1}`;
+      const name = cum && l ? `layers 1–${l + 1}` : `layer ${l + 1}`;     // frames.layers_name
       return `${name}: ${n} ${cum ? "regions" : "patterns"}`;
     }
     if (p === "prob") return M.probability ? "D(x) = P(real)" : "critic D(x)";
@@ -785,8 +785,8 @@ if (typeof module !== "undefined" && module.exports) module.exports = toyvizKern
 
   function header(fr) {                     // frames.header_text
     const m = fr.meta, modes = m.captured.reduce((a, b) => a + b, 0);
-    let s = `${M.preset} · step ${m.step} · modes ${modes}/${K_MODES} · HQ ${Math.round(100 * m.hq)}% · rKL `
-      + (m.rkl === null ? "inf" : m.rkl.toFixed(2));
+    let s = `${M.preset} · step ${m.step} · modes ${modes}/${K_MODES} · HQ ${Math.round(100 * m.hq)}% · reverse KL `
+      + (m.rkl === null ? "undefined (no HQ sample)" : m.rkl.toFixed(2));     // frames.reverse_kl_text
     if (fr.cumCounts) s += ` · ${fr.cumCounts[depth - 1]} regions`;
     return s;
   }
