@@ -26,10 +26,7 @@ from ..experiments.runs import resume_run, train_run
 from ..experiments.tensorboard_log import TensorBoardLog
 from ..malloc_tuning import reuse_freed_memory
 from . import partition, seed_batches, sweep, videos
-from .common import Parser, UsageError, add_config_args, config_from_args, show_notes, usage
-
-DIVERGED = 3                                        # the exit code of a run that diverged
-
+from .common import DIVERGED, Parser, UsageError, add_config_args, config_from_args, show_notes, usage
 
 TRAIN_EPILOG = f"""exit codes:
   0  done

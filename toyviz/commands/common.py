@@ -12,6 +12,8 @@ from ..engine import presets
 from ..engine.config import Config, ConfigRenamed, parse_assignment
 
 T = TypeVar("T")
+
+DIVERGED = 3          # the exit code of a run that diverged (2 is bad input)
 DEFAULT_PRESET = "ring8"           # what --preset defaults to (None when not given, so --resume can refuse it)
 
 

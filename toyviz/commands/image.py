@@ -18,9 +18,7 @@ from ..experiments.runs import progress
 from ..image.config import DATASETS, ImageConfig
 from ..image.distributed import init_from_env, shutdown
 from ..image.run import ImageRunFolder, train_run
-from .common import Parser, UsageError, show_notes
-
-DIVERGED = 3                                        # the exit code of a run that diverged (as `toyviz train`'s)
+from .common import DIVERGED, Parser, UsageError, show_notes
 
 
 def config_from_args(args) -> ImageConfig:

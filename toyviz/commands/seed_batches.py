@@ -11,7 +11,7 @@ from ..draw.frames import reverse_kl_text
 from ..engine.seed_batch import refusal
 from ..engine.trainer import TrainingDiverged
 from ..experiments.runs import ERROR_FILE, seed_folders, train_run, train_seed_batch
-from .common import UsageError, config_from_args, usage
+from .common import DIVERGED, UsageError, config_from_args, usage
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -33,7 +33,6 @@ def parse_seeds(text: str) -> list[int]:
 
 def cmd_train_seeds(args) -> int:
     """`train --seeds`: check everything before writing, then train (batched, else one seed after another)."""
-    from .cli import DIVERGED  # here: cli imports this module
     for flag, given in (("--seed", args.seed is not None), ("--resume", getattr(args, "resume", None) is not None),
                         ("--tensorboard", getattr(args, "tensorboard", False))):
         if given:

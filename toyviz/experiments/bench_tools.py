@@ -18,6 +18,8 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
+from .. import __version__
+
 MACHINE = "a 2-core machine"     # where docs/PERFORMANCE.md's expected times were taken
 
 
@@ -199,7 +201,6 @@ def cpu_model() -> str:
 
 def machine_facts() -> list[tuple[str, str]]:
     """(label, value) rows of the page's header: when, on what, with which versions."""
-    from .. import __version__
     cores = os.cpu_count() or 0
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
     return [("date", datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")), ("CPU", cpu_model()),
