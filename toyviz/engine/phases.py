@@ -235,19 +235,24 @@ class PhasedTrainer:
         self._update(names, self._apply_regularizers("g", ctx, loss, stats), "loss/g")
 
     # ---- MDGAN (Che et al. 2017, METHODS §3): manifold step, then diffusion step ----------------------------------
+    def _discriminator_update(self, name: str, real, fake, stats: dict, stat: str, prefix: str) -> None:
+        """One update of MDGAN's discriminator `name` on what it should call real and fake: its adversarial loss
+        (logged as `stat`) plus the 'd' regularizers (logged under `prefix`)."""
+        D = self.trained(name)
+        real_out, real_feats = self.features_of(D, self.as_d_input(real))
+        fake_out, fake_feats = self.features_of(D, self.as_d_input(fake))
+        loss = self.loss.d(real_out, fake_out, self.cfg.reg.real_target)
+        stats[stat] = loss.detach()
+        ctx = self.context(real, fake, name, real_out, fake_out, real_feats, fake_feats)
+        self._update((name,), self._apply_regularizers("d", ctx, loss, stats, prefix=prefix), stat)
+
     def manifold_phase(self, stats: dict) -> torch.Tensor:
         """D1 (= `D`) separates x from G(E(x)); then G and E minimize λ·‖x − G(E(x))‖² + G's loss on D1(G(E(x)))
         (−log D1(G(E(x))) for ns). Returns the real batch."""
         real = self.real_for_d()
         with torch.no_grad():
             recon = self.G(self.nets["E"](real))
-        D = self.trained("D")
-        real_out, real_feats = self.features_of(D, self.as_d_input(real))
-        recon_out, recon_feats = self.features_of(D, self.as_d_input(recon))
-        loss = self.loss.d(real_out, recon_out, self.cfg.reg.real_target)
-        stats["loss/d"] = loss.detach()
-        ctx = self.context(real, recon, "D", real_out, recon_out, real_feats, recon_feats)
-        self._update(("D",), self._apply_regularizers("d", ctx, loss, stats), "loss/d")
+        self._discriminator_update("D", real, recon, stats, "loss/d", "reg")
 
         recon = self.trained("G")(self.trained("E")(real))
         geometric = reconstruction_distance(real, recon)
@@ -260,13 +265,7 @@ class PhasedTrainer:
         """D2 treats G(E(x)) as real and G(z) as fake; then G minimizes its loss on D2(G(z)) (−log D2(G(z)))."""
         with torch.no_grad():
             recon, fake = self.G(self.nets["E"](real)), self.G(self.latent_batch())
-        D2 = self.trained("D2")
-        recon_out, recon_feats = self.features_of(D2, self.as_d_input(recon))
-        fake_out, fake_feats = self.features_of(D2, self.as_d_input(fake))
-        loss = self.loss.d(recon_out, fake_out, self.cfg.reg.real_target)
-        stats["loss/d2"] = loss.detach()
-        ctx = self.context(recon, fake, "D2", recon_out, fake_out, recon_feats, fake_feats)
-        self._update(("D2",), self._apply_regularizers("d", ctx, loss, stats, prefix="reg/D2"), "loss/d2")
+        self._discriminator_update("D2", recon, fake, stats, "loss/d2", "reg/D2")
 
         z = self.latent_batch()
         fake = self.trained("G")(z)
