@@ -382,12 +382,17 @@ class PhasedTrainer:
         stats["lr/g"] = self.optims["G"].param_groups[0]["lr"]
         if self.evaluates(self.iteration):
             stats.update(self.evaluate())
-        self.history.append(stats)
-        self._bound_history()
+        self.record(stats)
         self.after_iteration()
         for cb in self.callbacks:
             cb.after_step(self, stats)
         return stats
+
+    def record(self, stats: dict[str, float]) -> None:
+        """Keep a complete iteration's statistics in `history`, within its bound (module docstring): the one way
+        in, for this trainer's own steps and a seed batch's alike."""
+        self.history.append(stats)
+        self._bound_history()
 
     def _bound_history(self) -> None:
         """Drop the oldest non-evaluation steps once more than 1.1 × HISTORY_WINDOW are held (module docstring)."""

@@ -271,7 +271,7 @@ class SeedBatch:
                 self._sync(i, optimizers=False)
             if evaluates:
                 row.update(t.evaluate())
-            t.history.append(row)
+            t.record(row)
             t.after_iteration()
             out[self.seeds[i]] = row
         return out
