@@ -134,7 +134,8 @@ def iter_frame_data(trainer, indices: Optional[Sequence[int]] = None, *, raster:
     real = data.sample(n_real, torch.Generator().manual_seed(cfg.seed * 1000 + 13)).cpu().numpy()
     curves = curves_of(trainer.history)
     centers, w = data.centers.cpu().numpy(), data.weights.cpu().numpy()
-    G, D = copy.deepcopy(trainer.G), copy.deepcopy(trainer.D)
+    # G in eval mode: a batch-norm G draws with its running statistics, as the trainer's evaluation does
+    G, D = copy.deepcopy(trainer.G).eval(), copy.deepcopy(trainer.D)
 
     def fakes(i):
         G.load_state_dict(snaps[i]["nets"]["G"])
