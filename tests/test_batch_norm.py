@@ -78,7 +78,7 @@ def test_normal_init_draws_weights_from_n_0_002():
     for net in (t.G.mlp, t.D):
         w = torch.cat([layer.weight.detach().flatten() for layer in [*net.hidden, net.out]])
         assert float(w.std()) == pytest.approx(0.02, rel=0.05) and abs(float(w.mean())) < 1e-3
-        assert all(float(layer.bias.abs().max()) == 0 for layer in [*net.hidden, net.out])
+        assert all(float(layer.bias.detach().abs().max()) == 0 for layer in [*net.hidden, net.out])
     default = toyviz.Trainer(toyviz.presets.get("ring8"))
     assert float(default.D.hidden[0].weight.detach().std()) > 0.1                   # torch's default is not that
 
