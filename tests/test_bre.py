@@ -64,6 +64,28 @@ def test_scale_invariance_and_no_gradient_through_eps():
     torch.testing.assert_close(x.grad, eps / (h.abs() + eps) ** 2)   # d/dh h/(|h|+ε) with ε constant
 
 
+@pytest.mark.parametrize("scale", [1e-20, 1e-10, 1.0, 1e10, 1e20])
+def test_soft_sign_backward_at_extreme_scales(scale):
+    # The fused backward ε/(|h|+ε)² once squared the denominator, which float32 cannot hold outside about
+    # 1e-19..1e19: the gradient became 0 or inf where the plain autograd chain is finite.
+    torch.manual_seed(5)
+    h = torch.randn(16, 8) * scale
+    x = h.clone().requires_grad_(True)
+    soft_sign(x).sum().backward()
+    y = h.clone().requires_grad_(True)
+    eps = 1e-3 * h.abs().mean()
+    (y / (y.abs() + eps)).sum().backward()                           # the plain chain, ε constant
+    h64 = h.double()
+    eps64 = 1e-3 * h64.abs().mean()
+    exact = (eps64 / (h64.abs() + eps64) ** 2).float()
+    assert torch.isfinite(x.grad).all() and (x.grad > 0).all()
+    torch.testing.assert_close(x.grad, exact, rtol=1e-5, atol=0)
+    finite = torch.isfinite(y.grad)
+    assert finite.any()
+    # the chain computes 1/den − |h|/den², a difference of near-equal terms: it keeps only ~4 digits
+    torch.testing.assert_close(x.grad[finite], y.grad[finite], rtol=1e-3, atol=0)
+
+
 def test_gradient_reaches_d_only():
     import toyviz
     t = toyviz.Trainer(toyviz.presets.get("bre-toy-bre"))

@@ -227,7 +227,7 @@ def test_spectral_norm_uses_the_normalized_weight_and_leaves_the_net_as_it_was()
 
 
 @pytest.mark.parametrize("override, match", [
-    ({"nets.d.activation": "tanh"}, "D.activation must be 'relu' or 'leaky_relu'"),
+    ({"nets.d.activation": "tanh"}, "D.activation must be 'relu', 'leaky_relu' or 'maxout'"),
     ({"nets.minibatch_kernels": 4}, "minibatch discrimination"),
     ({"nets.pack": 2}, "pack = 1, in_dim = 2"),
 ])

@@ -128,13 +128,14 @@ def iter_frame_data(trainer, indices: Optional[Sequence[int]] = None, *, raster:
     """FrameData for snapshots `indices` (default: all), in order. Snapshots are loaded into copies of the nets,
     so the trainer is never touched (safe beside a training thread). `raster=False` skips the region/probability
     raster (data and curves panels only), `mosaic=False` its mosaic glass (left empty); `exact` adds the exact
-    partition for the boundary overlay (ReLU/LeakyReLU pointwise D only)."""
+    partition for the boundary overlay (ReLU, LeakyReLU or maxout pointwise D only)."""
     cfg, data, snaps = trainer.cfg, trainer.data, list(trainer.snapshots)
     indices = range(len(snaps)) if indices is None else [i % len(snaps) for i in indices]
     real = data.sample(n_real, torch.Generator().manual_seed(cfg.seed * 1000 + 13)).cpu().numpy()
     curves = curves_of(trainer.history)
     centers, w = data.centers.cpu().numpy(), data.weights.cpu().numpy()
-    G, D = copy.deepcopy(trainer.G), copy.deepcopy(trainer.D)
+    # G in eval mode: a batch-norm G draws with its running statistics, as the trainer's evaluation does
+    G, D = copy.deepcopy(trainer.G).eval(), copy.deepcopy(trainer.D)
 
     def fakes(i):
         G.load_state_dict(snaps[i]["nets"]["G"])

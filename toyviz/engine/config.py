@@ -21,7 +21,7 @@ from typing import Literal, Optional, Union
 
 from .atomic_files import atomic_write_text
 
-Activation = Literal["relu", "leaky_relu", "tanh"]
+Activation = Literal["relu", "leaky_relu", "tanh", "maxout"]
 
 # ---- the limits of every size and magnitude: checked by validate() before anything is allocated -------------------
 # KEY: (low, high) for a number field; for a list field, each number in it; "len(KEY)": its length. Keys starting
@@ -44,6 +44,8 @@ LIMITS: dict[str, tuple[float, float]] = {
     "nets.g.width": (1, 16_384), "nets.d.width": (1, 16_384), "nets.e.width": (1, 16_384),
     "nets.g.depth": (1, 64), "nets.d.depth": (1, 64), "nets.e.depth": (1, 64),
     "nets.g.slope": (0, 100), "nets.d.slope": (0, 100), "nets.e.slope": (0, 100),
+    "nets.d.pieces": (2, 64),
+    "nets.init_std": (0, 100),
     "nets.g_output_scale": (0, MAX_COORD),
     "nets.g_vbn_ref": (1, 65_536),
     "nets.minibatch_kernels": (0, 1024),
@@ -214,10 +216,14 @@ class DataConfig:
 
 @dataclass
 class MLPConfig:
+    """`pieces`: k, the affine pieces of each maxout unit (activation "maxout" only, else None; METHODS §7).
+    `batch_norm`: batch norm after each hidden linear layer (G only; METHODS §8)."""
     width: int = 128
     depth: int = 3
     activation: Activation = "relu"
     slope: float = 0.2
+    pieces: Optional[int] = None
+    batch_norm: bool = False
 
 
 @dataclass
@@ -234,6 +240,8 @@ class NetsConfig:
     minibatch_kernels: int = 0
     minibatch_dims: int = 5
     pack: int = 1
+    init: Literal["default", "normal"] = "default"
+    init_std: float = 0.02
 
 
 @dataclass
@@ -411,7 +419,9 @@ def estimate_memory(c: Config) -> float:
     modes = {"ring": d.n_modes, "grid": d.grid_size ** 2, "mixture": len(d.centers or []), "points": 1}[d.kind]
 
     def mlp(i: int, spec: MLPConfig, out: int) -> int:
-        return i * spec.width + spec.width + (spec.depth - 1) * (spec.width + 1) * spec.width + (spec.width + 1) * out
+        k = spec.pieces or 1                                 # maxout: each hidden layer has width·k outputs
+        return ((i + 1) * spec.width * k + (spec.depth - 1) * (spec.width + 1) * spec.width * k
+                + (spec.width + 1) * out + 2 * spec.width * spec.depth * spec.batch_norm)
 
     semi = r.semi_supervised_fraction > 0
     mb, mbd = n.minibatch_kernels, n.minibatch_dims
@@ -423,13 +433,14 @@ def estimate_memory(c: Config) -> float:
         params += d_params
     snapshots = min(v.max_snapshots + 1, o.iters // v.snapshot_every + 2)
     b, bd = o.batch_size, o.batch_size // n.pack
-    per_sample = n.g.width * n.g.depth + n.latent_dim + 2 + 2 * (n.d.width * n.d.depth + mb + 2 * n.pack)
+    per_sample = (n.g.width * n.g.depth + n.latent_dim + 2
+                  + 2 * (n.d.width * (n.d.pieces or 1) * n.d.depth + mb + 2 * n.pack))
     # real, fake, interpolates; values, pre-activations, gradients
     batches = 4 * b * per_sample * 3 + 4 * bd * bd * mb * mbd * 3
     step = batches * (1 + r.unrolled_steps)
     evaluation = v.eval_samples * (n.g.width * n.g.depth + n.latent_dim + 2) * 2 + v.eval_samples * modes * 6
     data = len(d.points or []) * 16 + modes * 32
-    raster = v.resolution ** 2 * 64 + 65_536 * (n.d.width * n.d.depth + mb * mbd)
+    raster = v.resolution ** 2 * 64 + 65_536 * (n.d.width * (n.d.pieces or 1) * n.d.depth + mb * mbd)
     return F * (params * (6 + snapshots) + step + evaluation + raster) + data
 
 
@@ -459,6 +470,7 @@ def _problems(c: Config):
             yield f"nets.{name}: width and depth must be ≥ 1 (got width {spec.width}, depth {spec.depth})"
         if spec.slope < 0:
             yield f"nets.{name}.slope must be ≥ 0"
+    yield from _unit_problems(c)
     if n.latent_dim < 1:
         yield "nets.latent_dim must be ≥ 1"
     if n.g_output_scale <= 0:
@@ -531,6 +543,36 @@ def shared_reg_problems(r: SharedRegConfig, loss: str, d_depth: int, d_spectral_
     if r.mdgan and (r.mode_lambda1 > 0 or r.mode_lambda2 > 0):
         yield ("reg.mdgan has its own geometric weight reg.mdgan_lambda and no mode term: set reg.mode_lambda1 "
                "and reg.mode_lambda2 to 0")
+
+
+def _unit_problems(c: Config):
+    """Maxout units (D only), batch norm (G only), the weight init, and what they cannot be combined with."""
+    n, r = c.nets, c.reg
+    for name, spec in (("g", n.g), ("e", n.e)):
+        if spec.activation == "maxout":
+            yield (f"nets.{name}.activation 'maxout' is implemented for D's hidden layers only: use relu, "
+                   f"leaky_relu or tanh")
+        elif spec.pieces is not None:
+            yield f"nets.{name}.pieces applies to maxout units only, which {name.upper()} has not: leave it null"
+    if n.d.activation == "maxout":
+        lo, hi = LIMITS["nets.d.pieces"]
+        if n.d.pieces is None:
+            yield f"nets.d.pieces: a maxout unit needs k pieces, an integer in [{lo}, {hi}] (got null)"
+        if r.bre.weight > 0:
+            yield ("reg.bre: BRE's entropy is of sign patterns (a unit on or off, METHODS §1), and a maxout unit has "
+                   "no sign, only a winning piece among k: use relu or leaky_relu for D, or reg.bre.weight=0")
+    elif n.d.pieces is not None:
+        yield (f"nets.d.pieces applies to maxout units only (nets.d.activation is {n.d.activation}): leave it "
+               f"null, or set nets.d.activation to maxout")
+    for name, spec in (("d", n.d), ("e", n.e)):
+        if spec.batch_norm:
+            what = ("D's output on a point would depend on the rest of its batch" if name == "d"
+                    else "E is not a generator")
+            yield f"nets.{name}.batch_norm is implemented for G only ({what}): set it to false"
+    if n.g.batch_norm and n.g_vbn:
+        yield "nets.g.batch_norm and nets.g_vbn both normalize G's hidden layers: choose one"
+    if n.init == "normal" and not n.init_std > 0:
+        yield f"nets.init_std must be > 0 for the normal init (got {n.init_std})"
 
 
 def _technique_problems(c: Config):
@@ -735,6 +777,10 @@ MEANINGS: dict[str, str] = {
     "nets.*.depth": "{net}: hidden layers",
     "nets.*.activation": "{net}: hidden activation",
     "nets.*.slope": "{net}: negative slope of leaky_relu",
+    "nets.*.pieces": "{net}: pieces k of each maxout unit (maxout only, else null)",
+    "nets.*.batch_norm": "{net}: batch norm after each hidden linear layer (G only)",
+    "nets.init": "weight init: torch's default, or normal N(0, init_std²) with zero biases",
+    "nets.init_std": "σ of the normal weight init",
     "nets.g_output": "G's output: linear, or tanh scaled by g_output_scale",
     "nets.g_output_scale": "scale of G's tanh output",
     "nets.g_vbn": "virtual batch norm in G (Salimans et al.)",

@@ -1,4 +1,5 @@
-"""Named presets: the coverage-protocol mixtures (METHODS §5), the BRE paper's toy (METHODS §1), and twins.
+"""Named presets: the coverage-protocol mixtures (METHODS §5), the BRE paper's toy (METHODS §1), the PacGAN
+paper's 2D protocol with its packing twins (METHODS §8), and twins.
 
 Each preset is a function of no arguments returning a validated `Config`; `get(name)` and `names()` are public.
 """
@@ -159,3 +160,56 @@ def modereg_toy() -> Config:
 def modereg_toy_reg() -> Config:
     """Che et al.'s 2D toy with their regularizers, λ1 = λ2 = 0.005 (mode term with the stated intent's sign)."""
     return modereg_toy().replace(**{"reg.mode_lambda1": 0.005, "reg.mode_lambda2": 0.005})
+
+
+# ---- the PacGAN paper's 2D protocol (METHODS §8) ----------------------------------------------------------------
+PACGAN_SOURCE = ("The 2D protocol of PacGAN's Table 1 (Lin, Khetan, Fanti, Oh, NeurIPS 2018) as its code runs it "
+                 "(fjxmlzn/PacGAN, synthetic_data_experiments/*/config.py and pacgan_task.py; METHODS §8)")
+PACGAN_DATA = {
+    "ring8": ("8 Gaussians on a unit ring, σ = 0.01", DataConfig(kind="ring", n_modes=8, radius=1.0, std=0.01),
+              [-1.5, 1.5, -1.5, 1.5]),
+    "grid25": ("25 Gaussians at {−4,−2,0,2,4}², σ = 0.05",
+               DataConfig(kind="grid", grid_size=5, grid_spacing=2.0, std=0.05), [-5.5, 5.5, -5.5, 5.5]),
+}
+PACGAN_PACKS = (1, 2, 3, 4)
+PACGAN_ROWS = 100           # D's batch: 100 rows, each `pack` samples concatenated (their stream packs the examples)
+
+
+def pacgan(data: str, pack: int = 1) -> Config:
+    """The PacGAN protocol on `data` ("ring8" or "grid25") with D reading `pack` samples a row.
+
+    G: 2D standard normal z, 4 hidden layers × 400, each Linear without bias → batch norm → ReLU, linear output.
+    D: 3 hidden layers × 200 maxout units of 5 pieces, linear logit. Weights N(0, 0.02²), biases 0. Adam lr 1e-4,
+    β = (0.8, 0.999), one D step per G step, the non-saturating loss; 100 D rows a step (100·pack samples);
+    400,000 steps (400 epochs of 1,000 batches). Coverage evaluated once an epoch.
+    """
+    _, mixture, extent = PACGAN_DATA[data]
+    return Config(
+        data=mixture,
+        nets=NetsConfig(latent_dim=2, g=MLPConfig(400, 4, "relu", batch_norm=True),
+                        d=MLPConfig(200, 3, "maxout", pieces=5), pack=pack, init="normal", init_std=0.02),
+        loss="ns",
+        optim=OptimConfig(batch_size=PACGAN_ROWS * pack, lr_g=1e-4, lr_d=1e-4, beta1=0.8, beta2=0.999, d_steps=1,
+                          iters=400_000),
+        viz=VizConfig(extent=extent, metrics_every=1000))
+
+
+def _pacgan_preset(data: str, pack: int) -> None:
+    name = f"pacgan-{data}" + (f"-pac{pack}" if pack > 1 else "")
+    what = PACGAN_DATA[data][0]
+    packing = f"PacGAN{pack}: D reads {pack} samples a row" if pack > 1 else "the plain GAN row (no packing)"
+
+    def build() -> Config:
+        return pacgan(data, pack)
+    build.__doc__ = (f"{what}; {packing}. {PACGAN_SOURCE}: G 4×400 ReLU with batch norm, D 3×200 maxout-5, "
+                     f"N(0, 0.02²) init, Adam 1e-4 β1 = 0.8, 100 D rows a step, 400,000 steps.\n\n"
+                     f"Differences from their code: fresh samples every step (theirs: a fixed set of 100,000 "
+                     f"iterated in epochs); D then G each step (theirs: both updated from one batch); batch norm's "
+                     f"running statistics move at every training-mode pass of G (twice a step; theirs once), with "
+                     f"torch's ε = 1e-5.")
+    register(name)(build)
+
+
+for _data in PACGAN_DATA:
+    for _pack in PACGAN_PACKS:
+        _pacgan_preset(_data, _pack)

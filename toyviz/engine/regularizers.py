@@ -30,7 +30,11 @@ class BREResult:
 
 class _SoftSign(torch.autograd.Function):
     """a = h / (|h| + ε), ε = eps_scale · mean|h| over each set's (K, d) tensor (h: (S, K, d), S independent
-    sets), with no gradient through ε: ∂a/∂h = ε / (|h| + ε)² (also at h = 0), three operations back."""
+    sets), with no gradient through ε: ∂a/∂h = ε / (|h| + ε)² (also at h = 0), three operations back.
+    Where den² is not a normal float (float32: den below about 1e-19 or above 1e19) the backward divides twice,
+    (ε / den) / den: den² would underflow to 0 or overflow to inf, while ε / den ≤ 1 keeps every intermediate
+    within range wherever the result is. Elsewhere it keeps ε / den², whose rounding earlier runs were made with,
+    so their numbers stay bit for bit."""
 
     @staticmethod
     def forward(ctx, h, eps_scale: float):
@@ -43,7 +47,9 @@ class _SoftSign(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         den, eps = ctx.saved_tensors
-        return grad * eps / den.square(), None
+        sq = den.square()
+        normal = (sq >= torch.finfo(sq.dtype).tiny) & (sq < float("inf"))
+        return torch.where(normal, grad * eps / sq, grad * (eps / den).div_(den)), None
 
 
 def soft_sign(h: torch.Tensor, eps_scale: float = 1e-3) -> torch.Tensor:

@@ -20,7 +20,7 @@ from .config import Config
 from .coverage import mode_coverage
 from .data import make_data
 from .losses import get_loss, k_plus_one_d_loss, k_plus_one_real_logit
-from .nets import Discriminator, Encoder, Generator, KPlusOneDiscriminator
+from .nets import Discriminator, Encoder, Generator, KPlusOneDiscriminator, eval_mode
 from .phases import PhasedTrainer, TrainingDiverged, read_checkpoint
 from .random_streams import RandomStreams
 
@@ -169,14 +169,16 @@ class Trainer(PhasedTrainer):
     # ---- evaluation -------------------------------------------------------------------------------------------
     @torch.no_grad()
     def eval_samples(self) -> torch.Tensor:
-        """G on the fixed evaluation noise: frames and metrics at different steps see the same z."""
-        return self.G(self.z_eval)
+        """G on the fixed evaluation noise: frames and metrics at different steps see the same z. G runs in eval
+        mode: batch norm (nets.g.batch_norm) reads its running statistics, as every picture does."""
+        with eval_mode(self.G):
+            return self.G(self.z_eval)
 
     def sample(self, n: int, seed: Optional[int] = None) -> np.ndarray:
         """n samples of G as an (n, 2) array; the noise is seeded (`seed`, else the config's) and leaves the
         training noise stream untouched."""
         g = self.rngs.fixed("sample") if seed is None else torch.Generator().manual_seed(seed)
-        with torch.no_grad():
+        with torch.no_grad(), eval_mode(self.G):
             z = torch.randn(n, self.cfg.nets.latent_dim, generator=g).to(self.device)
             return self.G(z).cpu().numpy()
 

@@ -1,7 +1,11 @@
-"""Exact linear regions of a ReLU / LeakyReLU MLP D on a 2D box, as convex polygons (METHODS §6).
+"""Exact linear regions of a ReLU / LeakyReLU / maxout MLP D on a 2D box, as convex polygons (METHODS §6, §7).
 
 Layer by layer, each region of the cumulative partition is cut by the lines {x : z_u(x) = 0} of the next layer's
 units that cross it (SplineCam, Humayun et al., CVPR 2023, does this offline; Hanin & Rolnick 2019 count them).
+A maxout layer splits a region, unit by unit, into the cells where each piece wins: piece j's cell is the region
+clipped by the k − 1 half-planes z_j ≥ z_i (METHODS §7). Its pattern bits are the one-hot of each unit's winning
+piece (k bits a unit, as `Features.pattern_inputs` gives the rasterizer), and with the next layer's weights
+repeated k times along their inputs, the on/off algebra of a ReLU layer (mask 1 or 0) composes its affine maps.
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ class _Weights:
     w_out: np.ndarray         # (out_dim, width_last)
     b_out: np.ndarray         # (out_dim,)
     slope: float              # the mask value of an inactive unit: 0 for ReLU, the LeakyReLU slope otherwise
+    pieces: int = 1           # maxout's k (1: not maxout); W[l ≥ 1] and w_out then take each unit's k bits
 
     def mask(self, bits: np.ndarray) -> np.ndarray:
         """The diagonal of the activation's Jacobian on a region: 1 where the unit is on, `slope` where off."""
@@ -37,9 +42,9 @@ class _Weights:
 def _weights(D) -> _Weights:
     """D's layers as float64 arrays, after checking that D is a pointwise piecewise-linear MLP on the plane."""
     activation = getattr(D, "activation", None)
-    if activation not in ("relu", "leaky_relu"):
-        raise ValueError(f"exact_partition: D.activation must be 'relu' or 'leaky_relu' (got {activation!r}); "
-                         "only a piecewise-linear net has linear regions")
+    if activation not in ("relu", "leaky_relu", "maxout"):
+        raise ValueError(f"exact_partition: D.activation must be 'relu', 'leaky_relu' or 'maxout' (got "
+                         f"{activation!r}); only a piecewise-linear net has linear regions")
     if getattr(D, "minibatch", None) is not None:
         raise ValueError("exact_partition: D uses minibatch discrimination (D.minibatch is set), so its output "
                          "depends on the rest of the batch and has no fixed partition of the plane")
@@ -57,7 +62,13 @@ def _weights(D) -> _Weights:
     finally:
         D.train(training)
     slope = float(D.slope) if activation == "leaky_relu" else 0.0
-    return _Weights(W, b, w_out, b_out, slope)
+    k = int(D.pieces) if activation == "maxout" else 1
+    if k > 1:
+        # a layer's pattern has k one-hot bits a unit (`Features.pattern_inputs`); repeating each input column of
+        # the next layer k times makes mask(bits) @ W_rep.T select the winning piece's value of every unit
+        W = W[:1] + [np.repeat(w, k, axis=1) for w in W[1:]]
+        w_out = np.repeat(w_out, k, axis=1)
+    return _Weights(W, b, w_out, b_out, slope, k)
 
 
 # ---- flat polygon sets -------------------------------------------------------------------------------------------
@@ -205,6 +216,68 @@ def _refine(V, offsets, A, c, scale):
     u, r = cand_u[crow], root[piece]
     mean = _vertex_means(V, offsets)[piece]
     bits[piece, u] = A[r, 0, u] * mean[:, 0] + A[r, 1, u] * mean[:, 1] + c[r, u] > 0
+    return V, offsets, root, bits
+
+
+def _refine_maxout(V, offsets, A, c, k, scale):
+    """Split P convex polygons into the cells of a maxout layer's units (METHODS §7), one unit after another.
+
+    A (P, 2, width·k), c (P, width·k): each polygon's affine map of the layer's pieces (unit u's piece j in column
+    u·k + j). A polygon on which one piece wins at every vertex by more than the tolerance lies in that piece's
+    cell (cell and polygon are convex) and is kept whole; any other is clipped, for each piece j, by the k − 1
+    half-planes (a_j − a_i)·x + (c_j − c_i) ≥ 0 (`_cut`, keeping the positive side), and the non-empty clips are
+    its children. Returns, as `_refine`, the pieces (V, offsets), each one's polygon `root`, and its bits
+    (P', width·k): the one-hot of every unit's winning piece.
+    """
+    P = len(offsets) - 1
+    width = c.shape[1] // k
+    root = np.arange(P)
+    bits = np.zeros((P, width * k), bool)
+    min_area = TOL * float(scale[0] * scale[1])                    # a clip thinner than the lines' tolerance
+    for u in range(width):
+        cols = slice(u * k, (u + 1) * k)
+        au, cu = A[:, :, cols], c[:, cols]                                      # (P, 2, k), (P, k)
+        pid = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+        r = root[pid]
+        z = V[:, :1] * au[r, 0] + V[:, 1:] * au[r, 1] + cu[r]                   # (vertices, k)
+        tol = TOL * (np.abs(au[:, 0]) * scale[0] + np.abs(au[:, 1]) * scale[1] + np.abs(cu)).max(1)   # (P,)
+        win = z.argmax(1)
+        top = np.partition(z, k - 2, axis=1)
+        clear = (top[:, -1] - top[:, -2] > 2 * tol[r]).astype(np.int8)
+        whole = ((np.minimum.reduceat(clear, offsets[:-1]) == 1)
+                 & (np.minimum.reduceat(win, offsets[:-1]) == np.maximum.reduceat(win, offsets[:-1])))
+        keep = np.flatnonzero(whole)
+        rows, off = _gather(offsets, keep)
+        parts_V, parts_off, parts_of, parts_win = [V[rows]], [off], [keep], [win[offsets[:-1][keep]]]
+        split = np.flatnonzero(~whole)
+        if len(split):
+            srows, soff = _gather(offsets, split)
+            for j in range(k):
+                Vj, oj, of = V[srows], soff, split                            # `of`: index of each clip's polygon
+                for i in range(k):
+                    if i == j or len(of) == 0:
+                        continue
+                    rr = root[of]
+                    da, dc = au[rr, :, j] - au[rr, :, i], cu[rr, j] - cu[rr, i]                  # (m, 2), (m,)
+                    n = np.diff(oj)
+                    zz = (Vj * np.repeat(da, n, axis=0)).sum(1) + np.repeat(dc, n)
+                    t = TOL * (np.abs(da[:, 0]) * scale[0] + np.abs(da[:, 1]) * scale[1] + np.abs(dc))
+                    Vc, oc = _cut(Vj, oj, zz, t)
+                    pos = np.flatnonzero(np.diff(oc[:len(of) + 1]) >= 3)      # the positive sides with an area
+                    crow, oj = _gather(oc, pos)
+                    Vj, of = Vc[crow], of[pos]
+                if len(of):
+                    big = np.flatnonzero(np.abs(polygon_areas(Vj, oj)) > min_area)
+                    crow, oj = _gather(oj, big)
+                    parts_V.append(Vj[crow]), parts_off.append(oj), parts_of.append(of[big])
+                    parts_win.append(np.full(len(big), j))
+        V, offsets, of = _concat(parts_V, parts_off, parts_of)
+        winner = np.concatenate(parts_win)
+        order = np.argsort(of, kind="stable")                          # children of one polygon stay together
+        rows, offsets = _gather(offsets, order)
+        V, of, winner = V[rows], of[order], winner[order]
+        root, bits = root[of], bits[of]
+        bits[np.arange(len(of)), u * k + winner] = True
     return V, offsets, root, bits
 
 
@@ -416,7 +489,10 @@ def _exact_partition(D, extent, layers) -> ExactPartition:
         for s in range(0, len(offsets) - 1, _ROWS):
             e = min(s + _ROWS, len(offsets) - 1)
             a, z = offsets[s], offsets[e]
-            Vc, oc, rc, bc = _refine(V[a:z], offsets[s:e + 1] - a, A[s:e], c[s:e], scale)
+            if w.pieces > 1:
+                Vc, oc, rc, bc = _refine_maxout(V[a:z], offsets[s:e + 1] - a, A[s:e], c[s:e], w.pieces, scale)
+            else:
+                Vc, oc, rc, bc = _refine(V[a:z], offsets[s:e + 1] - a, A[s:e], c[s:e], scale)
             parts.append((Vc, oc, rc + s, bc))
         Vs, offs, roots, bitss = zip(*parts)
         V, offsets, parent = _concat(Vs, offs, roots)

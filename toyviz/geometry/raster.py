@@ -61,7 +61,7 @@ class Raster:
     mosaic: np.ndarray                            # (R, R, 2) float32: ∇ₓ logit averaged per cumulative region of
                                                   # the last hidden layer (piecewise constant)
     reference: Optional[str]                      # None when D is pointwise; else which reference batch was used
-    widths: list[int] = field(default_factory=list)     # units per hidden layer
+    widths: list[int] = field(default_factory=list)     # pattern bits per hidden layer: its units (maxout: units·k)
     output: Optional[np.ndarray] = None                 # (R, R, out_dim) float32 raw output: D's logits, G's points
 
     @property
@@ -264,18 +264,19 @@ def forward_patterns(probe: Probe, pts: np.ndarray, chunk: Optional[int] = None,
         if gradient and not autograd:
             with torch.no_grad():
                 grad = probe.chain_gradient(feats)
+        bits = feats.pattern_inputs()      # pre-activations, or a maxout layer's one-hot winning pieces
         if s == 0:
             out_all = torch.empty(n, out.shape[1]) if outputs else None
             grad_all = np.empty((n, 2), np.float32) if gradient else None
-            widths = [p.shape[1] for p in feats.preacts]
+            widths = [p.shape[1] for p in bits]
             packer = PatternWords(n, widths) if patterns else None
         if outputs:
             out_all[s:s + chunk] = out.detach()
         if gradient:
             grad_all[s:s + chunk] = host_array(grad)
         if packer is not None:
-            packer.write(s, feats.preacts)
-        del out, feats      # free this chunk's activations before the next chunk's are made: one set in cache
+            packer.write(s, bits)
+        del out, feats, bits      # free this chunk's activations before the next chunk's are made: one set in cache
     return (packer.words if packer is not None else []), widths if patterns else [], out_all, grad_all
 
 
