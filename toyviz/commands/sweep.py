@@ -83,7 +83,7 @@ def cmd_report(args) -> int:
                 raise ValueError(f"--tensorboard {tb} exists and is not a folder")
         report = build_report(args.dir, at=at, labels=labels, pairs=pairs,
                               plot_dir=None if args.no_plots else plot_dir, link_from=out_md.parent,
-                              title=args.title, extras=extras)
+                              title=args.title, extras=extras, baselines=not args.no_baselines)
         md = report.markdown
         if tb is not None:
             from ..experiments.tensorboard_log import sweep_to_tensorboard
@@ -134,6 +134,8 @@ def add_commands(sub) -> None:
     r.add_argument("--section", help="the block name for --into (default: DIR's name)")
     r.add_argument("--plots", help="folder for the PNGs (default: beside the markdown)")
     r.add_argument("--no-plots", action="store_true")
+    r.add_argument("--no-baselines", action="store_true",
+                   help="leave out the noise baselines' rows (uniform over the extent, smeared along the modes)")
     r.add_argument("--extras", help="per-layer number families to keep, e.g. regions,div/patterns (default: all)")
     r.add_argument("--tensorboard", metavar="OUT", help="also write the runs' curves as TensorBoard runs, "
                                                         "OUT/<label>/seed<N>, to see them side by side")
