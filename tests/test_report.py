@@ -100,13 +100,13 @@ def test_mode_verdicts_are_withheld_below_half_hq(tmp_path):
         write_run(root, "a", seed, [5, 6, 8], [0.6, 0.7, 0.9], [0.3, 0.2, 0.2])
         write_run(root, "b", seed, [8, 8, 8], [0.4, 0.7, 0.9], [0.1, 0.1, 0.1])
     text = paired(group(load_runs(root)), "a", "b", [100, 200, None])
-    assert "- modes at step 100: withheld: mean HQ 60.0 % (a) and 40.0 % (b), below 50%" in text
+    assert "- modes at step 100: withheld: mean HQ 60.0 % (a) and 40.0 % (b), below 50 %" in text
     assert "- more modes at step 200 on 3, as many on 0, fewer on 0: mean difference +2.00 ± 0.00, " \
            "sign test p = 0.25 (not significant)" in text        # p = 2 · (1/2)³
     # reverse KL is judged at the last step, where both arms have 90 % HQ
     assert "- higher reverse KL at the end on 0, as high on 0, lower on 3: mean difference -0.100 ± 0.000" in text
     md = make_report(root, pairs=[("a", "b")], at=[100, None])
-    assert "withheld otherwise" in md and "at least 50%" in md
+    assert "withheld otherwise" in md and "at least 50 %" in md
 
 
 def test_steps_to_all_modes_say_how_many_runs_got_there():

@@ -200,7 +200,7 @@ def baseline_rows(groups: dict[str, list[Run]], n_steps: int) -> list[str]:
     """Table rows of the noise baselines (`engine.noise_baselines`: uniform over the extent, smeared along the
     modes) for each mixture the runs train on, scored by the same `mode_coverage`, BASELINE_SAMPLES points drawn
     once per seed of the table (mean ± s.e. over those draws); the same numbers in every step's columns (a
-    baseline does not train). None for point clouds or one mode."""
+    baseline does not train). No rows for a point cloud or a single mode."""
     runs = [r for rs in groups.values() for r in rs]
     seeds = sorted({r.seed for r in runs})
     mixtures: dict[str, tuple[str, DataConfig]] = {}          # data config -> (the first label using it, config)
@@ -235,18 +235,18 @@ def extras_table(groups: dict[str, list[Run]], step: Optional[int] = None) -> st
     return "\n".join(lines)
 
 
-HQ_FOR_VERDICTS = 0.5
+HQ_FOR_VERDICTS = 0.5         # the fraction of HQ samples both arms need for a verdict on modes or reverse KL
 HQ_RULE = ("Verdicts on modes, reverse KL and steps to all modes are drawn only where the mean HQ of both arms is "
-           f"at least {HQ_FOR_VERDICTS:.0%} at that step, and withheld otherwise: those numbers count only the HQ "
-           "samples, so below about half HQ they rank how widely G spreads, not how many modes it covers (the "
-           "noise baselines' rows show such scores with no mode structure at all). Each verdict gives the paired "
-           "mean difference (other − base) ± its standard error and a two-sided exact sign test over the seeds "
-           "that differ.")
-BASELINE_NOTE = ("*noise* rows: samplers with no mode structure scored by the same code (2,500 points, one draw per "
-                 "seed): *uniform over the extent* draws from the centres' bounding box widened by half the "
-                 "smallest distance between two centres; *smeared along the modes* draws along the ring's circle "
-                 "(or, on other mixtures, the segments joining nearest centres: a grid's lines) with the modes' σ "
-                 "across it. A method near them on modes or reverse KL is not covering modes.")
+           f"at least {100 * HQ_FOR_VERDICTS:.0f} % at that step (for steps to all modes: at the end), and withheld "
+           "otherwise: those numbers count only the HQ samples, so below about half HQ they rank how widely G "
+           "spreads, not how many modes it covers (the noise baselines' rows show such scores with no mode "
+           "structure at all). Each verdict gives the paired mean difference (other − base) ± its standard error "
+           "and a two-sided exact sign test over the seeds that differ.")
+BASELINE_NOTE = (f"*noise* rows: samplers with no mode structure scored by the same code ({BASELINE_SAMPLES:,} "
+                 "points, one draw per seed): *uniform over the extent* draws from the centres' bounding box widened "
+                 "by half the smallest distance between two centres; *smeared along the modes* draws along the "
+                 "ring's circle (or, on other mixtures, the segments joining nearest centres: a grid's lines) with "
+                 "the modes' σ across it. A method near them on modes or reverse KL is not covering modes.")
 
 
 def _verdict(name: str, d: list[float], words=("more", "as many", "fewer"), unit: str = "", digits: int = 2) -> str:
@@ -282,7 +282,7 @@ def paired(groups: dict[str, list[Run]], base: str, other: str, at: list[Optiona
         if all(h >= HQ_FOR_VERDICTS for h in hq):
             return ""
         return (f"withheld: mean HQ {100 * hq[0]:.1f} % ({base}) and {100 * hq[1]:.1f} % ({other}), below "
-                f"{HQ_FOR_VERDICTS:.0%}")
+                f"{100 * HQ_FOR_VERDICTS:.0f} %")
 
     def tag(step) -> str:
         return "at the end" if step is None else f"at step {step}"
