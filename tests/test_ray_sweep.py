@@ -1,4 +1,5 @@
 import dataclasses
+import socket
 import subprocess
 import sys
 
@@ -70,7 +71,7 @@ def test_a_ray_sweep_writes_the_local_backends_folders_and_report(local_sweep, t
 @pytest.fixture
 def ray_instance():
     import ray  # the dev extra installs it
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
 
@@ -103,3 +104,15 @@ def test_toyviz_never_imports_ray_by_itself():
             "print('ray' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "False"
+
+
+def test_an_address_without_a_cluster_is_refused_at_once(tmp_path, capsys):
+    with socket.socket() as s:                              # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for address, match in [(f"127.0.0.1:{port}", "nothing answers there"), ("headnode", "--address takes HOST:PORT")]:
+        assert main(["sweep", "--preset", "bre-toy", "--out", str(tmp_path / "s"), "--backend", "ray",
+                     "--address", address]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and match in err[0]
+    assert not (tmp_path / "s").exists()

@@ -24,9 +24,11 @@ def cmd_sweep(args) -> int:
     if args.address and args.backend != "ray":
         raise UsageError("--address names a Ray cluster: use it with --backend ray")
     if args.backend == "ray":
-        from ..experiments.ray_sweep import require_ray
+        from ..experiments.ray_sweep import check_address, require_ray
         try:
             require_ray()                            # installed? say so before anything is written
+            if args.address:
+                check_address(args.address)          # a head there? (ray.init would retry for minutes)
         except ValueError as e:
             raise UsageError(str(e)) from None
     out = Path(args.out)
@@ -51,7 +53,11 @@ def cmd_sweep(args) -> int:
             bar.write(f"{res.label} seed {res.seed}: failed: {res.error}")
 
     t0 = time.perf_counter()
-    results = run_sweep(specs, args.workers, args.force, report, args.backend, args.address)
+    try:
+        results = run_sweep(specs, args.workers, args.force, report, args.backend, args.address)
+    except ValueError as e:                             # --address: a cluster there that refuses us
+        bar.close()
+        raise UsageError(str(e)) from None
     bar.close()
     ran = [r for r in results if not r.skipped]
     where = (f"Ray at {args.address}" if args.address else f"a local Ray instance of {args.workers} CPU(s)") \

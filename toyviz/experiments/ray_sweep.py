@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Iterator, Optional
@@ -70,15 +71,37 @@ def train_job(items: list[tuple]) -> tuple[list[RunResult], list[RunFiles]]:
 
 def connect(address: Optional[str], workers: int) -> bool:
     """Join the cluster at `address`, or start a local instance with `workers` CPUs; nothing when this process is
-    already connected (a caller's `ray.init`). True when this call connected (so the caller disconnects)."""
+    already connected (a caller's `ray.init`). True when this call connected (so the caller disconnects).
+    ValueError, in one line, when the cluster cannot be joined."""
     ray = require_ray()
     if ray.is_initialized():
         return False
     if address:
-        ray.init(address=address, log_to_driver=False)
+        check_address(address)
+        try:
+            ray.init(address=address, log_to_driver=False)
+        except Exception as e:        # ConnectionError wrapping the GCS's error: say what to check, in one line
+            text = f"{e}\n{e.__cause__ or ''}".strip()
+            why = ("it wants its token: set RAY_AUTH_MODE=token and copy the head's ~/.ray/auth_token here"
+                   if "Authentication" in text else text.splitlines()[-1][:200])
+            raise ValueError(f"--address {address}: cannot join the Ray cluster there ({why}; README: Sweeps on "
+                             f"Ray)") from None
     else:
-        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        # "local": a new instance even where `ray start` left a cluster running on this machine
+        ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False)
     return True
+
+
+def check_address(address: str, timeout: float = 10.0) -> None:
+    """ValueError when nothing accepts a connection at HOST:PORT: `ray.init` would retry for minutes."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"--address takes HOST:PORT, the head's `ray start --head --port` (got {address!r})")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as e:
+        raise ValueError(f"--address {address}: nothing answers there ({e.strerror or e}); start the head with "
+                         f"`ray start --head --port {port}` (README: Sweeps on Ray)") from None
 
 
 def run_jobs(work: list[list[RunSpec]], address: Optional[str] = None, workers: int = 1) -> Iterator[list[RunResult]]:
