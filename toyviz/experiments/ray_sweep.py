@@ -5,8 +5,8 @@ Results are shipped back, not written in place: a task trains its runs into a te
 runs it, with the same code the local backend runs in a worker (`sweep.run_batch`), and returns their files as
 bytes; the driver writes each run folder under the sweep's `--out` (a temporary folder renamed into place, so a
 folder is whole or absent). No folder needs to be shared between machines, and the folders are those of a local
-sweep. A task that dies (its worker killed, its machine lost) fails its runs, recorded per run as the local backend
-records a failure.
+sweep. A task whose worker or machine is lost is run again (twice at most); one that raises, or is lost for good,
+fails its runs, recorded per run as the local backend records a failure.
 
 Ray (`pip install ray`, the `ray` extra) is imported only here, and only when this backend runs.
 """
@@ -36,7 +36,9 @@ def require_ray():
 
 
 def read_folder(folder: Path) -> RunFiles:
+    """Every file under `folder`, for shipping to the driver (run folders are small: config, stats, checkpoint)."""
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
 
 
 def write_folder(folder: Path, files: RunFiles) -> None:
@@ -112,7 +114,9 @@ def run_jobs(work: list[list[RunSpec]], address: Optional[str] = None, workers: 
     started = connect(address, workers)
     pending: dict = {}
     try:
-        remote = ray.remote(num_cpus=1, max_retries=0)(train_job)    # one torch thread per task (sweep.run_batch)
+        # one CPU a task: run_batch trains on one torch thread. A task whose worker or machine is lost runs again
+        # (max_retries; training is deterministic and nothing is written until it returns); one that raises is not
+        remote = ray.remote(num_cpus=1, max_retries=2, retry_exceptions=False)(train_job)
         pending = {remote.remote(pack(job)): job for job in work}
         while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)
