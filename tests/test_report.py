@@ -1,6 +1,7 @@
 import json
 import math
 
+import numpy as np
 import pytest
 
 from toyviz.commands.cli import main
@@ -14,6 +15,7 @@ from toyviz.experiments.report import (
     mean_se,
     paired,
     parse_at,
+    reached_text,
     steps_to_all_modes,
     value_at,
 )
@@ -72,17 +74,61 @@ def test_load_group_values_and_steps_to_all_modes(sweep):
 def test_paired_counts_seeds(sweep):
     groups = group(load_runs(sweep))
     text = paired(groups, "plain", "bre", [200, None])
-    assert "2 common seeds" in text
-    assert "more modes at step 200 on 2, as many on 0, fewer on 0" in text
-    assert "more modes at the end on 1, as many on 1, fewer on 0" in text
-    assert "all modes sooner on 2, at the same evaluation on 0, later on 0, neither ever on 0" in text
+    assert text.startswith("**bre** vs **plain**, 2 common seeds:\n- ")
+    # modes at 200: bre 8, 7 against plain 5, 6 -> +3, +1: mean +2 ± 1; 2 more, 0 fewer -> p = 2·(1/4) = 0.5
+    assert ("- more modes at step 200 on 2, as many on 0, fewer on 0: mean difference +2.00 ± 1.00, "
+            "sign test p = 0.5 (not significant)") in text
+    assert "- more modes at the end on 1, as many on 1, fewer on 0: mean difference +0.50 ± 0.50" in text
+    # HQ at the end: 95 − 90, 96 − 70 -> +5, +26 points: mean 15.5 ± 10.5
+    assert "- more HQ at the end on 2, as many on 0, fewer on 0: mean difference +15.5 ± 10.5 points" in text
+    assert "- higher reverse KL at the end on 0, as high on 0, lower on 2: mean difference -0.175 ± 0.095" in text
+    assert ("- all modes sooner on 2, at the same evaluation on 0, later on 0, neither ever on 0: "
+            "sign test p = 0.5 (not significant)") in text
     assert "regions" not in text                                     # bre logged none: nothing to pair
     write_run(sweep, "more", 0, [2, 5, 8], [0.5, 0.8, 0.9], [1, 1, 1], regions=[[10, 12, 13], [20, 22, 25]])
     write_run(sweep, "more", 1, [3, 6, 7], [0.6, 0.8, 0.7], [1, 1, 1], regions=[[12, 14, 17], [30, 32, 30]])
     text = paired(group(load_runs(sweep)), "plain", "more", [None])
-    assert "more regions/l1 at the end on 1; more regions/l2 at the end on 1;" in text
+    assert "- more regions/l1 at the end on 1, as many on 0, fewer on 1: mean difference +0.0 ± 1.0" in text
+    assert "- more regions/l2 at the end on 1, as many on 0, fewer on 1: mean difference -1.5 ± 2.5" in text
     with pytest.raises(ValueError, match="no complete runs labelled 'nope'"):
         paired(groups, "plain", "nope", [None])
+
+
+def test_mode_verdicts_are_withheld_below_half_hq(tmp_path):
+    root = tmp_path / "sw"
+    for seed in (0, 1, 2):        # at step 100 "b" has 40 % HQ: its modes say how far it spreads, not coverage
+        write_run(root, "a", seed, [5, 6, 8], [0.6, 0.7, 0.9], [0.3, 0.2, 0.2])
+        write_run(root, "b", seed, [8, 8, 8], [0.4, 0.7, 0.9], [0.1, 0.1, 0.1])
+    text = paired(group(load_runs(root)), "a", "b", [100, 200, None])
+    assert "- modes at step 100: withheld: mean HQ 60.0 % (a) and 40.0 % (b), below 50 %" in text
+    assert "- more modes at step 200 on 3, as many on 0, fewer on 0: mean difference +2.00 ± 0.00, " \
+           "sign test p = 0.25 (not significant)" in text        # p = 2 · (1/2)³
+    # reverse KL is judged at the last step, where both arms have 90 % HQ
+    assert "- higher reverse KL at the end on 0, as high on 0, lower on 3: mean difference -0.100 ± 0.000" in text
+    md = make_report(root, pairs=[("a", "b")], at=[100, None])
+    assert "withheld otherwise" in md and "at least 50 %" in md
+
+
+def test_steps_to_all_modes_say_how_many_runs_got_there():
+    assert reached_text([1000.0, math.inf, 1500.0, 1250.0]) == "3/4 reached, median 1,250 steps"
+    assert reached_text([math.inf, math.inf]) == "none of 2 reached"
+
+
+def test_noise_baselines_rows_come_from_the_coverage_code(sweep):
+    from toyviz.engine.noise_baselines import baseline_coverage
+    md = make_report(sweep, at=[200, None])
+    rows = [line for line in md.splitlines() if line.startswith("| *noise: ")]
+    assert [r.split(" | ")[0] for r in rows] == ["| *noise: uniform over the extent*",
+                                                 "| *noise: smeared along the modes*"]
+    data = presets.get("ring8").data                                # write_run's runs are ring8, seeds 0, 1
+    modes = [baseline_coverage("smeared", data, 2500, s).modes for s in (0, 1)]
+    hq = [baseline_coverage("smeared", data, 2500, s).hq for s in (0, 1)]
+    cells = rows[1].strip("| ").split(" | ")
+    se = np.std(modes, ddof=1) / np.sqrt(2)
+    assert cells[1] == "0,1" and cells[2] == cells[5] == f"{np.mean(modes):.1f} ± {se:.1f}"   # same at every step
+    assert cells[3] == f"{100 * np.mean(hq):.1f} ± {100 * np.std(hq, ddof=1) / np.sqrt(2):.1f}" and cells[-1] == "–"
+    assert "*noise* rows: samplers with no mode structure" in md
+    assert "| *noise: " not in make_report(sweep, baselines=False)
 
 
 def test_report_table_extras_and_plots(sweep, tmp_path):
@@ -92,7 +138,7 @@ def test_report_table_extras_and_plots(sweep, tmp_path):
     # modes at 200: 5, 6 -> 5.5 ± 0.5; final: 8, 7 -> 7.5 ± 0.5; HQ 90%, 70% -> 80.0 ± 10.0;
     # KL final .1, .3 -> 0.200 ± 0.100
     assert "| 0,1 | 5.5 ± 0.5 | 80.0 ± 0.0 |" in row and "| 7.5 ± 0.5 | 80.0 ± 10.0 | 0.200 ± 0.100 |" in row
-    assert row.endswith("| 300 (1/2) |")
+    assert row.endswith("| 1/2 reached, median 300 steps |")
     assert "| regions | plain | 15.0 ± 1.0 | 29.0 ± 5.0 |" in md
     assert "| regions | bre | – | – |" in md                      # bre logged no region counts
     assert "Left out (failed or unfinished): bre seed 2 (TrainingDiverged: loss/d nan)." in md

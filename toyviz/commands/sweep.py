@@ -8,18 +8,29 @@ from pathlib import Path
 from ..engine.atomic_files import atomic_write_text
 from ..experiments.report import build_report, insert_section, parse_at, select_runs
 from ..experiments.runs import progress
-from ..experiments.sweep import RunResult, parse_grid, parse_shard, plan, run_state, run_sweep, shard
+from ..experiments.sweep import BACKENDS, RunResult, parse_grid, parse_shard, plan, run_state, run_sweep, shard
 from .common import UsageError, add_config_args, config_from_args
 
 
 def cmd_sweep(args) -> int:
-    """`python -m toyviz sweep --preset NAME --seeds N [--seed S] [--grid k=v1,v2] [--workers W] [--shard i/n]`."""
+    """`python -m toyviz sweep --preset NAME --seeds N [--seed S] [--grid k=v1,v2] [--workers W] [--shard i/n]
+    [--backend local|ray [--address HOST:PORT]]`."""
     if args.seeds < 1:
         raise UsageError(f"--seeds must be ≥ 1 (got {args.seeds})")
     if args.workers < 1:
         raise UsageError(f"--workers must be ≥ 1 (got {args.workers})")
     base = config_from_args(args)
     first = args.seed if args.seed is not None else 0
+    if args.address and args.backend != "ray":
+        raise UsageError("--address names a Ray cluster: use it with --backend ray")
+    if args.backend == "ray":
+        from ..experiments.ray_sweep import check_address, require_ray
+        try:
+            require_ray()                            # installed? say so before anything is written
+            if args.address:
+                check_address(args.address)          # a head there? (ray.init would retry for minutes)
+        except ValueError as e:
+            raise UsageError(str(e)) from None
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a folder")
@@ -42,11 +53,17 @@ def cmd_sweep(args) -> int:
             bar.write(f"{res.label} seed {res.seed}: failed: {res.error}")
 
     t0 = time.perf_counter()
-    results = run_sweep(specs, args.workers, args.force, report)
+    try:
+        results = run_sweep(specs, args.workers, args.force, report, args.backend, args.address)
+    except ValueError as e:                             # --address: a cluster there that refuses us
+        bar.close()
+        raise UsageError(str(e)) from None
     bar.close()
     ran = [r for r in results if not r.skipped]
+    where = (f"Ray at {args.address}" if args.address else f"a local Ray instance of {args.workers} CPU(s)") \
+        if args.backend == "ray" else f"{args.workers} worker(s)"
     print(f"sweep: {len(ran)} runs trained, {len(results) - len(ran)} already done, {len(failed)} failed, "
-          f"{time.perf_counter() - t0:.0f} s with {args.workers} worker(s) -> {out}")
+          f"{time.perf_counter() - t0:.0f} s with {where} -> {out}")
     return 1 if failed else 0
 
 
@@ -72,7 +89,7 @@ def cmd_report(args) -> int:
                 raise ValueError(f"--tensorboard {tb} exists and is not a folder")
         report = build_report(args.dir, at=at, labels=labels, pairs=pairs,
                               plot_dir=None if args.no_plots else plot_dir, link_from=out_md.parent,
-                              title=args.title, extras=extras)
+                              title=args.title, extras=extras, baselines=not args.no_baselines)
         md = report.markdown
         if tb is not None:
             from ..experiments.tensorboard_log import sweep_to_tensorboard
@@ -105,6 +122,10 @@ def add_commands(sub) -> None:
     s.add_argument("--name", help="label prefix instead of the preset name")
     s.add_argument("--workers", type=int, default=1, help="parallel processes, one torch thread each")
     s.add_argument("--shard", metavar="I/N", help="run only shard I of N (1-based) of the planned runs")
+    s.add_argument("--backend", choices=BACKENDS, default="local",
+                   help="local: worker processes here; ray: Ray tasks (the `ray` extra), run folders sent back")
+    s.add_argument("--address", metavar="HOST:PORT", help="with --backend ray: the cluster's head (`ray start "
+                                                           "--head`); default a local Ray instance of --workers CPUs")
     s.add_argument("--force", action="store_true", help="retrain runs that are done or hold another config")
     s.add_argument("--out", required=True, help="sweep folder")
     s.set_defaults(fn=cmd_sweep)
@@ -119,6 +140,8 @@ def add_commands(sub) -> None:
     r.add_argument("--section", help="the block name for --into (default: DIR's name)")
     r.add_argument("--plots", help="folder for the PNGs (default: beside the markdown)")
     r.add_argument("--no-plots", action="store_true")
+    r.add_argument("--no-baselines", action="store_true",
+                   help="leave out the noise baselines' rows (uniform over the extent, smeared along the modes)")
     r.add_argument("--extras", help="per-layer number families to keep, e.g. regions,div/patterns (default: all)")
     r.add_argument("--tensorboard", metavar="OUT", help="also write the runs' curves as TensorBoard runs, "
                                                         "OUT/<label>/seed<N>, to see them side by side")

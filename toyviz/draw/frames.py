@@ -147,7 +147,7 @@ def iter_frame_data(trainer, indices: Optional[Sequence[int]] = None, *, raster:
         fake_t = fakes(i)
         D.load_state_dict(snaps[i]["nets"]["D"])
         fake = fake_t.cpu().numpy()
-        cov = mode_coverage(fake, centers, data.std, w)
+        cov = mode_coverage(fake, centers, data.coverage_std, w)
         r = raster_of(trainer, resolution, snapshot=i, mosaic=mosaic) if raster else None
         yield FrameData(
             preset=cfg.preset, step=snaps[i]["iteration"], total_steps=max(cfg.optim.iters, 1),

@@ -30,8 +30,14 @@ class Mixture:
 
     @property
     def std(self) -> float:
-        """The common σ used by the coverage protocol (the mean σ when they differ)."""
+        """The mixture's σ: the mean σ when they differ."""
         return float(self.stds.mean())
+
+    @property
+    def coverage_std(self):
+        """The σ `coverage.mode_coverage` scores the modes by: `std` when every mode has the same σ (the float32
+        mean, so those numbers stay what they were), else each mode's own σ (K,), as PacGAN's metric code does."""
+        return self.std if bool(torch.all(self.stds == self.stds[0])) else self.stds.double().numpy()
 
     def sample(self, n: int, generator: torch.Generator, return_labels: bool = False):
         """n points (n, 2); with `return_labels`, also each point's mixture component (n,)."""

@@ -185,7 +185,7 @@ class Trainer(PhasedTrainer):
     def evaluate(self) -> dict[str, float]:
         """Mode coverage of G's samples on the fixed evaluation noise (METHODS §5), then each callback's numbers;
         with the K+1 classifier also its accuracy on held-out labelled points, `eval/accuracy`."""
-        cov = mode_coverage(self.eval_samples().cpu().numpy(), self.data.centers.numpy(), self.data.std,
+        cov = mode_coverage(self.eval_samples().cpu().numpy(), self.data.centers.numpy(), self.data.coverage_std,
                             self.data.weights.numpy())
         out = {"eval/modes": float(cov.modes), "eval/hq": cov.hq, "eval/reverse_kl": cov.reverse_kl}
         for cb in self.callbacks:

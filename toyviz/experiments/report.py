@@ -3,10 +3,13 @@
 
 Reads run folders (`<label>/seed<N>/config.json + stats.jsonl`, as `toyviz sweep` writes them); groups runs by
 label; the numbers are the trainer's periodic evaluation: `eval/modes`, `eval/hq`, `eval/reverse_kl` (METHODS §5)
-and, when logged, `div/...` (pattern diversity of fake points) and `regions/...` (region counts per layer).
+and, when logged, `div/...` (pattern diversity of fake points) and `regions/...` (region counts per layer). The
+coverage table ends with noise baselines (`engine.noise_baselines`) scored by the same code; `--pair` verdicts
+carry paired statistics (`paired_stats`) and are withheld on modes and reverse KL where HQ is below HQ_FOR_VERDICTS.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -20,8 +23,11 @@ import numpy as np
 from ..draw.frames import layers_name
 from ..draw.polygon_figure import save_figure
 from ..engine.atomic_files import atomic_write_text
-from ..engine.config import Config
+from ..engine.config import Config, DataConfig
 from ..engine.data import make_data
+from ..engine.noise_baselines import BASELINES, baseline_coverage
+from ..engine.noise_baselines import SAMPLES as BASELINE_SAMPLES
+from .paired_stats import mean_se, p_text, paired_differences, sign_test
 from .sweep import ERROR_FILE
 
 CORE_KEYS = ("eval/modes", "eval/hq", "eval/reverse_kl")
@@ -89,18 +95,6 @@ def group(runs: list[Run]) -> dict[str, list[Run]]:
         if r.complete:
             out.setdefault(r.label, []).append(r)
     return {k: sorted(v, key=lambda r: r.seed) for k, v in out.items()}
-
-
-def mean_se(values) -> tuple[float, float]:
-    """Mean and standard error s/√n (s with n−1) of the values that were logged (NaN = not logged, left out);
-    se is NaN for one value; the mean is inf if any value is inf."""
-    v = np.asarray(values, dtype=np.float64)
-    v = v[~np.isnan(v)]
-    if len(v) == 0:
-        return math.nan, math.nan
-    if not np.all(np.isfinite(v)):
-        return math.inf, math.nan
-    return float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan
 
 
 def value_at(run: Run, key: str, step: Optional[int]) -> float:
@@ -172,23 +166,57 @@ def families(keys: list[str]) -> dict[str, list[str]]:
     return out
 
 
-def summary_table(groups: dict[str, list[Run]], at: list[Optional[int]]) -> str:
-    """One row per label: seeds, then modes / HQ % / reverse KL at each step in `at` (None = final), then the
-    steps until all modes were first captured (mean over the runs that got there, and how many did)."""
+def summary_table(groups: dict[str, list[Run]], at: list[Optional[int]], baselines: bool = False) -> str:
+    """One row per label: seeds, then modes / HQ % / reverse KL at each step in `at` (None = final), then how many
+    runs captured all modes at some evaluation and the median step at which they first did. With `baselines`,
+    the noise baselines' rows follow (`baseline_rows`)."""
     head = ["method", "seeds"]
     for step in at:
         tag = "final" if step is None else f"step {step}"
         head += [f"{NAMES[k]} ({tag})" for k in CORE_KEYS]
-    head.append("steps to all modes (runs that got there)")
+    head.append("steps to all modes")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for label, runs in groups.items():
         row = [label, _seed_list([r.seed for r in runs])]
         for step in at:
             row += [fmt(*mean_se([value_at(r, k, step) for r in runs]), k) for k in CORE_KEYS]
-        hits = [t for t in map(steps_to_all_modes, runs) if math.isfinite(t)]
-        row.append(f"{fmt(*mean_se(hits), 'steps')} ({len(hits)}/{len(runs)})" if hits else f"never (0/{len(runs)})")
+        row.append(reached_text([steps_to_all_modes(r) for r in runs]))
         lines.append("| " + " | ".join(row) + " |")
+    if baselines:
+        lines += baseline_rows(groups, len(at))
     return "\n".join(lines)
+
+
+def reached_text(steps: list[float]) -> str:
+    """'7/10 reached, median 1,250 steps' (the count first: a mean over the runs that got there hides the others;
+    the median of those runs' first steps), or 'none of 10 reached'."""
+    hits = [t for t in steps if math.isfinite(t)]
+    if not hits:
+        return f"none of {len(steps)} reached"
+    return f"{len(hits)}/{len(steps)} reached, median {float(np.median(hits)):,.0f} steps"
+
+
+def baseline_rows(groups: dict[str, list[Run]], n_steps: int) -> list[str]:
+    """Table rows of the noise baselines (`engine.noise_baselines`: uniform over the extent, smeared along the
+    modes) for each mixture the runs train on, scored by the same `mode_coverage`, BASELINE_SAMPLES points drawn
+    once per seed of the table (mean ± s.e. over those draws); the same numbers in every step's columns (a
+    baseline does not train). No rows for a point cloud or a single mode."""
+    runs = [r for rs in groups.values() for r in rs]
+    seeds = sorted({r.seed for r in runs})
+    mixtures: dict[str, tuple[str, DataConfig]] = {}          # data config -> (the first label using it, config)
+    for r in runs:
+        key = json.dumps(dataclasses.asdict(r.cfg.data), sort_keys=True)
+        if r.cfg.data.kind != "points" and r.n_modes > 1:
+            mixtures.setdefault(key, (r.label, r.cfg.data))
+    rows = []
+    for label, data in mixtures.values():
+        for name, title in BASELINES.items():
+            cov = [baseline_coverage(name, data, BASELINE_SAMPLES, seed) for seed in seeds]
+            cells = [fmt(*mean_se([c.modes for c in cov]), "eval/modes"), fmt(*mean_se([c.hq for c in cov]), "eval/hq"),
+                     fmt(*mean_se([c.reverse_kl for c in cov]), "eval/reverse_kl")]
+            tag = f"*noise: {title}*" + (f" (data of {label})" if len(mixtures) > 1 else "")
+            rows.append("| " + " | ".join([tag, _seed_list(seeds)] + cells * n_steps + ["–"]) + " |")
+    return rows
 
 
 def extras_table(groups: dict[str, list[Run]], step: Optional[int] = None) -> str:
@@ -207,9 +235,35 @@ def extras_table(groups: dict[str, list[Run]], step: Optional[int] = None) -> st
     return "\n".join(lines)
 
 
+HQ_FOR_VERDICTS = 0.5         # the fraction of HQ samples both arms need for a verdict on modes or reverse KL
+HQ_RULE = ("Verdicts on modes, reverse KL and steps to all modes are drawn only where the mean HQ of both arms is "
+           f"at least {100 * HQ_FOR_VERDICTS:.0f} % at that step (for steps to all modes: at the end), and withheld "
+           "otherwise: those numbers count only the HQ samples, so below about half HQ they rank how widely G "
+           "spreads, not how many modes it covers (the noise baselines' rows show such scores with no mode "
+           "structure at all). Each verdict gives the paired mean difference (other − base) ± its standard error "
+           "and a two-sided exact sign test over the seeds that differ.")
+BASELINE_NOTE = (f"*noise* rows: samplers with no mode structure scored by the same code ({BASELINE_SAMPLES:,} "
+                 "points, one draw per seed): *uniform over the extent* draws from the centres' bounding box widened "
+                 "by half the smallest distance between two centres; *smeared along the modes* draws along the "
+                 "ring's circle (or, on other mixtures, the segments joining nearest centres: a grid's lines) with "
+                 "the modes' σ across it. A method near them on modes or reverse KL is not covering modes.")
+
+
+def _verdict(name: str, d: list[float], words=("more", "as many", "fewer"), unit: str = "", digits: int = 2) -> str:
+    """'more modes at the end on 7, as many on 1, fewer on 2: mean difference +1.90 ± 0.80, sign test p = 0.18
+    (not significant)' for per-seed differences `d` (other − base)."""
+    pd = paired_differences(d)
+    diff = "mean difference " + ("–" if math.isnan(pd.mean) else f"{pd.mean:+.{digits}f}" + (
+        "" if math.isnan(pd.se) else f" ± {pd.se:.{digits}f}") + unit)
+    return (f"{words[0]} {name} on {pd.more}, {words[1]} on {pd.same}, {words[2]} on {pd.fewer}: {diff}, "
+            f"{p_text(pd.p)}")
+
+
 def paired(groups: dict[str, list[Run]], base: str, other: str, at: list[Optional[int]]) -> str:
-    """Per-seed comparison of `other` against `base` on their common seeds: on how many seeds it captured
-    more / as many / fewer modes at each step in `at`, and reached all modes sooner / at once / later."""
+    """Per-seed comparison of `other` against `base` on their common seeds, one verdict a line: modes at each step
+    in `at`, then at the last of them HQ, reverse KL and region counts, and which reached all modes sooner; each
+    with its paired mean difference ± s.e. and sign test (`_verdict`). Verdicts on modes, reverse KL and steps to
+    all modes are withheld where either arm's mean HQ is below HQ_FOR_VERDICTS (HQ_RULE says why)."""
     for name in (base, other):
         if name not in groups:
             raise ValueError(f"--pair: no complete runs labelled {name!r} (have: {', '.join(groups)})")
@@ -218,22 +272,42 @@ def paired(groups: dict[str, list[Run]], base: str, other: str, at: list[Optiona
     seeds = sorted(set(b) & set(o))
     if not seeds:
         raise ValueError(f"--pair {base},{other}: the two share no seed")
+
+    def diffs(key, step):
+        return [value_at(o[s], key, step) - value_at(b[s], key, step) for s in seeds]
+
+    def withheld(step) -> str:
+        """'' when both arms' mean HQ at `step` reaches the threshold, else why the verdict is withheld."""
+        hq = [mean_se([value_at(runs[s], "eval/hq", step) for s in seeds])[0] for runs in (b, o)]
+        if all(h >= HQ_FOR_VERDICTS for h in hq):
+            return ""
+        return (f"withheld: mean HQ {100 * hq[0]:.1f} % ({base}) and {100 * hq[1]:.1f} % ({other}), below "
+                f"{100 * HQ_FOR_VERDICTS:.0f} %")
+
+    def tag(step) -> str:
+        return "at the end" if step is None else f"at step {step}"
+
     parts = []
     for step in at:
-        d = [value_at(o[s], "eval/modes", step) - value_at(b[s], "eval/modes", step) for s in seeds]
-        tag = "at the end" if step is None else f"at step {step}"
-        parts.append(f"more modes {tag} on {sum(x > 0 for x in d)}, as many on {sum(x == 0 for x in d)}, "
-                     f"fewer on {sum(x < 0 for x in d)}")
+        why = withheld(step)
+        parts.append(f"modes {tag(step)}: {why}" if why else _verdict(f"modes {tag(step)}", diffs("eval/modes", step)))
+    last = at[-1]
+    parts.append(_verdict(f"HQ {tag(last)}", [100 * x for x in diffs("eval/hq", last)], unit=" points", digits=1))
+    why = withheld(last)
+    parts.append(f"reverse KL {tag(last)}: {why}" if why else _verdict(
+        f"reverse KL {tag(last)}", diffs("eval/reverse_kl", last), ("higher", "as high", "lower"), digits=3))
     for key in families(extra_keys([o[s] for s in seeds] + [b[s] for s in seeds])).get("regions", []):
-        d = [value_at(o[s], key, at[-1]) - value_at(b[s], key, at[-1]) for s in seeds]
+        d = diffs(key, last)
         if not any(math.isnan(x) for x in d):
-            parts.append(f"more {key} {'at the end' if at[-1] is None else f'at step {at[-1]}'} "
-                         f"on {sum(x > 0 for x in d)}")
+            parts.append(_verdict(f"{key} {tag(last)}", d, digits=1))
     t = [(steps_to_all_modes(o[s]), steps_to_all_modes(b[s])) for s in seeds]
-    parts.append(f"all modes sooner on {sum(x < y for x, y in t)}, at the same evaluation on "
-                 f"{sum(x == y < math.inf for x, y in t)}, later on {sum(x > y for x, y in t)}, "
-                 f"neither ever on {sum(x == y == math.inf for x, y in t)}")
-    return f"**{other}** vs **{base}**, {len(seeds)} common seeds: " + "; ".join(parts) + "."
+    sooner, later = sum(x < y for x, y in t), sum(x > y for x, y in t)
+    why = withheld(None)
+    parts.append(f"all modes: {why}" if why else
+                 f"all modes sooner on {sooner}, at the same evaluation on {sum(x == y < math.inf for x, y in t)}, "
+                 f"later on {later}, neither ever on {sum(x == y == math.inf for x, y in t)}: "
+                 f"{p_text(sign_test(sooner, later))}")
+    return f"**{other}** vs **{base}**, {len(seeds)} common seeds:\n" + "\n".join(f"- {p}" for p in parts)
 
 
 def _seed_list(seeds: list[int]) -> str:
@@ -332,10 +406,11 @@ def make_report(root, **kw) -> str:
 
 def build_report(root, *, at: Optional[list[Optional[int]]] = None, labels: Optional[list[str]] = None,
                  pairs: Optional[list[tuple[str, str]]] = None, plot_dir=None, link_from=None,
-                 title: str = "", extras: Optional[list[str]] = None) -> Report:
+                 title: str = "", extras: Optional[list[str]] = None, baselines: bool = True) -> Report:
     """The markdown report of the runs under `root`; with `plot_dir`, also one PNG per number (links in the
     markdown are relative to the folder `link_from`, default `plot_dir`'s parent). `extras` keeps only those
-    families of per-layer numbers (e.g. ['regions', 'div/patterns']); None keeps all."""
+    families of per-layer numbers (e.g. ['regions', 'div/patterns']); None keeps all. `baselines` adds the noise
+    baselines' rows to the coverage table (`baseline_rows`)."""
     runs = select_runs(root, labels=labels, extras=extras)
     groups = group(runs)
     if labels:
@@ -343,9 +418,12 @@ def build_report(root, *, at: Optional[list[Optional[int]]] = None, labels: Opti
     at = at or [None]
     chosen = [r for rs in groups.values() for r in rs]
     md = [f"### {title}\n" if title else ""]
-    md.append(summary_table(groups, at))
-    if "∞" in md[-1]:
+    table = summary_table(groups, at, baselines)
+    md.append(table)
+    if "∞" in table:
         md += ["", UNDEFINED_KL]
+    if "| *noise: " in table:
+        md += ["", BASELINE_NOTE]
     table = extras_table(groups, at[-1])
     if table:
         tag = "at the end" if at[-1] is None else f"at step {at[-1]}"
@@ -354,6 +432,8 @@ def build_report(root, *, at: Optional[list[Optional[int]]] = None, labels: Opti
                f"fake point), `div/patterns` and `div/entropy` the patterns of layer l alone:", "", table]
     for base, other in pairs or []:
         md += ["", paired(groups, base, other, at)]
+    if pairs:
+        md += ["", HQ_RULE]
     bad = [r for r in runs if not r.complete and (not labels or r.label in labels)]
     if bad:
         md += ["", "Left out (failed or unfinished): " + "; ".join(

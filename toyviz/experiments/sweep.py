@@ -193,17 +193,30 @@ def jobs(specs: list[RunSpec], workers: int = 1) -> list[list[RunSpec]]:
     return out
 
 
-def _run_packed(items) -> list[RunResult]:
+def pack(job: list[RunSpec]) -> list[tuple]:
+    """A job as another process receives it: `(label, seed, config dict, out)` per run (plain picklable values)."""
+    return [(s.label, s.seed, s.cfg.to_dict(), str(s.out)) for s in job]
+
+
+def run_packed(items) -> list[RunResult]:
+    """`run_batch` of a job sent to another process (`pack`)."""
     return run_batch([RunSpec(label, seed, Config.from_dict(cfg_dict), Path(out))
                       for label, seed, cfg_dict, out in items])
 
 
+BACKENDS = ("local", "ray")
+
+
 def run_sweep(specs: list[RunSpec], workers: int = 1, force: bool = False,
-              on_result: Optional[Callable[[RunResult], None]] = None) -> list[RunResult]:
-    """Run every spec not already done, in `workers` spawned processes (in this process when workers is 1), the
-    seeds of a config that can be batched as seed batches (`jobs`).
+              on_result: Optional[Callable[[RunResult], None]] = None, backend: str = "local",
+              address: Optional[str] = None) -> list[RunResult]:
+    """Run every spec not already done, the seeds of a config that can be batched as seed batches (`jobs`): with
+    the local backend in `workers` spawned processes (in this process when workers is 1); with "ray" as Ray tasks
+    (`ray_sweep.run_jobs`: on the cluster at `address`, else on a local instance of `workers` CPUs).
 
     A folder holding a run of a different config is refused (ValueError) unless `force`, which retrains it."""
+    if backend not in BACKENDS:
+        raise ValueError(f"--backend must be one of {', '.join(BACKENDS)} (got {backend!r})")
     todo, results = [], []
     for spec in specs:
         state = run_state(spec)
@@ -219,13 +232,15 @@ def run_sweep(specs: list[RunSpec], workers: int = 1, force: bool = False,
             shutil.rmtree(spec.out)
         todo.append(spec)
     work = jobs(todo, workers)
-    if workers <= 1 or len(work) <= 1:
+    pool = None
+    if backend == "ray":             # Ray is imported only by that backend, only now
+        from .ray_sweep import run_jobs
+        it = run_jobs(work, address, workers) if work else iter(())
+    elif workers <= 1 or len(work) <= 1:
         it = map(run_batch, work)
-        pool = None
     else:
         pool = multiprocessing.get_context("spawn").Pool(min(workers, len(work)))
-        it = pool.imap_unordered(_run_packed, [[(s.label, s.seed, s.cfg.to_dict(), str(s.out)) for s in job]
-                                               for job in work])
+        it = pool.imap_unordered(run_packed, [pack(job) for job in work])
     try:
         for job_results in it:
             for res in job_results:
@@ -236,4 +251,6 @@ def run_sweep(specs: list[RunSpec], workers: int = 1, force: bool = False,
         if pool is not None:
             pool.terminate()
             pool.join()
+        if hasattr(it, "close"):                # the Ray backend's generator: cancel its tasks, disconnect
+            it.close()
     return results
