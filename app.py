@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
+import streamlit.components.v1 as components
 import torch
 
 from toyviz.draw.frames import DEFAULT_PANELS
@@ -14,7 +15,16 @@ from toyviz.draw.render import draw_frame
 from toyviz.engine import presets
 from toyviz.geometry.divergences import minibatch_curves
 from toyviz.malloc_tuning import reuse_freed_memory
-from toyviz.page.session import Session, config_fields, config_with, open_image_run, panel_options, parse_overrides
+from toyviz.page import data_edits
+from toyviz.page.session import (
+    Session,
+    config_fields,
+    config_with,
+    open_image_run,
+    option_values,
+    panel_options,
+    parse_overrides,
+)
 
 torch.set_num_threads(1)                 # small nets: one thread per visitor is fastest on a shared machine
 reuse_freed_memory()                     # every rerun's rasters reuse the last one's freed arrays (no page faults)
@@ -289,30 +299,45 @@ def timeline(s: Session) -> None:
     s.scrub(None if choice == "live" else labels.index(choice))
 
 
+STAT_KEYS = ("step", "loss/d", "loss/g", "eval/modes", "eval/hq", "eval/reverse_kl", "reg/bre/me", "reg/bre/ac")
+COVERAGE_KEYS = ("eval/modes", "eval/hq", "eval/reverse_kl")
+CLOUD_DISTANCE = "sliced W₁, G's points to the data"
+
+
+def run_numbers(s: Session, label: str, n: dict, fd) -> dict:
+    """The statistics the table shows for one run. A point cloud has no modes, so its coverage numbers give way
+    to the sliced Wasserstein distance between G's fixed-noise points and a fixed sample of the data."""
+    if s.config_of(label).data.kind != "points":
+        return {k: n[k] for k in STAT_KEYS if k in n}
+    shown = {k: n[k] for k in STAT_KEYS if k in n and k not in COVERAGE_KEYS}
+    return shown | {CLOUD_DISTANCE: data_edits.sliced_wasserstein(fd.fake, fd.real)}
+
+
 def pictures(s: Session, view: dict) -> None:
-    cols = st.columns(len(s.runs))
-    width = view["width"] // len(s.runs)
-    resolution = view["resolution"]
-    numbers = s.numbers()
-    for col, label in zip(cols, s.runs):
-        with col:
-            fd = s.frame_data(label, view["panels"], resolution, hover=view["interactive"])
-            if len(s.runs) > 1:
-                diff = "" if label == "A" else " · " + ", ".join(f"{k}={v}" for k, v in s.ab.items())
-                st.markdown(f"**{label}**{diff}")
-            if view["interactive"]:
-                for p in view["panels"]:
-                    st.plotly_chart(plotly_panel(fd, p), key=f"plot_{label}_{p}")
-            else:
-                height = int(width * 0.75)
-                st.image(draw_frame(fd, view["panels"], (width, height)), caption=f"run {label} · step {fd.step}")
-            if label == "A" or view["interactive"]:
-                st.caption("  \n".join(panel_caption(p) for p in view["panels"]))
-            n = numbers[label]
-            keys = [k for k in ("step", "loss/d", "loss/g", "eval/modes", "eval/hq", "eval/reverse_kl",
-                                "reg/bre/me", "reg/bre/ac") if k in n]
-            st.dataframe({"stat": keys, "value": [f"{n[k]:.4g}" for k in keys]}, hide_index=True,
-                         key=f"numbers_{label}")
+    """Each run's picture at the column's full width (A/B: one above the other, so both stay legible), then one
+    table of the numbers with the runs side by side."""
+    width, resolution = view["width"], view["resolution"]
+    numbers, table = s.numbers(), {}
+    for label in s.runs:
+        fd = s.frame_data(label, view["panels"], resolution, hover=view["interactive"])
+        if len(s.runs) > 1:
+            a_values = option_values(s.cfg, s.ab)
+            diff = "the reference run" if label == "A" else "differs from A in " + ", ".join(
+                f"{k} = {v} (A: {a_values[k]})" for k, v in s.ab.items())
+            st.markdown(f"**run {label}** · {diff}")
+        if view["interactive"]:
+            for p in view["panels"]:
+                st.plotly_chart(plotly_panel(fd, p), key=f"plot_{label}_{p}")
+        else:
+            height = int(width * 0.75)
+            st.image(draw_frame(fd, view["panels"], (width, height)), caption=f"run {label} · step {fd.step}",
+                     width="stretch")
+        if label == "A" or view["interactive"]:
+            st.caption("  \n".join(panel_caption(p) for p in view["panels"]))
+        table[label] = run_numbers(s, label, numbers[label], fd)
+    keys = list(dict.fromkeys(k for n in table.values() for k in n))
+    st.dataframe({"stat": keys} | {f"run {label}": [f"{n[k]:.4g}" if k in n else "" for k in keys]
+                                   for label, n in table.items()}, hide_index=True, key="numbers")
 
 
 def live(s: Session, view: dict) -> None:
@@ -332,7 +357,11 @@ def live(s: Session, view: dict) -> None:
         half = " (D half taken)" if s.trainer.d_phases else ""
         st.caption(f"{state} · step {s.trainer.iteration}{half} of {s.cfg.optim.iters} · {s.n_snapshots} "
                    "snapshots")
-        pictures(s, view)
+        editor, picture = st.columns([1, 2])
+        with editor:
+            data_editor(s)
+        with picture:
+            pictures(s, view)
         if view.get("g_map"):
             g_map_view(s, view)
     body()
@@ -379,25 +408,40 @@ def export(s: Session, view: dict) -> None:
                              on_click="ignore")
 
 
-def centre_picker(s: Session) -> None:
-    """Place Gaussian centres by selecting points of a grid over the view (click, shift-click, box or lasso)."""
-    with st.expander("Place Gaussian centres by clicking", expanded=False):
-        x0, x1, y0, y1 = s.cfg.viz.extent
-        gx, gy = np.meshgrid(np.linspace(x0, x1, 25), np.linspace(y0, y1, 25))
-        centres = s.trainer.data.centers.numpy()
-        fig = go.Figure([go.Scatter(x=gx.ravel(), y=gy.ravel(), mode="markers", name="grid",
-                                    marker={"size": 7, "color": "#cccccc"}),
-                         go.Scatter(x=centres[:, 0], y=centres[:, 1], mode="markers", name="current centres",
-                                    marker={"size": 10, "color": "#1f5fbf", "symbol": "x"})])
-        fig.update_layout(height=420, width=460, margin={"t": 10, "b": 10}, dragmode="select",
-                          yaxis={"scaleanchor": "x"}, showlegend=False)
-        event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"),
-                                key=f"centre_pick{s.version}", width="content")
-        chosen = [[p["x"], p["y"]] for p in event.selection.points if p.get("curve_number") == 0]
-        if st.button(f"Use the {len(chosen)} selected points as centres", key="centres_go", disabled=not chosen):
-            message = attempt(s.set_centers, chosen)
-            if message:
-                st.rerun()
+DATA_CANVAS = components.declare_component("toyviz_data_panel", path=str(data_edits.CANVAS_DIR))
+DATA_TOOLS = {"click": "click: add a mode (on a ×: remove it)", "draw": "draw a cloud of points"}
+CANVAS_POINTS = 600                      # real and fake points sent to the browser's data panel: enough to see
+
+
+def data_editor(s: Session) -> None:
+    """The data panel the visitor edits (toyviz/page/data_canvas): click to add a Gaussian mode or remove one, drag
+    to draw a cloud, undo. Gestures are applied before the panel is drawn, so it shows their result at once."""
+    st.markdown("**The data** · blue: real points, red: G's points, ×: the modes' centres")
+    c = st.columns([3, 1])
+    tool = c[0].radio("data tool", list(DATA_TOOLS), format_func=DATA_TOOLS.get, key="data_tool", horizontal=True,
+                      label_visibility="collapsed")
+    if c[1].button("Undo", key="undo_data", icon=":material/undo:", disabled=not s.data_undo,
+                   help="put back the data as it was before the last click or drawing"):
+        message = attempt(s.undo_data)
+        if message:
+            st.info(message)
+    seen = st.session_state.setdefault("gestures_seen", [])
+    value = st.session_state.get("data_canvas")
+    for event in value.get("events", []) if isinstance(value, dict) else []:
+        gid = str(event.get("id")) if isinstance(event, dict) else ""
+        if gid in seen:
+            continue
+        seen.append(gid)
+        message = attempt(s.gesture, event)
+        if message:
+            (st.warning if "not yet applied" in message else st.info)(message)
+    del seen[:-500]
+    fd = s.frame_data("A", ["data"])
+    centers = [] if s.cfg.data.kind == "points" else fd.centers.round(4).tolist()
+    hint = "drag to draw; each stroke adds points" if tool == "draw" else "click to add a mode, click a × to remove"
+    DATA_CANVAS(extent=list(fd.extent), real=fd.real[:CANVAS_POINTS].round(3).tolist(),
+                fake=fd.fake[:CANVAS_POINTS].round(3).tolist(), centers=centers, tool=tool, hint=hint,
+                key="data_canvas", default=None)
 
 
 def explore_page() -> None:
@@ -413,7 +457,6 @@ def explore_page() -> None:
     ab_controls(s)
     uploads(s)
     live(s, view)
-    centre_picker(s)
     export(s, view)
 
 

@@ -97,8 +97,9 @@ def test_ab_side_by_side(at):
     at.button(key="step").click().run()
     s = sess(at)
     assert list(s.runs) == ["A", "B"] and s.runs["B"].iteration == 3 == s.runs["A"].iteration
-    assert len(at.image) == 2 and len(at.dataframe) == 2
-    assert any("reg.bre.weight=1.0" in m.value for m in at.markdown)
+    assert len(at.image) == 2 and len(at.dataframe) == 1              # one above the other; one table
+    assert list(at.dataframe[0].value.columns) == ["stat", "run A", "run B"]
+    assert any("reg.bre.weight = 1.0 (A: 0.0)" in m.value for m in at.markdown)
     at.text_area(key="ab_text").set_value("seed=4")
     at.button(key="ab_start").click().run()
     assert any("seed" in e.value for e in at.error) and list(s.runs) == ["A", "B"]
@@ -238,3 +239,36 @@ def test_step_d_after_scrubbing_shows_the_live_weights(at):
     at.button(key="step_d").click().run()
     assert sess(at).view is None and "paused · step 6 (D half taken)" in caption(at)
     assert not at.exception
+
+
+def gesture(app, *events):
+    """What the browser's data panel sends: every gesture so far, each with its id."""
+    app.session_state["data_canvas"] = {"events": [dict(e) for e in events]}
+    app.run()
+
+
+def test_click_draw_and_undo_on_the_data_panel(at):
+    at.button(key="step").click().run()
+    before = image_urls(at)
+    add = {"id": "t-1", "kind": "click", "points": [[0.1, 0.2]]}
+    gesture(at, add)
+    s = sess(at)
+    assert s.trainer.data.n_modes == 9 and s.trainer.iteration == 3      # the run carries on with the new data
+    assert any("added a mode at (0.10, 0.20)" in i.value for i in at.info) and image_urls(at) != before
+    at.run()                                               # a rerun sees the same gesture again: applied once only
+    assert s.trainer.data.n_modes == 9
+    remove = {"id": "t-2", "kind": "click", "points": [[0.11, 0.19]]}
+    outside = {"id": "t-3", "kind": "click", "points": [[4.0, 0.0]]}
+    gesture(at, add, remove, outside)                      # two made while the page was busy: neither is lost
+    assert s.trainer.data.n_modes == 8 and any("outside the plot" in e.value for e in at.error)
+    assert not at.exception
+    at.session_state["data_tool"] = "draw"
+    gesture(at, add, remove, outside, {"id": "t-4", "kind": "stroke", "points": [[-1, -1], [1, 1]]})
+    assert s.cfg.data.kind == "points" and s.trainer.iteration == 3
+    stats = at.dataframe[0].value["stat"].tolist()        # a cloud has no modes: a distance instead of coverage
+    assert "sliced W₁, G's points to the data" in stats and "eval/modes" not in stats
+    gesture(at, add, remove, outside, {"id": "t-4"}, {"id": "t-5", "kind": "stroke", "points": [[0, 0]]})
+    assert any("drawing is empty" in e.value for e in at.error) and s.cfg.data.kind == "points"
+    at.button(key="undo_data").click().run()
+    assert s.cfg.data.kind == "mixture" and s.trainer.data.n_modes == 8
+    assert any("undid" in i.value for i in at.info) and not at.exception
