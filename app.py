@@ -15,7 +15,7 @@ from toyviz.draw.render import draw_frame
 from toyviz.engine import presets
 from toyviz.geometry.divergences import minibatch_curves
 from toyviz.malloc_tuning import reuse_freed_memory
-from toyviz.page import data_edits
+from toyviz.page import data_edits, url_state
 from toyviz.page.session import (
     Session,
     config_fields,
@@ -38,9 +38,24 @@ SECTIONS = {"data": "Data", "nets": "Networks", "run": "Loss and seed", "optim":
 
 
 def session() -> Session:
+    """This visitor's Session; the first one is the run the URL names (a shared lesson), if it names one."""
     if "session" not in st.session_state:
-        st.session_state.session = Session()
+        cfg = None
+        try:
+            cfg = url_state.config_of_query(st.query_params.to_dict())
+        except ValueError as e:
+            st.session_state.flash = f"The link's run could not be rebuilt, so this is the default run: {e}"
+        st.session_state.session = Session(cfg)
     return st.session_state.session
+
+
+def sync_url(s: Session) -> None:
+    """Keep the run's preset, seed and changed options in the URL (a link rebuilds this run); the picture's own
+    parameters stay."""
+    now = st.query_params.to_dict()
+    want = {k: v for k, v in now.items() if k in url_state.VIEW_KEYS} | url_state.query_of(s.cfg)
+    if now != want:
+        st.query_params.from_dict(want)
 
 
 def attempt(fn, *args, errors=(ValueError,)):
@@ -57,8 +72,13 @@ def transport(s: Session) -> None:
     top, bottom = st.sidebar.columns(2), st.sidebar.columns(2)
     halves = st.sidebar.columns(2) + [st.sidebar.container()]      # Step D | Step G, then Step both across
     note = st.sidebar.container()
+    st.session_state.setdefault("speed", "steady")
+    st.session_state.setdefault("spu", s.steps_per_update)
+    st.sidebar.select_slider("speed", list(SPEEDS), key="speed", on_change=set_speed, args=(s,),
+                             help="how fast Play goes: from one training step per update, two updates a second, to "
+                                  "many steps per update (a Step press takes the steps of one update)")
     # read before the buttons act: a Step pressed while the rerun of a new value is under way uses that value
-    s.steps_per_update = st.sidebar.number_input("steps per update", 1, 1000, s.steps_per_update, key="spu")
+    s.steps_per_update = st.sidebar.number_input("steps per update", 1, 1000, key="spu")
     if top[0].button("Play", key="play", width="stretch", icon=":material/play_arrow:"):
         s.play()
     if top[1].button("Pause", key="pause", width="stretch", icon=":material/pause:"):
@@ -78,6 +98,16 @@ def transport(s: Session) -> None:
                 attempt(s.half_step, player)
     if refused:
         note.caption(f"Step D / Step G: off for this run. {refused}.")
+
+
+SPEEDS = {          # the speed slider's words -> (training steps per update, seconds between updates while playing)
+    "slow motion": (1, 0.5), "slow": (1, 0.2), "steady": (5, 0.2), "fast": (20, 0.2), "fastest": (100, 0.2)}
+
+
+def set_speed(s: Session) -> None:
+    """The speed slider sets the steps per update (its number box follows) and the pause between updates."""
+    s.steps_per_update, s.play_every = SPEEDS[st.session_state.speed]
+    st.session_state.spu = s.steps_per_update
 
 
 HALF_TIPS = {"step_d": "one D update (optim.d_steps D phases): D's map changes, G's points stay where they are",
@@ -120,8 +150,6 @@ arrows of the map you are looking at.
 LATENT_NOTE = "G's map needs a 2D latent plane (nets.latent_dim = 2)"
 
 RESOLUTIONS, WIDTHS = [32, 64, 128, 256, 512], [320, 480, 640, 800, 960, 1280]
-PLAY_EVERY = 0.2           # seconds between updates while playing: 5 a second (`python -m toyviz bench app`: one
-                           # update of ring8 at 256² takes about 0.18 s of one core)
 
 
 def view_options(s: Session) -> dict:
@@ -342,7 +370,7 @@ def pictures(s: Session, view: dict) -> None:
 
 def live(s: Session, view: dict) -> None:
     """Trains while playing (a fragment that reruns itself) and draws the current view."""
-    @st.fragment(run_every=PLAY_EVERY if s.playing else None)
+    @st.fragment(run_every=s.play_every if s.playing else None)
     def body():
         was_playing = s.playing
         try:
@@ -458,6 +486,7 @@ def explore_page() -> None:
     uploads(s)
     live(s, view)
     export(s, view)
+    sync_url(s)
 
 
 # ---- second page: the minibatch view of divergences (METHODS §4) ---------------------------------------------------

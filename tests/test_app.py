@@ -272,3 +272,48 @@ def test_click_draw_and_undo_on_the_data_panel(at):
     at.button(key="undo_data").click().run()
     assert s.cfg.data.kind == "mixture" and s.trainer.data.n_modes == 8
     assert any("undid" in i.value for i in at.info) and not at.exception
+
+
+def test_speed_slider_from_slow_motion_to_fast(at):
+    at.select_slider(key="speed").set_value("slow motion").run()
+    s = sess(at)
+    assert (s.steps_per_update, s.play_every) == (1, 0.5) and at.number_input(key="spu").value == 1
+    at.button(key="play").click().run()
+    assert s.trainer.iteration == 1                                # one step per update
+    at.button(key="pause").click().run()
+    at.select_slider(key="speed").set_value("fast").run()
+    assert s.steps_per_update == 20 and s.play_every == 0.2
+    at.button(key="step").click().run()
+    assert s.trainer.iteration == 1 + 20 and not at.exception
+
+
+def test_the_url_holds_the_run_and_rebuilds_it(tiny_cfg):
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    app.query_params.update({"preset": "ring8-bre", "seed": "4", "nets.d.width": "16", "nets.g.width": "16",
+                             "optim.iters": "30", "width": "320", "resolution": "32"})
+    app.session_state["panels"] = ["data"]
+    app.run()
+    s = sess(app)
+    assert not app.exception and s.cfg.preset == "ring8-bre" and s.cfg.seed == 4 and s.cfg.nets.d.width == 16
+    assert s.cfg.reg.bre.weight == 1.0                         # the preset's own options come with it
+    app.number_input(key="cfg0:reg.real_target").set_value(0.9)
+    app.button[[b.label for b in app.button].index("Apply")].click().run()
+    query = app.query_params
+    assert query["reg.real_target"] == "0.9" and query["seed"] == "4" and query["width"] == "320"
+    shared = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)   # another visitor opens that link
+    shared.query_params.update(dict(query))
+    shared.session_state["panels"] = ["data"]
+    shared.run()
+    assert sess(shared).cfg == s.cfg and not shared.exception
+
+
+@pytest.mark.parametrize("query, message", [({"preset": "nope"}, "not a preset"),
+                                            ({"reg.bre.weight": "lots"}, "reg.bre.weight must be a number"),
+                                            ({"reg.bogus": "1"}, "unknown config key reg.bogus")])
+def test_a_bad_url_gives_a_message_and_the_default_run(query, message):
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    app.query_params.update(query | {"width": "320", "resolution": "32"})
+    app.session_state["panels"] = ["data"]
+    app.run()
+    assert not app.exception and any(message in w.value for w in app.warning)
+    assert sess(app).cfg.preset == "ring8"

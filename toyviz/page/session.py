@@ -196,6 +196,8 @@ class Session:
         self.ab: Optional[dict] = None
         self.playing = False
         self.steps_per_update = steps_per_update
+        self.play_every = 0.2                 # seconds between updates while playing (the page's speed control;
+                                              # `python -m toyviz bench app` times one update)
         self.view: Optional[int] = None
         self.pending: Optional[Config] = None
         self.version = 0                      # bumped when the config changes from outside the widgets
