@@ -15,7 +15,7 @@ from toyviz.draw.render import draw_frame
 from toyviz.engine import presets
 from toyviz.geometry.divergences import minibatch_curves
 from toyviz.malloc_tuning import reuse_freed_memory
-from toyviz.page import data_edits, url_state
+from toyviz.page import config_form, data_edits, url_state
 from toyviz.page.session import (
     Session,
     config_fields,
@@ -33,8 +33,6 @@ BRE_MEASURED = ("Measured over seeds 0–9 (docs/RESULTS.md): with BRE as in the
                 "modes at the end on 9 of 10; the claim that BRE helps G find the modes did not reproduce in any "
                 "setting tried on this toy.")
 UPLOAD_ERRORS = (ValueError, KeyError, RuntimeError, TypeError)
-SECTIONS = {"data": "Data", "nets": "Networks", "run": "Loss and seed", "optim": "Optimizer",
-            "reg": "Regularizers and techniques", "viz": "Snapshots and grid"}
 
 
 def session() -> Session:
@@ -227,9 +225,11 @@ def g_map_view(s: Session, view: dict) -> None:
                "Right: the same grid sent through G; lines are the grid's rows and columns, × the modes.")
 
 
-def field_widget(f, key: str):
-    label = f.path.split(".", 1)[-1] if "." in f.path else f.path
-    tip = f"{f.path} (command line: --set {f.path}=...)" + (", as JSON" if f.kind == "json" else "")
+def field_widget(f, key: str, tip: str):
+    """One config field's widget, labelled in words with its unit (toyviz.page.config_form); the tooltip holds
+    the one-line meaning and the dotted key."""
+    label = config_form.label_of(f.path)
+    tip += ", as JSON" if f.kind == "json" else ""
     if f.kind == "choice":
         return st.selectbox(label, f.options, list(f.options).index(f.value), key=key, help=tip)
     if f.kind == "bool":
@@ -243,22 +243,32 @@ def field_widget(f, key: str):
     return st.text_input(label, f.value, key=key, help=tip)
 
 
+def preset_picker(s: Session) -> None:
+    """The presets, one choice and one click from a new run, at the top of the sidebar."""
+    names = presets.names()
+    name = st.sidebar.selectbox("preset", names, names.index(s.cfg.preset) if s.cfg.preset in names else 0,
+                                key="preset", help="a ready-made run: data, networks and options")
+    st.sidebar.caption(presets.describe(name))
+    if st.sidebar.button("Load preset (a new run)", key="load_preset"):
+        s.load_preset(name)
+        st.rerun()
+
+
 def configuration(s: Session) -> None:
-    """One widget per config field, generated from the dataclass tree, applied together."""
+    """One widget per config field, generated from the dataclass tree, grouped and labelled in words; rarely used
+    fields only with "advanced options" on; applied together."""
     with st.sidebar.expander("Configuration", expanded=False):
-        names = presets.names()
-        name = st.selectbox("preset", names, names.index(s.cfg.preset) if s.cfg.preset in names else 0,
-                            key="preset")
-        if st.button("Load preset (a new run)", key="load_preset"):
-            s.load_preset(name)
-            st.rerun()
+        advanced = st.toggle("advanced options", key="cfg_advanced", help="show the rarely used options too")
         with st.form(f"config{s.version}"):
-            fields = config_fields(s.cfg)
+            fields, tips = config_fields(s.cfg), config_form.help_texts(s.cfg)
             values = {}
-            for section, title in SECTIONS.items():
-                st.markdown(f"**{title}**")
-                for f in (f for f in fields if f.section == section):
-                    values[f.path] = field_widget(f, f"cfg{s.version}:{f.path}")
+            for group in config_form.GROUPS:
+                shown = [f for f in fields if config_form.group_of(f.path) == group
+                         and (advanced or not config_form.is_advanced(f.path))]
+                if shown:
+                    st.markdown(f"**{group}**")
+                for f in shown:
+                    values[f.path] = field_widget(f, f"cfg{s.version}:{f.path}", tips.get(f.path, f.path))
             submitted = st.form_submit_button("Apply")
     if submitted:
         cfg = attempt(config_with, s.cfg, values)
@@ -479,6 +489,7 @@ def explore_page() -> None:
         st.warning(st.session_state.pop("flash"))
     transport(s)
     view = view_options(s)
+    preset_picker(s)
     with st.expander("How to read this", expanded=False):
         st.markdown(HOW_TO_READ)
     configuration(s)

@@ -317,3 +317,18 @@ def test_a_bad_url_gives_a_message_and_the_default_run(query, message):
     app.run()
     assert not app.exception and any(message in w.value for w in app.warning)
     assert sess(app).cfg.preset == "ring8"
+
+
+def test_config_in_groups_in_words_with_advanced_options(at):
+    headings = [m.value for m in at.sidebar.markdown]
+    for group in ("Data", "Generator", "Discriminator", "Training", "Regularizers", "View"):
+        assert f"**{group}**" in headings
+    width = at.number_input(key="cfg0:nets.d.width")
+    assert width.label == "D: units per hidden layer" and "`nets.d.width`" in width.help
+    assert "hidden units per layer" in width.help                 # the config's own meaning
+    assert at.number_input(key="cfg0:data.std").label == "width σ of each mode (data units)"
+    keys = {w.key for w in at.sidebar.number_input}
+    assert "cfg0:optim.beta1" not in keys                         # rarely used: under advanced options
+    at.toggle(key="cfg_advanced").set_value(True).run()
+    assert "cfg0:optim.beta1" in {w.key for w in at.sidebar.number_input}
+    assert at.selectbox(key="preset").value == "ring8" and not at.exception

@@ -46,10 +46,6 @@ class Field:
     value: object
     options: tuple = ()
 
-    @property
-    def section(self) -> str:
-        return self.path.split(".")[0] if "." in self.path else "run"
-
 
 def config_fields(cfg: Config, hidden: Sequence[str] = HIDDEN_FIELDS) -> list[Field]:
     """Every leaf of `cfg` in declaration order, typed from the dataclass annotations (so every regularizer and
