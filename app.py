@@ -337,6 +337,7 @@ def timeline(s: Session) -> None:
     s.scrub(None if choice == "live" else labels.index(choice))
 
 
+NARROW_SCREEN = 640        # CSS pixels: below it Streamlit stacks columns, and the picture stacks its panels
 STAT_KEYS = ("step", "loss/d", "loss/g", "eval/modes", "eval/hq", "eval/reverse_kl", "reg/bre/me", "reg/bre/ac")
 COVERAGE_KEYS = ("eval/modes", "eval/hq", "eval/reverse_kl")
 CLOUD_DISTANCE = "sliced W₁, G's points to the data"
@@ -349,6 +350,15 @@ def run_numbers(s: Session, label: str, n: dict, fd) -> dict:
         return {k: n[k] for k in STAT_KEYS if k in n}
     shown = {k: n[k] for k in STAT_KEYS if k in n and k not in COVERAGE_KEYS}
     return shown | {CLOUD_DISTANCE: data_edits.sliced_wasserstein(fd.fake, fd.real)}
+
+
+def picture_size(width: int, n_panels: int, screen: int) -> tuple[int, int]:
+    """The picture's (width, height) in pixels: 4:3 (the panels side by side), or on a phone's screen tall, so the
+    panels lie one above the other, each about square (toyviz.draw.render picks the grid closest to square cells)."""
+    if 0 < screen < NARROW_SCREEN:
+        w = min(width, 480)
+        return w, int(w * 0.8 * n_panels)
+    return width, int(width * 0.75)
 
 
 def pictures(s: Session, view: dict) -> None:
@@ -367,8 +377,8 @@ def pictures(s: Session, view: dict) -> None:
             for p in view["panels"]:
                 st.plotly_chart(plotly_panel(fd, p), key=f"plot_{label}_{p}")
         else:
-            height = int(width * 0.75)
-            st.image(draw_frame(fd, view["panels"], (width, height)), caption=f"run {label} · step {fd.step}",
+            size = picture_size(width, len(view["panels"]), screen_width())
+            st.image(draw_frame(fd, view["panels"], size), caption=f"run {label} · step {fd.step}",
                      width="stretch")
         if label == "A" or view["interactive"]:
             st.caption("  \n".join(panel_caption(p) for p in view["panels"]))
@@ -455,14 +465,10 @@ def data_editor(s: Session) -> None:
     """The data panel the visitor edits (toyviz/page/data_canvas): click to add a Gaussian mode or remove one, drag
     to draw a cloud, undo. Gestures are applied before the panel is drawn, so it shows their result at once."""
     st.markdown("**The data** · blue: real points, red: G's points, ×: the modes' centres")
-    c = st.columns([3, 1])
-    tool = c[0].radio("data tool", list(DATA_TOOLS), format_func=DATA_TOOLS.get, key="data_tool", horizontal=True,
-                      label_visibility="collapsed")
-    if c[1].button("Undo", key="undo_data", icon=":material/undo:", disabled=not s.data_undo,
-                   help="put back the data as it was before the last click or drawing"):
-        message = attempt(s.undo_data)
-        if message:
-            st.info(message)
+    tool = st.radio("data tool", list(DATA_TOOLS), format_func=DATA_TOOLS.get, key="data_tool", horizontal=True,
+                    label_visibility="collapsed")
+    if "data_message" in st.session_state:
+        st.info(st.session_state.pop("data_message"))
     seen = st.session_state.setdefault("gestures_seen", [])
     value = st.session_state.get("data_canvas")
     for event in value.get("events", []) if isinstance(value, dict) else []:
@@ -479,7 +485,25 @@ def data_editor(s: Session) -> None:
     hint = "drag to draw; each stroke adds points" if tool == "draw" else "click to add a mode, click a × to remove"
     DATA_CANVAS(extent=list(fd.extent), real=fd.real[:CANVAS_POINTS].round(3).tolist(),
                 fake=fd.fake[:CANVAS_POINTS].round(3).tolist(), centers=centers, tool=tool, hint=hint,
-                key="data_canvas", default=None)
+                screen=screen_width(), key="data_canvas", default=None)
+    st.button("Undo the last data edit", key="undo_data", icon=":material/undo:", disabled=not s.data_undo,
+              on_click=undo_data, args=(s,), help="put back the data as it was before the last click or drawing")
+    sync_url(s)                                # an edit made in this fragment's rerun: the link follows it
+
+
+def undo_data(s: Session) -> None:
+    """The Undo button's callback: it runs before the page, so the data panel drawn next shows the old data."""
+    try:
+        st.session_state.data_message = s.undo_data()
+    except ValueError as e:
+        st.session_state.data_message = str(e)
+
+
+def screen_width() -> int:
+    """The visitor's screen width in CSS pixels as the data panel's component reported it (0 before it has)."""
+    value = st.session_state.get("data_canvas")
+    width = value.get("screen") if isinstance(value, dict) else None
+    return int(width) if isinstance(width, (int, float)) else 0
 
 
 def explore_page() -> None:

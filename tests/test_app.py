@@ -272,6 +272,22 @@ def test_click_draw_and_undo_on_the_data_panel(at):
     at.button(key="undo_data").click().run()
     assert s.cfg.data.kind == "mixture" and s.trainer.data.n_modes == 8
     assert any("undid" in i.value for i in at.info) and not at.exception
+    assert at.query_params["data.kind"] == "mixture"              # the link holds the edited modes
+
+
+def test_a_phone_gets_the_panels_stacked(at):
+    wide = at.image[0].proto.imgs[0].url
+    at.session_state["data_canvas"] = {"events": [], "screen": 390}     # what the data panel reports on a phone
+    at.run()
+    assert at.image[0].proto.imgs[0].url != wide and not at.exception
+
+
+def test_picture_size_stacks_on_a_phone():
+    import sys
+    sys.path.insert(0, str(ROOT))
+    import app
+    assert app.picture_size(800, 4, 1440) == (800, 600) == app.picture_size(800, 4, 0)   # 0: not reported yet
+    assert app.picture_size(800, 4, 390) == (480, 1536)                                   # one panel per row
 
 
 def test_speed_slider_from_slow_motion_to_fast(at):
