@@ -341,6 +341,10 @@ NARROW_SCREEN = 640        # CSS pixels: below it Streamlit stacks columns, and 
 STAT_KEYS = ("step", "loss/d", "loss/g", "eval/modes", "eval/hq", "eval/reverse_kl", "reg/bre/me", "reg/bre/ac")
 COVERAGE_KEYS = ("eval/modes", "eval/hq", "eval/reverse_kl")
 CLOUD_DISTANCE = "sliced W₁, G's points to the data"
+CLOUD_NOTE = (f"The data is a point cloud, which has no modes to cover: *{CLOUD_DISTANCE}* is the sliced "
+              f"Wasserstein-1 distance (the mean over {data_edits.SLICES} directions of the 1D transport distance "
+              "of the projections, in data units; 0 when G's points match the data) between G's points on fixed "
+              "noise and a fixed sample of the cloud.")
 
 
 def run_numbers(s: Session, label: str, n: dict, fd) -> dict:
@@ -386,6 +390,8 @@ def pictures(s: Session, view: dict) -> None:
     keys = list(dict.fromkeys(k for n in table.values() for k in n))
     st.dataframe({"stat": keys} | {f"run {label}": [f"{n[k]:.4g}" if k in n else "" for k in keys]
                                    for label, n in table.items()}, hide_index=True, key="numbers")
+    if any(s.config_of(label).data.kind == "points" for label in s.runs):
+        st.caption(CLOUD_NOTE)
 
 
 def live(s: Session, view: dict) -> None:
@@ -467,6 +473,9 @@ def data_editor(s: Session) -> None:
     st.markdown("**The data** · blue: real points, red: G's points, ×: the modes' centres")
     tool = st.radio("data tool", list(DATA_TOOLS), format_func=DATA_TOOLS.get, key="data_tool", horizontal=True,
                     label_visibility="collapsed")
+    panel = st.container()            # the panel keeps its place: messages go below it, so clicks stay on target
+    st.button("Undo the last data edit", key="undo_data", icon=":material/undo:", disabled=not s.data_undo,
+              on_click=undo_data, args=(s,), help="put back the data as it was before the last click or drawing")
     if "data_message" in st.session_state:
         st.info(st.session_state.pop("data_message"))
     seen = st.session_state.setdefault("gestures_seen", [])
@@ -483,11 +492,10 @@ def data_editor(s: Session) -> None:
     fd = s.frame_data("A", ["data"])
     centers = [] if s.cfg.data.kind == "points" else fd.centers.round(4).tolist()
     hint = "drag to draw; each stroke adds points" if tool == "draw" else "click to add a mode, click a × to remove"
-    DATA_CANVAS(extent=list(fd.extent), real=fd.real[:CANVAS_POINTS].round(3).tolist(),
-                fake=fd.fake[:CANVAS_POINTS].round(3).tolist(), centers=centers, tool=tool, hint=hint,
-                screen=screen_width(), key="data_canvas", default=None)
-    st.button("Undo the last data edit", key="undo_data", icon=":material/undo:", disabled=not s.data_undo,
-              on_click=undo_data, args=(s,), help="put back the data as it was before the last click or drawing")
+    with panel:
+        DATA_CANVAS(extent=list(fd.extent), real=fd.real[:CANVAS_POINTS].round(3).tolist(),
+                    fake=fd.fake[:CANVAS_POINTS].round(3).tolist(), centers=centers, tool=tool, hint=hint,
+                    screen=screen_width(), key="data_canvas", default=None)
     sync_url(s)                                # an edit made in this fragment's rerun: the link follows it
 
 

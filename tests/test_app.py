@@ -267,6 +267,7 @@ def test_click_draw_and_undo_on_the_data_panel(at):
     assert s.cfg.data.kind == "points" and s.trainer.iteration == 3
     stats = at.dataframe[0].value["stat"].tolist()        # a cloud has no modes: a distance instead of coverage
     assert "sliced W₁, G's points to the data" in stats and "eval/modes" not in stats
+    assert "sliced Wasserstein-1 distance" in caption(at)
     gesture(at, add, remove, outside, {"id": "t-4"}, {"id": "t-5", "kind": "stroke", "points": [[0, 0]]})
     assert any("drawing is empty" in e.value for e in at.error) and s.cfg.data.kind == "points"
     at.button(key="undo_data").click().run()
