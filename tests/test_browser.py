@@ -351,5 +351,18 @@ def test_click_and_draw_on_the_data_panel(server, browser):
     expect(page.get_by_text("undid the last data edit")).to_be_visible(timeout=WAIT_MS)
     settle(page)
     no_exception(page)
-    assert paused_step(page) == step and not errors, errors
+    assert paused_step(page) == step
+    page.get_by_text("click: add a mode").click()
+    settle(page)
+    page.get_by_role("button", name="Play", exact=True).click()      # clicks while the picture keeps updating
+    expect(page.get_by_text("playing · step")).to_be_visible(timeout=WAIT_MS)
+    for x, y in ((0.3, -0.4), (-0.3, 0.4), (0.2, 0.2)):
+        page.mouse.click(*data_panel_point(box, x, y))
+        page.wait_for_timeout(120)
+    expect(page.get_by_text("added a mode at (0.20, 0.20): 11 modes")).to_be_visible(timeout=WAIT_MS)
+    page.get_by_role("button", name="Pause", exact=True).click()
+    paused_step(page)
+    settle(page)
+    no_exception(page)
+    assert not errors, errors
     page.close()
