@@ -486,8 +486,11 @@ def data_editor(s: Session) -> None:
             continue
         seen.append(gid)
         message = attempt(s.gesture, event)
+        if message and s.pending is not None:      # a K+1 D: the sidebar's Reset and apply must appear, and the
+            st.session_state.flash = message       # sidebar is outside this fragment: the whole page reruns
+            st.rerun(scope="app")
         if message:
-            (st.warning if "not yet applied" in message else st.info)(message)
+            st.info(message)
     del seen[:-500]
     fd = s.frame_data("A", ["data"])
     centers = [] if s.cfg.data.kind == "points" else fd.centers.round(4).tolist()

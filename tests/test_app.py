@@ -349,3 +349,17 @@ def test_config_in_groups_in_words_with_advanced_options(at):
     at.toggle(key="cfg_advanced").set_value(True).run()
     assert "cfg0:optim.beta1" in {w.key for w in at.sidebar.number_input}
     assert at.selectbox(key="preset").value == "ring8" and not at.exception
+
+
+def test_a_k_plus_1_d_says_why_a_data_edit_must_restart(tiny_cfg):
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    app.session_state["session"] = Session(tiny_cfg.replace(**{"reg.semi_supervised_fraction": 0.5}))
+    app.session_state["width"], app.session_state["resolution"] = 320, 32
+    app.session_state["panels"] = ["data"]
+    app.run()
+    app.button(key="step").click().run()
+    gesture(app, {"id": "k-1", "kind": "click", "points": [[0.1, 0.2]]})
+    assert any("K+1 classifier with one output per mode" in w.value for w in app.warning)
+    assert sess(app).trainer.data.n_modes == 8 and sess(app).trainer.iteration == 5
+    app.button(key="confirm_reset").click().run()
+    assert sess(app).trainer.data.n_modes == 9 and sess(app).trainer.iteration == 0 and not app.exception
