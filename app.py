@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
+import streamlit.components.v1 as components
 import torch
 
 from toyviz.draw.frames import DEFAULT_PANELS
@@ -14,7 +15,16 @@ from toyviz.draw.render import draw_frame
 from toyviz.engine import presets
 from toyviz.geometry.divergences import minibatch_curves
 from toyviz.malloc_tuning import reuse_freed_memory
-from toyviz.page.session import Session, config_fields, config_with, open_image_run, panel_options, parse_overrides
+from toyviz.page import config_form, data_edits, url_state
+from toyviz.page.session import (
+    Session,
+    config_fields,
+    config_with,
+    open_image_run,
+    option_values,
+    panel_options,
+    parse_overrides,
+)
 
 torch.set_num_threads(1)                 # small nets: one thread per visitor is fastest on a shared machine
 reuse_freed_memory()                     # every rerun's rasters reuse the last one's freed arrays (no page faults)
@@ -23,14 +33,27 @@ BRE_MEASURED = ("Measured over seeds 0–9 (docs/RESULTS.md): with BRE as in the
                 "modes at the end on 9 of 10; the claim that BRE helps G find the modes did not reproduce in any "
                 "setting tried on this toy.")
 UPLOAD_ERRORS = (ValueError, KeyError, RuntimeError, TypeError)
-SECTIONS = {"data": "Data", "nets": "Networks", "run": "Loss and seed", "optim": "Optimizer",
-            "reg": "Regularizers and techniques", "viz": "Snapshots and grid"}
 
 
 def session() -> Session:
+    """This visitor's Session; the first one is the run the URL names (a shared lesson), if it names one."""
     if "session" not in st.session_state:
-        st.session_state.session = Session()
+        cfg = None
+        try:
+            cfg = url_state.config_of_query(st.query_params.to_dict())
+        except ValueError as e:
+            st.session_state.flash = f"The link's run could not be rebuilt, so this is the default run: {e}"
+        st.session_state.session = Session(cfg)
     return st.session_state.session
+
+
+def sync_url(s: Session) -> None:
+    """Keep the run's preset, seed and changed options in the URL (a link rebuilds this run); the picture's own
+    parameters stay."""
+    now = st.query_params.to_dict()
+    want = {k: v for k, v in now.items() if k in url_state.VIEW_KEYS} | url_state.query_of(s.cfg)
+    if now != want:
+        st.query_params.from_dict(want)
 
 
 def attempt(fn, *args, errors=(ValueError,)):
@@ -47,8 +70,13 @@ def transport(s: Session) -> None:
     top, bottom = st.sidebar.columns(2), st.sidebar.columns(2)
     halves = st.sidebar.columns(2) + [st.sidebar.container()]      # Step D | Step G, then Step both across
     note = st.sidebar.container()
+    st.session_state.setdefault("speed", "steady")
+    st.session_state.setdefault("spu", s.steps_per_update)
+    st.sidebar.select_slider("speed", list(SPEEDS), key="speed", on_change=set_speed, args=(s,),
+                             help="how fast Play goes: from one training step per update, two updates a second, to "
+                                  "many steps per update (a Step press takes the steps of one update)")
     # read before the buttons act: a Step pressed while the rerun of a new value is under way uses that value
-    s.steps_per_update = st.sidebar.number_input("steps per update", 1, 1000, s.steps_per_update, key="spu")
+    s.steps_per_update = st.sidebar.number_input("steps per update", 1, 1000, key="spu")
     if top[0].button("Play", key="play", width="stretch", icon=":material/play_arrow:"):
         s.play()
     if top[1].button("Pause", key="pause", width="stretch", icon=":material/pause:"):
@@ -68,6 +96,16 @@ def transport(s: Session) -> None:
                 attempt(s.half_step, player)
     if refused:
         note.caption(f"Step D / Step G: off for this run. {refused}.")
+
+
+SPEEDS = {          # the speed slider's words -> (training steps per update, seconds between updates while playing)
+    "slow motion": (1, 0.5), "slow": (1, 0.2), "steady": (5, 0.2), "fast": (20, 0.2), "fastest": (100, 0.2)}
+
+
+def set_speed(s: Session) -> None:
+    """The speed slider sets the steps per update (its number box follows) and the pause between updates."""
+    s.steps_per_update, s.play_every = SPEEDS[st.session_state.speed]
+    st.session_state.spu = s.steps_per_update
 
 
 HALF_TIPS = {"step_d": "one D update (optim.d_steps D phases): D's map changes, G's points stay where they are",
@@ -110,8 +148,6 @@ arrows of the map you are looking at.
 LATENT_NOTE = "G's map needs a 2D latent plane (nets.latent_dim = 2)"
 
 RESOLUTIONS, WIDTHS = [32, 64, 128, 256, 512], [320, 480, 640, 800, 960, 1280]
-PLAY_EVERY = 0.2           # seconds between updates while playing: 5 a second (`python -m toyviz bench app`: one
-                           # update of ring8 at 256² takes about 0.18 s of one core)
 
 
 def view_options(s: Session) -> dict:
@@ -189,9 +225,11 @@ def g_map_view(s: Session, view: dict) -> None:
                "Right: the same grid sent through G; lines are the grid's rows and columns, × the modes.")
 
 
-def field_widget(f, key: str):
-    label = f.path.split(".", 1)[-1] if "." in f.path else f.path
-    tip = f"{f.path} (command line: --set {f.path}=...)" + (", as JSON" if f.kind == "json" else "")
+def field_widget(f, key: str, tip: str):
+    """One config field's widget, labelled in words with its unit (toyviz.page.config_form); the tooltip holds
+    the one-line meaning and the dotted key."""
+    label = config_form.label_of(f.path)
+    tip += ", as JSON" if f.kind == "json" else ""
     if f.kind == "choice":
         return st.selectbox(label, f.options, list(f.options).index(f.value), key=key, help=tip)
     if f.kind == "bool":
@@ -205,22 +243,32 @@ def field_widget(f, key: str):
     return st.text_input(label, f.value, key=key, help=tip)
 
 
+def preset_picker(s: Session) -> None:
+    """The presets, one choice and one click from a new run, at the top of the sidebar."""
+    names = presets.names()
+    name = st.sidebar.selectbox("preset", names, names.index(s.cfg.preset) if s.cfg.preset in names else 0,
+                                key="preset", help="a ready-made run: data, networks and options")
+    st.sidebar.caption(presets.describe(name))
+    if st.sidebar.button("Load preset (a new run)", key="load_preset"):
+        s.load_preset(name)
+        st.rerun()
+
+
 def configuration(s: Session) -> None:
-    """One widget per config field, generated from the dataclass tree, applied together."""
+    """One widget per config field, generated from the dataclass tree, grouped and labelled in words; rarely used
+    fields only with "advanced options" on; applied together."""
     with st.sidebar.expander("Configuration", expanded=False):
-        names = presets.names()
-        name = st.selectbox("preset", names, names.index(s.cfg.preset) if s.cfg.preset in names else 0,
-                            key="preset")
-        if st.button("Load preset (a new run)", key="load_preset"):
-            s.load_preset(name)
-            st.rerun()
+        advanced = st.toggle("advanced options", key="cfg_advanced", help="show the rarely used options too")
         with st.form(f"config{s.version}"):
-            fields = config_fields(s.cfg)
+            fields, tips = config_fields(s.cfg), config_form.help_texts(s.cfg)
             values = {}
-            for section, title in SECTIONS.items():
-                st.markdown(f"**{title}**")
-                for f in (f for f in fields if f.section == section):
-                    values[f.path] = field_widget(f, f"cfg{s.version}:{f.path}")
+            for group in config_form.GROUPS:
+                shown = [f for f in fields if config_form.group_of(f.path) == group
+                         and (advanced or not config_form.is_advanced(f.path))]
+                if shown:
+                    st.markdown(f"**{group}**")
+                for f in shown:
+                    values[f.path] = field_widget(f, f"cfg{s.version}:{f.path}", tips.get(f.path, f.path))
             submitted = st.form_submit_button("Apply")
     if submitted:
         cfg = attempt(config_with, s.cfg, values)
@@ -289,35 +337,66 @@ def timeline(s: Session) -> None:
     s.scrub(None if choice == "live" else labels.index(choice))
 
 
+NARROW_SCREEN = 640        # CSS pixels: below it Streamlit stacks columns, and the picture stacks its panels
+STAT_KEYS = ("step", "loss/d", "loss/g", "eval/modes", "eval/hq", "eval/reverse_kl", "reg/bre/me", "reg/bre/ac")
+COVERAGE_KEYS = ("eval/modes", "eval/hq", "eval/reverse_kl")
+CLOUD_DISTANCE = "sliced W₁, G's points to the data"
+CLOUD_NOTE = (f"The data is a point cloud, which has no modes to cover: *{CLOUD_DISTANCE}* is the sliced "
+              f"Wasserstein-1 distance (the mean over {data_edits.SLICES} directions of the 1D transport distance "
+              "of the projections, in data units; 0 when G's points match the data) between G's points on fixed "
+              "noise and a fixed sample of the cloud.")
+
+
+def run_numbers(s: Session, label: str, n: dict, fd) -> dict:
+    """The statistics the table shows for one run. A point cloud has no modes, so its coverage numbers give way
+    to the sliced Wasserstein distance between G's fixed-noise points and a fixed sample of the data."""
+    if s.config_of(label).data.kind != "points":
+        return {k: n[k] for k in STAT_KEYS if k in n}
+    shown = {k: n[k] for k in STAT_KEYS if k in n and k not in COVERAGE_KEYS}
+    return shown | {CLOUD_DISTANCE: data_edits.sliced_wasserstein(fd.fake, fd.real)}
+
+
+def picture_size(width: int, n_panels: int, screen: int) -> tuple[int, int]:
+    """The picture's (width, height) in pixels: 4:3 (the panels side by side), or on a phone's screen tall, so the
+    panels lie one above the other, each about square (toyviz.draw.render picks the grid closest to square cells)."""
+    if 0 < screen < NARROW_SCREEN:
+        w = min(width, 480)
+        return w, int(w * 0.8 * n_panels)
+    return width, int(width * 0.75)
+
+
 def pictures(s: Session, view: dict) -> None:
-    cols = st.columns(len(s.runs))
-    width = view["width"] // len(s.runs)
-    resolution = view["resolution"]
-    numbers = s.numbers()
-    for col, label in zip(cols, s.runs):
-        with col:
-            fd = s.frame_data(label, view["panels"], resolution, hover=view["interactive"])
-            if len(s.runs) > 1:
-                diff = "" if label == "A" else " · " + ", ".join(f"{k}={v}" for k, v in s.ab.items())
-                st.markdown(f"**{label}**{diff}")
-            if view["interactive"]:
-                for p in view["panels"]:
-                    st.plotly_chart(plotly_panel(fd, p), key=f"plot_{label}_{p}")
-            else:
-                height = int(width * 0.75)
-                st.image(draw_frame(fd, view["panels"], (width, height)), caption=f"run {label} · step {fd.step}")
-            if label == "A" or view["interactive"]:
-                st.caption("  \n".join(panel_caption(p) for p in view["panels"]))
-            n = numbers[label]
-            keys = [k for k in ("step", "loss/d", "loss/g", "eval/modes", "eval/hq", "eval/reverse_kl",
-                                "reg/bre/me", "reg/bre/ac") if k in n]
-            st.dataframe({"stat": keys, "value": [f"{n[k]:.4g}" for k in keys]}, hide_index=True,
-                         key=f"numbers_{label}")
+    """Each run's picture at the column's full width (A/B: one above the other, so both stay legible), then one
+    table of the numbers with the runs side by side."""
+    width, resolution = view["width"], view["resolution"]
+    numbers, table = s.numbers(), {}
+    for label in s.runs:
+        fd = s.frame_data(label, view["panels"], resolution, hover=view["interactive"])
+        if len(s.runs) > 1:
+            a_values = option_values(s.cfg, s.ab)
+            diff = "the reference run" if label == "A" else "differs from A in " + ", ".join(
+                f"{k} = {v} (A: {a_values[k]})" for k, v in s.ab.items())
+            st.markdown(f"**run {label}** · {diff}")
+        if view["interactive"]:
+            for p in view["panels"]:
+                st.plotly_chart(plotly_panel(fd, p), key=f"plot_{label}_{p}")
+        else:
+            size = picture_size(width, len(view["panels"]), screen_width())
+            st.image(draw_frame(fd, view["panels"], size), caption=f"run {label} · step {fd.step}",
+                     width="stretch")
+        if label == "A" or view["interactive"]:
+            st.caption("  \n".join(panel_caption(p) for p in view["panels"]))
+        table[label] = run_numbers(s, label, numbers[label], fd)
+    keys = list(dict.fromkeys(k for n in table.values() for k in n))
+    st.dataframe({"stat": keys} | {f"run {label}": [f"{n[k]:.4g}" if k in n else "" for k in keys]
+                                   for label, n in table.items()}, hide_index=True, key="numbers")
+    if any(s.config_of(label).data.kind == "points" for label in s.runs):
+        st.caption(CLOUD_NOTE)
 
 
 def live(s: Session, view: dict) -> None:
     """Trains while playing (a fragment that reruns itself) and draws the current view."""
-    @st.fragment(run_every=PLAY_EVERY if s.playing else None)
+    @st.fragment(run_every=s.play_every if s.playing else None)
     def body():
         was_playing = s.playing
         try:
@@ -332,7 +411,11 @@ def live(s: Session, view: dict) -> None:
         half = " (D half taken)" if s.trainer.d_phases else ""
         st.caption(f"{state} · step {s.trainer.iteration}{half} of {s.cfg.optim.iters} · {s.n_snapshots} "
                    "snapshots")
-        pictures(s, view)
+        editor, picture = st.columns([1, 2])
+        with editor:
+            data_editor(s)
+        with picture:
+            pictures(s, view)
         if view.get("g_map"):
             g_map_view(s, view)
     body()
@@ -379,25 +462,59 @@ def export(s: Session, view: dict) -> None:
                              on_click="ignore")
 
 
-def centre_picker(s: Session) -> None:
-    """Place Gaussian centres by selecting points of a grid over the view (click, shift-click, box or lasso)."""
-    with st.expander("Place Gaussian centres by clicking", expanded=False):
-        x0, x1, y0, y1 = s.cfg.viz.extent
-        gx, gy = np.meshgrid(np.linspace(x0, x1, 25), np.linspace(y0, y1, 25))
-        centres = s.trainer.data.centers.numpy()
-        fig = go.Figure([go.Scatter(x=gx.ravel(), y=gy.ravel(), mode="markers", name="grid",
-                                    marker={"size": 7, "color": "#cccccc"}),
-                         go.Scatter(x=centres[:, 0], y=centres[:, 1], mode="markers", name="current centres",
-                                    marker={"size": 10, "color": "#1f5fbf", "symbol": "x"})])
-        fig.update_layout(height=420, width=460, margin={"t": 10, "b": 10}, dragmode="select",
-                          yaxis={"scaleanchor": "x"}, showlegend=False)
-        event = st.plotly_chart(fig, on_select="rerun", selection_mode=("points", "box", "lasso"),
-                                key=f"centre_pick{s.version}", width="content")
-        chosen = [[p["x"], p["y"]] for p in event.selection.points if p.get("curve_number") == 0]
-        if st.button(f"Use the {len(chosen)} selected points as centres", key="centres_go", disabled=not chosen):
-            message = attempt(s.set_centers, chosen)
-            if message:
-                st.rerun()
+DATA_CANVAS = components.declare_component("toyviz_data_panel", path=str(data_edits.CANVAS_DIR))
+DATA_TOOLS = {"click": "click: add a mode (on a ×: remove it)", "draw": "draw a cloud of points"}
+CANVAS_POINTS = 600                      # real and fake points sent to the browser's data panel: enough to see
+
+
+def data_editor(s: Session) -> None:
+    """The data panel the visitor edits (toyviz/page/data_canvas): click to add a Gaussian mode or remove one, drag
+    to draw a cloud, undo. Gestures are applied before the panel is drawn, so it shows their result at once."""
+    st.markdown("**The data** · blue: real points, red: G's points, ×: the modes' centres")
+    tool = st.radio("data tool", list(DATA_TOOLS), format_func=DATA_TOOLS.get, key="data_tool", horizontal=True,
+                    label_visibility="collapsed")
+    panel = st.container()            # the panel keeps its place: messages go below it, so clicks stay on target
+    st.button("Undo the last data edit", key="undo_data", icon=":material/undo:", disabled=not s.data_undo,
+              on_click=undo_data, args=(s,), help="put back the data as it was before the last click or drawing")
+    if "data_message" in st.session_state:
+        st.info(st.session_state.pop("data_message"))
+    seen = st.session_state.setdefault("gestures_seen", [])
+    value = st.session_state.get("data_canvas")
+    for event in value.get("events", []) if isinstance(value, dict) else []:
+        gid = str(event.get("id")) if isinstance(event, dict) else ""
+        if gid in seen:
+            continue
+        seen.append(gid)
+        message = attempt(s.gesture, event)
+        if message and s.pending is not None:      # a K+1 D: the sidebar's Reset and apply must appear, and the
+            st.session_state.flash = message       # sidebar is outside this fragment: the whole page reruns
+            st.rerun(scope="app")
+        if message:
+            st.info(message)
+    del seen[:-500]
+    fd = s.frame_data("A", ["data"])
+    centers = [] if s.cfg.data.kind == "points" else fd.centers.round(4).tolist()
+    hint = "drag to draw; each stroke adds points" if tool == "draw" else "click to add a mode, click a × to remove"
+    with panel:
+        DATA_CANVAS(extent=list(fd.extent), real=fd.real[:CANVAS_POINTS].round(3).tolist(),
+                    fake=fd.fake[:CANVAS_POINTS].round(3).tolist(), centers=centers, tool=tool, hint=hint,
+                    screen=screen_width(), key="data_canvas", default=None)
+    sync_url(s)                                # an edit made in this fragment's rerun: the link follows it
+
+
+def undo_data(s: Session) -> None:
+    """The Undo button's callback: it runs before the page, so the data panel drawn next shows the old data."""
+    try:
+        st.session_state.data_message = s.undo_data()
+    except ValueError as e:
+        st.session_state.data_message = str(e)
+
+
+def screen_width() -> int:
+    """The visitor's screen width in CSS pixels as the data panel's component reported it (0 before it has)."""
+    value = st.session_state.get("data_canvas")
+    width = value.get("screen") if isinstance(value, dict) else None
+    return int(width) if isinstance(width, (int, float)) else 0
 
 
 def explore_page() -> None:
@@ -407,14 +524,15 @@ def explore_page() -> None:
         st.warning(st.session_state.pop("flash"))
     transport(s)
     view = view_options(s)
+    preset_picker(s)
     with st.expander("How to read this", expanded=False):
         st.markdown(HOW_TO_READ)
     configuration(s)
     ab_controls(s)
     uploads(s)
     live(s, view)
-    centre_picker(s)
     export(s, view)
+    sync_url(s)
 
 
 # ---- second page: the minibatch view of divergences (METHODS §4) ---------------------------------------------------

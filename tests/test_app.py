@@ -97,8 +97,9 @@ def test_ab_side_by_side(at):
     at.button(key="step").click().run()
     s = sess(at)
     assert list(s.runs) == ["A", "B"] and s.runs["B"].iteration == 3 == s.runs["A"].iteration
-    assert len(at.image) == 2 and len(at.dataframe) == 2
-    assert any("reg.bre.weight=1.0" in m.value for m in at.markdown)
+    assert len(at.image) == 2 and len(at.dataframe) == 1              # one above the other; one table
+    assert list(at.dataframe[0].value.columns) == ["stat", "run A", "run B"]
+    assert any("reg.bre.weight = 1.0 (A: 0.0)" in m.value for m in at.markdown)
     at.text_area(key="ab_text").set_value("seed=4")
     at.button(key="ab_start").click().run()
     assert any("seed" in e.value for e in at.error) and list(s.runs) == ["A", "B"]
@@ -238,3 +239,127 @@ def test_step_d_after_scrubbing_shows_the_live_weights(at):
     at.button(key="step_d").click().run()
     assert sess(at).view is None and "paused · step 6 (D half taken)" in caption(at)
     assert not at.exception
+
+
+def gesture(app, *events):
+    """What the browser's data panel sends: every gesture so far, each with its id."""
+    app.session_state["data_canvas"] = {"events": [dict(e) for e in events]}
+    app.run()
+
+
+def test_click_draw_and_undo_on_the_data_panel(at):
+    at.button(key="step").click().run()
+    before = image_urls(at)
+    add = {"id": "t-1", "kind": "click", "points": [[0.1, 0.2]]}
+    gesture(at, add)
+    s = sess(at)
+    assert s.trainer.data.n_modes == 9 and s.trainer.iteration == 3      # the run carries on with the new data
+    assert any("added a mode at (0.10, 0.20)" in i.value for i in at.info) and image_urls(at) != before
+    at.run()                                               # a rerun sees the same gesture again: applied once only
+    assert s.trainer.data.n_modes == 9
+    remove = {"id": "t-2", "kind": "click", "points": [[0.11, 0.19]]}
+    outside = {"id": "t-3", "kind": "click", "points": [[4.0, 0.0]]}
+    gesture(at, add, remove, outside)                      # two made while the page was busy: neither is lost
+    assert s.trainer.data.n_modes == 8 and any("outside the plot" in e.value for e in at.error)
+    assert not at.exception
+    at.session_state["data_tool"] = "draw"
+    gesture(at, add, remove, outside, {"id": "t-4", "kind": "stroke", "points": [[-1, -1], [1, 1]]})
+    assert s.cfg.data.kind == "points" and s.trainer.iteration == 3
+    stats = at.dataframe[0].value["stat"].tolist()        # a cloud has no modes: a distance instead of coverage
+    assert "sliced W₁, G's points to the data" in stats and "eval/modes" not in stats
+    assert "sliced Wasserstein-1 distance" in caption(at)
+    gesture(at, add, remove, outside, {"id": "t-4"}, {"id": "t-5", "kind": "stroke", "points": [[0, 0]]})
+    assert any("drawing is empty" in e.value for e in at.error) and s.cfg.data.kind == "points"
+    at.button(key="undo_data").click().run()
+    assert s.cfg.data.kind == "mixture" and s.trainer.data.n_modes == 8
+    assert any("undid" in i.value for i in at.info) and not at.exception
+    assert at.query_params["data.kind"] == "mixture"              # the link holds the edited modes
+
+
+def test_a_phone_gets_the_panels_stacked(at):
+    wide = at.image[0].proto.imgs[0].url
+    at.session_state["data_canvas"] = {"events": [], "screen": 390}     # what the data panel reports on a phone
+    at.run()
+    assert at.image[0].proto.imgs[0].url != wide and not at.exception
+
+
+def test_picture_size_stacks_on_a_phone():
+    import sys
+    sys.path.insert(0, str(ROOT))
+    import app
+    assert app.picture_size(800, 4, 1440) == (800, 600) == app.picture_size(800, 4, 0)   # 0: not reported yet
+    assert app.picture_size(800, 4, 390) == (480, 1536)                                   # one panel per row
+
+
+def test_speed_slider_from_slow_motion_to_fast(at):
+    at.select_slider(key="speed").set_value("slow motion").run()
+    s = sess(at)
+    assert (s.steps_per_update, s.play_every) == (1, 0.5) and at.number_input(key="spu").value == 1
+    at.button(key="play").click().run()
+    assert s.trainer.iteration == 1                                # one step per update
+    at.button(key="pause").click().run()
+    at.select_slider(key="speed").set_value("fast").run()
+    assert s.steps_per_update == 20 and s.play_every == 0.2
+    at.button(key="step").click().run()
+    assert s.trainer.iteration == 1 + 20 and not at.exception
+
+
+def test_the_url_holds_the_run_and_rebuilds_it(tiny_cfg):
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    app.query_params.update({"preset": "ring8-bre", "seed": "4", "nets.d.width": "16", "nets.g.width": "16",
+                             "optim.iters": "30", "width": "320", "resolution": "32"})
+    app.session_state["panels"] = ["data"]
+    app.run()
+    s = sess(app)
+    assert not app.exception and s.cfg.preset == "ring8-bre" and s.cfg.seed == 4 and s.cfg.nets.d.width == 16
+    assert s.cfg.reg.bre.weight == 1.0                         # the preset's own options come with it
+    app.number_input(key="cfg0:reg.real_target").set_value(0.9)
+    app.button[[b.label for b in app.button].index("Apply")].click().run()
+    query = app.query_params
+    assert query["reg.real_target"] == "0.9" and query["seed"] == "4" and query["width"] == "320"
+    shared = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)   # another visitor opens that link
+    shared.query_params.update(dict(query))
+    shared.session_state["panels"] = ["data"]
+    shared.run()
+    assert sess(shared).cfg == s.cfg and not shared.exception
+
+
+@pytest.mark.parametrize("query, message", [({"preset": "nope"}, "not a preset"),
+                                            ({"reg.bre.weight": "lots"}, "reg.bre.weight must be a number"),
+                                            ({"reg.bogus": "1"}, "unknown config key reg.bogus")])
+def test_a_bad_url_gives_a_message_and_the_default_run(query, message):
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    app.query_params.update(query | {"width": "320", "resolution": "32"})
+    app.session_state["panels"] = ["data"]
+    app.run()
+    assert not app.exception and any(message in w.value for w in app.warning)
+    assert sess(app).cfg.preset == "ring8"
+
+
+def test_config_in_groups_in_words_with_advanced_options(at):
+    headings = [m.value for m in at.sidebar.markdown]
+    for group in ("Data", "Generator", "Discriminator", "Training", "Regularizers", "View"):
+        assert f"**{group}**" in headings
+    width = at.number_input(key="cfg0:nets.d.width")
+    assert width.label == "D: units per hidden layer" and "`nets.d.width`" in width.help
+    assert "hidden units per layer" in width.help                 # the config's own meaning
+    assert at.number_input(key="cfg0:data.std").label == "width σ of each mode (data units)"
+    keys = {w.key for w in at.sidebar.number_input}
+    assert "cfg0:optim.beta1" not in keys                         # rarely used: under advanced options
+    at.toggle(key="cfg_advanced").set_value(True).run()
+    assert "cfg0:optim.beta1" in {w.key for w in at.sidebar.number_input}
+    assert at.selectbox(key="preset").value == "ring8" and not at.exception
+
+
+def test_a_k_plus_1_d_says_why_a_data_edit_must_restart(tiny_cfg):
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    app.session_state["session"] = Session(tiny_cfg.replace(**{"reg.semi_supervised_fraction": 0.5}))
+    app.session_state["width"], app.session_state["resolution"] = 320, 32
+    app.session_state["panels"] = ["data"]
+    app.run()
+    app.button(key="step").click().run()
+    gesture(app, {"id": "k-1", "kind": "click", "points": [[0.1, 0.2]]})
+    assert any("K+1 classifier with one output per mode" in w.value for w in app.warning)
+    assert sess(app).trainer.data.n_modes == 8 and sess(app).trainer.iteration == 5
+    app.button(key="confirm_reset").click().run()
+    assert sess(app).trainer.data.n_modes == 9 and sess(app).trainer.iteration == 0 and not app.exception

@@ -280,12 +280,89 @@ def test_two_visitors_on_different_presets(server, browser):
 
 
 def test_screenshots_wide_and_phone(server, browser):
+    """The picture fills its column on a wide screen (panels side by side) and stacks its panels on a phone
+    (taller than wide, the screen's width); screenshots of both in /tmp for a person to look at."""
     for w, h in ((1440, 900), (390, 844)):
         page = browser.new_page(viewport={"width": w, "height": h})
         page.goto(server)
-        page.locator(PICTURE).first.wait_for(timeout=WAIT_MS)
+        picture = page.locator(PICTURE).first
+        picture.wait_for(timeout=WAIT_MS)
+        settle(page)
+        page.wait_for_timeout(1000)                  # the data panel reports the screen's width: one more rerun
         settle(page)
         page.screenshot(path=f"/tmp/toyviz-{w}x{h}.png")
-        page.screenshot(path=f"/tmp/toyviz-{w}x{h}-full.png", full_page=True)
+        picture.scroll_into_view_if_needed()
+        page.screenshot(path=f"/tmp/toyviz-{w}x{h}-picture.png")
+        box = picture.bounding_box()
+        if w > 1000:
+            assert box["width"] > 0.4 * w and box["width"] > box["height"]      # wide: panels side by side
+        else:
+            assert box["width"] > 0.85 * w and box["height"] > 2 * box["width"]  # phone: one panel per row
         no_exception(page)
         page.close()
+
+
+CANVAS_MARGIN = 22                        # toyviz/page/data_canvas/index.html: the frame around the plot
+
+
+def data_panel_point(box, x, y, extent=(-1.5, 1.5, -1.5, 1.5)):
+    """Page coordinates of the data point (x, y) on the data panel's canvas (its bounding box)."""
+    x0, x1, y0, y1 = extent
+    scale = (box["width"] - 2 * CANVAS_MARGIN) / (x1 - x0)
+    return box["x"] + CANVAS_MARGIN + (x - x0) * scale, box["y"] + CANVAS_MARGIN + (y1 - y) * scale
+
+
+def test_click_and_draw_on_the_data_panel(server, browser):
+    """A click on the data panel adds a mode there (the data and the picture change, the run keeps its step), a
+    click in the frame outside the plot says so, a click on the new mode removes it, a drawn stroke becomes a
+    cloud with a distance in place of coverage, Undo puts the modes back; no exception, no console error."""
+    page = open_page(browser, server)
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    settle(page)
+    page.get_by_role("button", name="Step", exact=True).click()
+    expect(page.get_by_text("paused · step 5 of")).to_be_visible(timeout=WAIT_MS)
+    step = paused_step(page)
+    canvas = page.frame_locator("iframe").first.locator("canvas")
+    canvas.wait_for(timeout=WAIT_MS)
+    box = canvas.bounding_box()
+    old = page.locator(PICTURE).first.get_attribute("src")
+    page.mouse.click(*data_panel_point(box, 0.3, -0.4))
+    expect(page.get_by_text("added a mode at (0.30, -0.40): 9 modes")).to_be_visible(timeout=WAIT_MS)
+    wait_for_new_picture(page, old)
+    settle(page)
+    assert paused_step(page) == step and "data.kind=mixture" in page.url      # the link holds the new modes
+    page.mouse.click(box["x"] + 5, box["y"] + box["height"] / 2)
+    expect(page.get_by_text("is outside the plot")).to_be_visible(timeout=WAIT_MS)
+    page.mouse.click(*data_panel_point(box, 0.31, -0.41))
+    expect(page.get_by_text("removed the mode at (0.30, -0.40): 8 modes")).to_be_visible(timeout=WAIT_MS)
+    settle(page)
+    page.get_by_text("draw a cloud of points").click()
+    settle(page)
+    page.mouse.move(*data_panel_point(box, -1, -1))
+    page.mouse.down()
+    for t in range(1, 11):
+        page.mouse.move(*data_panel_point(box, -1 + 0.2 * t, -1 + 0.15 * t))
+    page.mouse.up()
+    expect(page.get_by_text("points as the data")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_text("is the sliced Wasserstein-1 distance")).to_be_visible(timeout=WAIT_MS)
+    settle(page)
+    page.get_by_role("button", name="Undo the last data edit").click()
+    expect(page.get_by_text("undid the last data edit")).to_be_visible(timeout=WAIT_MS)
+    settle(page)
+    no_exception(page)
+    assert paused_step(page) == step
+    page.get_by_text("click: add a mode").click()
+    settle(page)
+    page.get_by_role("button", name="Play", exact=True).click()      # clicks while the picture keeps updating
+    expect(page.get_by_text("playing · step")).to_be_visible(timeout=WAIT_MS)
+    for x, y in ((0.3, -0.4), (-0.3, 0.4), (0.2, 0.2)):
+        page.mouse.click(*data_panel_point(box, x, y))
+        page.wait_for_timeout(120)
+    expect(page.get_by_text("added a mode at (0.20, 0.20): 11 modes")).to_be_visible(timeout=WAIT_MS)
+    page.get_by_role("button", name="Pause", exact=True).click()
+    paused_step(page)
+    settle(page)
+    no_exception(page)
+    assert not errors, errors
+    page.close()

@@ -22,11 +22,12 @@ from ..draw.html_export import export_html
 from ..draw.render import draw_frame
 from ..draw.writers import export_video, side_by_side, write_figure
 from ..engine import presets
-from ..engine.config import Config, parse_assignment
+from ..engine.config import Config, describe, parse_assignment
 from ..engine.data import load_points_csv
 from ..engine.trainer import Trainer, TrainingDiverged
 from ..geometry.metrics import RegionMetrics
 from ..geometry.raster import rasterize_latent
+from . import data_edits
 
 MAX_CSV_BYTES = 20 * 1024 * 1024
 MAX_CSV_POINTS = 100_000
@@ -44,10 +45,6 @@ class Field:
     kind: Literal["choice", "bool", "int", "float", "multi", "text", "json"]
     value: object
     options: tuple = ()
-
-    @property
-    def section(self) -> str:
-        return self.path.split(".")[0] if "." in self.path else "run"
 
 
 def config_fields(cfg: Config, hidden: Sequence[str] = HIDDEN_FIELDS) -> list[Field]:
@@ -113,6 +110,12 @@ def parse_overrides(text: str) -> dict:
     if not out:
         raise ValueError("A/B: name at least one option in which B differs, e.g. reg.bre.weight=1")
     return out
+
+
+def option_values(cfg: Config, keys) -> dict:
+    """The values of the dotted `keys` in `cfg` (e.g. what A has where B differs)."""
+    values = {key: value for key, value, _ in describe(cfg)}
+    return {key: values.get(key) for key in keys}
 
 
 def needs_reset(old: Config, new: Config) -> bool:
@@ -189,9 +192,12 @@ class Session:
         self.ab: Optional[dict] = None
         self.playing = False
         self.steps_per_update = steps_per_update
+        self.play_every = 0.2                 # seconds between updates while playing (the page's speed control;
+                                              # `python -m toyviz bench app` times one update)
         self.view: Optional[int] = None
         self.pending: Optional[Config] = None
         self.version = 0                      # bumped when the config changes from outside the widgets
+        self.data_undo: list[dict] = []       # the data before each edit on the page (data_edits.data_state)
         self.runs: dict[str, Trainer] = {}
         # Streamlit may run two scripts of one session at once (a playing fragment's tick and a button's rerun):
         # every training call and every read of a trainer for a picture holds this lock, so a trainer is never
@@ -398,7 +404,7 @@ class Session:
 
     def load_preset(self, name: str) -> None:
         self.cfg = presets.get(name)
-        self.ab = None
+        self.ab, self.data_undo = None, []
         self.reset()
         self.version += 1
 
@@ -463,6 +469,44 @@ class Session:
         self.apply_config(cfg)
         self.version += 1
         return f"{len(pts)} Gaussian centres placed"
+
+    # ---- direct manipulation of the data (toyviz.page.data_edits) ------------------------------------------------
+    def gesture(self, event: dict) -> str:
+        """Apply one gesture of the data panel ({"id", "kind": "click" | "stroke", "points": [[x, y], ...]}): a click
+        adds a mode or removes the one under it, a stroke draws a cloud. The run carries on; ValueError (the run
+        unchanged) for a bad gesture."""
+        g = data_edits.Gesture.parse(event)
+        if g.kind == "click":
+            data = self.trainer.data
+            overrides, message = data_edits.click(self.cfg, data.centers.cpu().numpy(), data.stds.cpu().numpy(),
+                                                  *g.points[0])
+        elif g.kind == "stroke":
+            overrides, message = data_edits.stroke(self.cfg, g.points)
+        else:
+            raise ValueError(f"data panel: gesture kind must be click or stroke (got {g.kind!r})")
+        return self.edit_data(overrides, message)
+
+    def edit_data(self, overrides: dict, message: str) -> str:
+        """Replace the data mid-run (the nets, optimizers and history carry on through `apply_config`) and remember
+        the old data for `undo_data`. Where D's outputs are the data's modes (K+1 semi-supervised) the change waits
+        in `pending` and the message says why the run must restart."""
+        before = data_edits.data_state(self.cfg)
+        applied = self.apply_config(self.cfg.replace(**overrides))
+        self.data_undo = (self.data_undo + [before])[-data_edits.UNDO_DEPTH:]
+        self.version += 1
+        if not applied:
+            return (f"{message}, but not yet applied: this run's D is a K+1 classifier with one output per mode, so "
+                    "other modes mean another D and the run must start again (Reset and apply)")
+        return message
+
+    def undo_data(self) -> str:
+        """Put back the data as it was before the last edit (the run carries on)."""
+        if not self.data_undo:
+            raise ValueError("nothing to undo: the data has not been edited on this page")
+        before = self.data_undo.pop()
+        applied = self.apply_config(self.cfg.replace(**before))
+        self.version += 1
+        return "undid the last data edit" + ("" if applied else " (it waits for a reset: K+1 D)")
 
     def config_json(self) -> str:
         return json.dumps(self.cfg.to_dict(), indent=2) + "\n"
