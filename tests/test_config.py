@@ -42,7 +42,7 @@ def test_wrong_types_raise_naming_the_field(key, value, match):
     ({"reg.bre.weight": 1.0, "optim.batch_size": 3}, r"too small for BRE's pair statistics"),
     ({"reg.bre.weight": 1.0, "reg.bre.layers": [7]}, r"D has 3 hidden layers"),
     ({"reg.bre.weight": 1.0, "nets.d.depth": 2}, r"needs a D with ≥ 3 hidden layers"),
-    ({"viz.resolution": 8}, r"viz\.resolution must lie in \[16, 2048\]"),
+    ({"viz.resolution": 8}, r"viz\.resolution must lie in \[16, 4096\]"),
     ({"viz.extent": [1, -1, 0, 1]}, r"viz\.extent"),
     ({"data.kind": "mixture"}, r"data\.centers"),
 ])

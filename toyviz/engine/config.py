@@ -57,7 +57,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "reg.gp_weight": (0, 1e6), "reg.historical_averaging": (0, 1e6), "reg.feature_matching": (0, 1e6),
     "reg.mode_lambda1": (0, 1e6), "reg.mode_lambda2": (0, 1e6), "reg.mdgan_lambda": (0, 1e6),
     "viz.extent": (-MAX_COORD, MAX_COORD),
-    "viz.resolution": (16, 2048),
+    "viz.resolution": (16, 4096),
     "viz.snapshot_every": (1, 10_000_000),
     "viz.max_snapshots": (2, 100_000),
     "viz.eval_samples": (1, 1_000_000),
@@ -429,8 +429,11 @@ def estimate_memory(c: Config) -> float:
     step = batches * (1 + r.unrolled_steps)
     evaluation = v.eval_samples * (n.g.width * n.g.depth + n.latent_dim + 2) * 2 + v.eval_samples * modes * 6
     data = len(d.points or []) * 16 + modes * 32
-    raster = v.resolution ** 2 * 64 + 65_536 * (n.d.width * n.d.depth + mb * mbd)
-    return F * (params * (6 + snapshots) + step + evaluation + raster) + data
+    activations = 65_536 * (n.d.width * n.d.depth + mb * mbd)        # one chunk of D's outputs, floats
+    # a raster's bytes a pixel: per hidden layer its ids and cumulative ids (int64), two RGBA colour maps, the
+    # pattern bits (uint64 words) and the sort's two int64 temporaries; then prob, the mosaic (2 floats), the output
+    raster = v.resolution ** 2 * (n.d.depth * (8 + 8 + 4 + 4 + 8 * -(-n.d.width // 64) + 16) + 16)
+    return F * (params * (6 + snapshots) + step + evaluation + activations) + raster + data
 
 
 def _problems(c: Config):
