@@ -40,3 +40,11 @@ def test_a_config_cannot_name_a_file_to_read(tiny_cfg):
             s.load_config_bytes(json.dumps(doc).encode())
     with pytest.raises(ValueError, match="at most 20 MB"):
         check_size("csv", 21 * MB)
+
+
+def test_a_deeply_nested_config_upload_is_refused_in_one_line(tiny_cfg):
+    s = Session(tiny_cfg)
+    for data in (b"[" * 100_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000, b"9" * 5000):
+        with pytest.raises(ValueError) as e:
+            s.load_config_bytes(data)
+        assert str(e.value).startswith("the config file: ") and "\n" not in str(e.value)

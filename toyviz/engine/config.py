@@ -349,15 +349,21 @@ class JsonConfig:
 
     @classmethod
     def from_json(cls, path):
+        with open(path, "rb") as f:
+            return cls.from_json_bytes(f.read(), str(path))
+
+    @classmethod
+    def from_json_bytes(cls, data: bytes, name: str = "the config file"):
+        """A config from JSON text (UTF-8); ValueError "NAME: ..." for anything that is not one, deep nesting and
+        integers of thousands of digits included."""
         try:
-            with open(path) as f:
-                d = json.load(f)
+            d = json.loads(data.decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"{path}: not valid JSON ({str(e)[:120]})") from None
+            raise ValueError(f"{name}: not valid JSON ({str(e)[:120]})") from None
         except RecursionError:
-            raise ValueError(f"{path}: the JSON is nested too deeply to be a config") from None
+            raise ValueError(f"{name}: the JSON is nested too deeply to be a config") from None
         except ValueError as e:              # an integer of more than 4,300 digits
-            raise ValueError(f"{path}: not a config ({str(e)[:120]})") from None
+            raise ValueError(f"{name}: not a config ({str(e)[:120]})") from None
         return cls.from_dict(d)
 
     def replace(self, **dotted):

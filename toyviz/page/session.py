@@ -415,11 +415,7 @@ class Session:
     def load_config_bytes(self, data: bytes) -> str:
         """A config.json upload: a new run from it (the current one is kept when it is invalid)."""
         check_size("config", len(data))
-        try:
-            d = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ValueError(f"the config file is not valid JSON ({e})") from None
-        cfg = Config.from_dict(d).validate()
+        cfg = Config.from_json_bytes(data, "the config file").validate()
         self.cfg, self.ab = cfg, None
         self.reset()
         self.version += 1
