@@ -84,8 +84,9 @@ def run_case(argv: list[str], bound: int) -> tuple[str, str]:
     return name, lines[0] if lines else ""
 
 
-def trial(cases: int, seed: int = 0, bound: int = 60, report=print) -> dict[str, int]:
-    """Run `cases` random command lines; returns the count of each outcome (tracebacks and hangs reported)."""
+def trial(cases: int, seed: int = 0, bound: int = 60, report=print, every: int = 0) -> dict[str, int]:
+    """Run `cases` random command lines; returns the count of each outcome (tracebacks and hangs reported, and the
+    counts so far every `every` cases when it is not 0)."""
     rng = random.Random(seed)
     counts = {k: 0 for k in ("ran", "refused", "diverged", "traceback", "hang")}
     for i in range(cases):
@@ -95,6 +96,8 @@ def trial(cases: int, seed: int = 0, bound: int = 60, report=print) -> dict[str,
         counts[outcome] += 1
         if outcome in ("traceback", "hang"):
             report(f"case {i}: {outcome} after {time.perf_counter() - t0:.1f} s: {' '.join(argv)[:400]}\n    {detail}")
+        if every and (i + 1) % every == 0:
+            report(f"{i + 1} cases: {json.dumps(counts)}")
     return counts
 
 
@@ -108,6 +111,6 @@ if __name__ == "__main__":
     import torch
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    result = trial(a.cases, a.seed, a.bound, report=lambda line: print(line, flush=True))
+    result = trial(a.cases, a.seed, a.bound, report=lambda line: print(line, flush=True), every=100)
     print(json.dumps(result), f"in {time.perf_counter() - t0:.0f} s", flush=True)
     sys.exit(1 if result["traceback"] or result["hang"] else 0)
