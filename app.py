@@ -421,7 +421,7 @@ def explore_page() -> None:
             st.title("toyviz: how D partitions the plane")
             st.warning(refused)
             if st.button("Start again" if s.freed else "Try again", key="live_start", type="primary"):
-                if attempt(live_server.start, s, errors=(ValueError,)) is None and s.runs:
+                if attempt(live_server.start, s) is None and s.runs:
                     st.rerun()
             return
         explore(s)
