@@ -111,6 +111,6 @@ if __name__ == "__main__":
     import torch
     torch.set_num_threads(1)
     t0 = time.perf_counter()
-    result = trial(a.cases, a.seed, a.bound, report=lambda line: print(line, flush=True), every=100)
+    result = trial(a.cases, a.seed, a.bound, report=lambda line: print(line, flush=True), every=50)
     print(json.dumps(result), f"in {time.perf_counter() - t0:.0f} s", flush=True)
     sys.exit(1 if result["traceback"] or result["hang"] else 0)
