@@ -150,3 +150,12 @@ def test_absent_devices_and_gp_with_minibatch_are_refused_at_validate():
             Config(device="cuda").validate()
     with pytest.raises(ValueError, match="minibatch discrimination"):
         toyviz.presets.get("ring8").replace(**{"reg.gp_weight": 10.0, "nets.minibatch_kernels": 5}).validate()
+
+
+def test_unrolled_d_with_minibatch_discrimination_is_refused_at_validate():
+    """Found by the random trial (tests/set_trial.py): it raised NotImplementedError from cdist's backward at step 1."""
+    for preset in ("ring8-mbd", "ring8-unrolled", "ring8-modereg"):
+        with pytest.raises(ValueError, match="reg.unrolled_steps cannot differentiate twice through minibatch"):
+            toyviz.presets.get(preset).replace(**{"nets.minibatch_kernels": 2, "reg.unrolled_steps": 2}).validate()
+    toyviz.presets.get("ring8-unrolled").validate()
+    toyviz.presets.get("ring8-mbd").validate()

@@ -568,6 +568,9 @@ def _technique_problems(c: Config):
                    "removes: use one or the other")
         if semi:
             yield "reg.unrolled_steps is not implemented for the semi-supervised K+1 discriminator"
+        if n.minibatch_kernels > 0:     # unrolling differentiates D's gradient, so torch.cdist's gradient again
+            yield ("reg.unrolled_steps cannot differentiate twice through minibatch discrimination's L1 distances "
+                   "(torch has no second derivative of cdist): set nets.minibatch_kernels=0 or reg.unrolled_steps=0")
     if not 0 <= r.semi_supervised_fraction <= 1:
         yield "reg.semi_supervised_fraction must lie in [0, 1]"
     if semi:
