@@ -1,7 +1,9 @@
 """The page server's live-run cap and idle timeout (`toyviz.page.live_runs`): a place per session up to the cap, the
 cap's message, idle sessions paused and freed (never while a script of theirs runs), the settings from the
 environment, and many sessions' threads at once."""
+import gc
 import threading
+import weakref
 from pathlib import Path
 
 import pytest
@@ -49,11 +51,14 @@ def test_an_idle_session_is_paused_freed_and_can_start_again(new_session):
     assert visit(live, a) is None
     a.play()
     a.update()
+    trainer = weakref.ref(a.trainer)
     clock.now = 59
     assert visit(live, a, active=False) is None                # a playing page's refresh is no activity
     clock.now = 61
     assert visit(live, b) is None                               # b's visit frees a
     assert a.runs == {} and not a.playing and "paused and its memory freed after 1 min without activity" in a.freed
+    gc.collect()
+    assert trainer() is None                                    # nothing else holds the freed run
     assert visit(live, a) == a.freed and live.live == 1          # a's page says so, until a starts again
     live.start(a)
     assert a.freed is None and a.trainer.iteration == 0 and visit(live, a) is None and live.live == 2
