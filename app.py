@@ -3,6 +3,8 @@ session (in st.session_state), drawing with toyviz.draw.render / toyviz.draw.plo
 """
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
@@ -16,11 +18,12 @@ from toyviz.engine import presets
 from toyviz.geometry.divergences import minibatch_curves
 from toyviz.malloc_tuning import reuse_freed_memory
 from toyviz.page import config_form, data_edits, url_state
+from toyviz.page.image_runs import open_image_run, runs_root
+from toyviz.page.live_runs import for_server as live_runs
 from toyviz.page.session import (
     Session,
     config_fields,
     config_with,
-    open_image_run,
     option_values,
     panel_options,
     parse_overrides,
@@ -43,7 +46,7 @@ def session() -> Session:
             cfg = url_state.config_of_query(st.query_params.to_dict())
         except ValueError as e:
             st.session_state.flash = f"The link's run could not be rebuilt, so this is the default run: {e}"
-        st.session_state.session = Session(cfg)
+        st.session_state.session = Session(cfg, start=False)    # its runs come from live_runs(), within the cap
     return st.session_state.session
 
 
@@ -398,6 +401,12 @@ def live(s: Session, view: dict) -> None:
     """Trains while playing (a fragment that reruns itself) and draws the current view."""
     @st.fragment(run_every=s.play_every if s.playing else None)
     def body():
+        with live_runs().visit(s, active=False) as refused:
+            if refused:                        # freed while idle: the whole page says so
+                st.rerun()
+            tick()
+
+    def tick():
         was_playing = s.playing
         try:
             s.update()
@@ -518,7 +527,23 @@ def screen_width() -> int:
 
 
 def explore_page() -> None:
+    """The run page, once this session holds a live run (the server's cap and idle timeout: page.live_runs)."""
     s = session()
+    live_server = attempt(live_runs)
+    if live_server is None:
+        return
+    with live_server.visit(s) as refused:
+        if refused:
+            st.title("toyviz: how D partitions the plane")
+            st.warning(refused)
+            if st.button("Start again" if s.freed else "Try again", key="live_start", type="primary"):
+                if attempt(live_server.start, s) is None and s.runs:
+                    st.rerun()
+            return
+        explore(s)
+
+
+def explore(s: Session) -> None:
     st.title("toyviz: how D partitions the plane")
     if "flash" in st.session_state:
         st.warning(st.session_state.pop("flash"))
@@ -561,10 +586,14 @@ def divergences_page() -> None:
 # ---- third page: image-scale run folders (toyviz.image) ------------------------------------------------------------
 def image_runs_page() -> None:
     st.title("Image-scale runs")
-    path = st.text_input("run folder (holds config.json, stats.jsonl, samples_XXXXXX.png)", key="image_run")
+    root = runs_root(argv=sys.argv[1:])
+    st.caption(f"This page opens run folders under `{root}` only: the server's runs root (`TOYVIZ_RUNS_ROOT`, or "
+               "`streamlit run app.py -- --runs-root DIR`).")
+    path = st.text_input("run folder under the runs root (holds config.json, stats.jsonl, samples_XXXXXX.png)",
+                         key="image_run")
     if not path:
         return
-    run = attempt(open_image_run, path)
+    run = attempt(open_image_run, path, root)
     if run is None:
         return
     if run.samples:
@@ -577,7 +606,7 @@ def image_runs_page() -> None:
     for key in sorted(curves):
         steps, values = curves[key]
         if len(steps) > 1:
-            st.line_chart({key: values}, height=160)
+            st.line_chart({"step": steps, key: values}, x="step", y=key, height=160)
     with st.expander("config.json"):
         st.json(run.config)
 

@@ -164,22 +164,30 @@ def test_play_to_the_end_says_so(at):
     assert any("run complete at step 20" in w.value for w in at.warning)
 
 
-def test_image_runs_page(tmp_path):
+def test_image_runs_page(tmp_path, monkeypatch):
     import json
 
     import numpy as np
-    (tmp_path / "config.json").write_text(json.dumps({"dataset": "mnist"}))
-    (tmp_path / "stats.jsonl").write_text('{"step": 10, "loss/d": 1.2}\n{"step": 20, "loss/d": 0.9}\n')
+    run = tmp_path / "runs" / "img"
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"dataset": "mnist"}))
+    (run / "stats.jsonl").write_text('{"step": 10, "loss/d": 1.2}\n{"step": 20, "loss/d": 0.9}\n')
     for step in (10, 20):
-        imageio.imwrite(tmp_path / f"samples_{step:06d}.png", np.full((8, 8, 3), step, np.uint8))
+        imageio.imwrite(run / f"samples_{step:06d}.png", np.full((8, 8, 3), step, np.uint8))
+    monkeypatch.setenv("TOYVIZ_RUNS_ROOT", str(tmp_path / "runs"))
     at = AppTest.from_string(f"import sys; sys.path.insert(0, {str(ROOT)!r}); import app; app.image_runs_page()",
                              default_timeout=30)
     at.run()
-    at.text_input(key="image_run").set_value(str(tmp_path)).run()
+    assert f"under `{tmp_path / 'runs'}` only" in at.caption[0].value
+    at.text_input(key="image_run").set_value("img").run()
     assert not at.exception and "samples at step 20" in at.image[0].captions[0]
     assert at.select_slider(key="image_step").options == ["10", "20"]
-    at.text_input(key="image_run").set_value(str(tmp_path / "nope")).run()
+    chart = json.loads(at.get("vega_lite_chart")[0].proto.spec)
+    assert chart["layer"][0]["encoding"]["x"]["field"] == "step"     # the curve's x axis is the training step
+    at.text_input(key="image_run").set_value("nope").run()
     assert any("is not a folder" in e.value for e in at.error) and not at.exception
+    at.text_input(key="image_run").set_value(str(tmp_path)).run()
+    assert any("outside the runs root" in e.value for e in at.error) and not at.exception
 
 
 def test_two_visitors_have_their_own_runs(at, tiny_cfg):

@@ -5,16 +5,12 @@ divergences page draws.
 Runs wherever a Chromium is found: $TOYVIZ_CHROMIUM, `chromium` on PATH (Debian/Ubuntu: `apt-get install
 chromium`, which .ci/run does), or the one `playwright install chromium` downloads. Elsewhere it skips with one
 line saying how to enable it, except under CI (CI=true), where a missing browser or Playwright fails it."""
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import imageio.v2 as imageio
 import pytest
-from browser_support import ENABLE, IN_CI, find_chromium, missing, sync_playwright
+from browser_support import ENABLE, IN_CI, find_chromium, missing, streamlit_server, sync_playwright
 
 if sync_playwright is not None:
     from playwright.sync_api import expect
@@ -31,41 +27,10 @@ PICTURE = '[data-testid="stMain"] [data-testid="stImage"] img'
 WAIT_MS = 90_000                          # generous: the first picture imports torch and rasterizes 256²
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = free_port()
-    log = tmp_path_factory.mktemp("streamlit") / "server.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-             "--server.fileWatcherType", "none", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            assert proc.poll() is None, f"streamlit exited early:\n{log.read_text()[-2000:]}"
-            assert time.monotonic() < deadline, f"streamlit not healthy after 60 s:\n{log.read_text()[-2000:]}"
-            time.sleep(0.2)
+    with streamlit_server(tmp_path_factory.mktemp("streamlit") / "server.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 @pytest.fixture(scope="module")

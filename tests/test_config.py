@@ -42,7 +42,7 @@ def test_wrong_types_raise_naming_the_field(key, value, match):
     ({"reg.bre.weight": 1.0, "optim.batch_size": 3}, r"too small for BRE's pair statistics"),
     ({"reg.bre.weight": 1.0, "reg.bre.layers": [7]}, r"D has 3 hidden layers"),
     ({"reg.bre.weight": 1.0, "nets.d.depth": 2}, r"needs a D with ≥ 3 hidden layers"),
-    ({"viz.resolution": 8}, r"viz\.resolution must lie in \[16, 2048\]"),
+    ({"viz.resolution": 8}, r"viz\.resolution must lie in \[16, 4096\]"),
     ({"viz.extent": [1, -1, 0, 1]}, r"viz\.extent"),
     ({"data.kind": "mixture"}, r"data\.centers"),
 ])
@@ -150,3 +150,12 @@ def test_absent_devices_and_gp_with_minibatch_are_refused_at_validate():
             Config(device="cuda").validate()
     with pytest.raises(ValueError, match="minibatch discrimination"):
         toyviz.presets.get("ring8").replace(**{"reg.gp_weight": 10.0, "nets.minibatch_kernels": 5}).validate()
+
+
+def test_unrolled_d_with_minibatch_discrimination_is_refused_at_validate():
+    """Found by the random trial (tests/set_trial.py): it raised NotImplementedError from cdist's backward at step 1."""
+    for preset in ("ring8-mbd", "ring8-unrolled", "ring8-modereg"):
+        with pytest.raises(ValueError, match="reg.unrolled_steps cannot differentiate twice through minibatch"):
+            toyviz.presets.get(preset).replace(**{"nets.minibatch_kernels": 2, "reg.unrolled_steps": 2}).validate()
+    toyviz.presets.get("ring8-unrolled").validate()
+    toyviz.presets.get("ring8-mbd").validate()

@@ -222,3 +222,15 @@ def test_no_folder_after_a_refusal(tmp_path):
     with pytest.raises(ValueError):
         train_run(tiny().replace(**{"optim.batch_size": 10**9}), tmp_path / "run", quiet=True)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_random_train_command_lines(monkeypatch):
+    """A few cases of issue #20's random trial (tests/set_trial.py: `train --set key=value` command lines run
+    in-process): each runs, is refused in one line or diverges in one line; no traceback, no hang.
+    `python tests/set_trial.py --cases 1000` is the whole trial."""
+    from set_trial import trial
+    monkeypatch.setenv("TOYVIZ_MEMORY_CAP", "2G")
+    found = []
+    n = min(EXAMPLES, 6)
+    counts = trial(n, seed=20, bound=HARD_TIMEOUT, report=found.append)
+    assert found == [] and sum(counts.values()) == n and counts["refused"] >= 1

@@ -264,8 +264,8 @@ def test_latent_partition_of_g():
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    ({"resolution": 15}, "resolution must be an integer in \\[16, 2048\\]"),
-    ({"resolution": 2049}, "resolution"),
+    ({"resolution": 15}, "resolution must be an integer in \\[16, 4096\\]"),
+    ({"resolution": 4097}, "resolution"),
     ({"resolution": 32.0}, "resolution"),
     ({"extent": (1, -1, -1, 1)}, "xmin < xmax"),
     ({"extent": (0, 0, -1, 1)}, "extent"),

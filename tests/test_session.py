@@ -11,7 +11,6 @@ from toyviz.page.session import (
     Session,
     config_fields,
     config_with,
-    open_image_run,
     panel_options,
     parse_overrides,
 )
@@ -219,22 +218,6 @@ def test_config_fields_cover_the_whole_tree_and_round_trip(tiny_cfg):
 def test_panel_options_expand_layers():
     opts = panel_options(3)
     assert "regions:3" in opts and "cumulative:1" in opts and "regions:4" not in opts and "regions:L" not in opts
-
-
-def test_open_image_run(tmp_path):
-    (tmp_path / "config.json").write_text(json.dumps({"dataset": "cifar10"}))
-    (tmp_path / "stats.jsonl").write_text('{"step": 1, "loss/d": 1.5}\n{"step": 2, "loss/d": 1.0}\n')
-    for step in (200, 20):
-        (tmp_path / f"samples_{step:06d}.png").write_bytes(b"")
-    run = open_image_run(tmp_path)
-    assert [s for s, _ in run.samples] == [20, 200] and run.config == {"dataset": "cifar10"}
-    steps, values = run.curves()["loss/d"]
-    assert list(steps) == [1, 2] and list(values) == [1.5, 1.0]
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(ValueError, match="config.json is missing"):
-        open_image_run(tmp_path / "empty")
-    with pytest.raises(ValueError, match="is not a folder"):
-        open_image_run(tmp_path / "missing")
 
 
 def test_default_session_is_ring8():

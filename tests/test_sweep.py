@@ -1,10 +1,12 @@
 import json
+import shutil
 
 import pytest
 import torch
 
 from toyviz.commands.cli import main
 from toyviz.engine import presets
+from toyviz.engine.run_folder import RunFolder
 from toyviz.engine.seed_batch import SeedBatch
 from toyviz.experiments.sweep import (
     ERROR_FILE,
@@ -148,3 +150,82 @@ def test_a_diverging_seed_in_a_batch_is_recorded_and_the_others_finish(tmp_path,
     assert res[1].error.startswith("TrainingDiverged: loss/g became") and "beyond" in res[1].error
     assert (specs[1].out / ERROR_FILE).read_text().strip() == res[1].error and run_state(specs[1]) == "partial"
     assert res[0].error == res[2].error == "" and run_state(specs[2]) == "done"
+
+
+# ---- sweeps cut off mid-way (a killed sweep) resume from their checkpoints -------------------------------------------
+def _cut(monkeypatch, cls, at: int, fn, *args, **kwargs):
+    """Run `fn` with `cls.step` interrupted at iteration `at`: the run folders are left as a kill leaves them,
+    at their last checkpoint with stats.jsonl perhaps ahead of it."""
+    real = cls.step
+
+    def step_until(self):
+        if self.iteration == at:
+            raise KeyboardInterrupt
+        return real(self)
+    with monkeypatch.context() as m:
+        m.setattr(cls, "step", step_until)
+        with pytest.raises(KeyboardInterrupt):
+            fn(*args, **kwargs)
+
+
+def _checkpoints_equal(a, b):
+    ca, cb = (torch.load(p / "checkpoint.pt", weights_only=True) for p in (a, b))
+    assert ca["iteration"] == cb["iteration"]
+    for name in ca["nets"]:
+        for k, v in ca["nets"][name].items():
+            assert torch.equal(v, cb["nets"][name][k]), (name, k)
+    assert len(ca["snapshots"]) == len(cb["snapshots"]) and ca["history"] == cb["history"]
+
+
+def test_a_run_cut_off_mid_way_is_continued_not_retrained(tmp_path, monkeypatch):
+    from toyviz.engine.trainer import Trainer
+    from toyviz.experiments.runs import train_run
+    cfg = tiny().replace(**{"optim.iters": 40, "reg.bre.weight": 1.0})
+    straight = plan(cfg, [0], None, tmp_path / "a")
+    run_sweep(straight)
+    cut = plan(cfg, [0], None, tmp_path / "b")
+    _cut(monkeypatch, Trainer, 27, train_run, cfg.replace(seed=0), cut[0].out, checkpoint_every=20, quiet=True)
+    lines = (straight[0].out / "stats.jsonl").read_text().splitlines(keepends=True)
+    with open(cut[0].out / "stats.jsonl", "a") as f:                  # what a kill during a write leaves:
+        f.write("".join(lines[20:24]) + lines[24][:30])                # stats ahead of the checkpoint, a cut line,
+    (cut[0].out / ".tmp-x.pt").write_bytes(b"half")                    # a temporary file
+    assert run_state(cut[0]) == "cut"
+    trained = []
+    monkeypatch.setattr(Trainer, "step", lambda self, real=Trainer.step: trained.append(self.iteration) or real(self))
+    res = run_sweep(cut)
+    assert res[0].error == "" and trained[0] == 20 and len(trained) == 20     # steps 21..40 only
+    assert (cut[0].out / "stats.jsonl").read_bytes() == (straight[0].out / "stats.jsonl").read_bytes()
+    assert not list(cut[0].out.glob(".tmp-*")) and run_state(cut[0]) == "done"
+    _checkpoints_equal(straight[0].out, cut[0].out)
+
+
+def test_a_seed_batch_cut_off_at_different_steps_resumes_bit_for_bit(tmp_path, monkeypatch):
+    from toyviz.experiments.runs import train_seed_batch
+    cfg = tiny().replace(**{"optim.iters": 40, "reg.bre.weight": 1.0, "reg.bre.layers": [1]})
+    seeds = [0, 1, 2, 3, 4]
+    straight = plan(cfg, seeds, None, tmp_path / "a")
+    run_sweep(straight)
+    cut = plan(cfg, seeds, None, tmp_path / "b")
+    folders = {s.seed: s.out for s in cut}
+    # a kill while the batch wrote its seeds' folders: seeds 0, 1 at step 20, seeds 2, 3 at step 10, seed 4 at 30
+    _cut(monkeypatch, SeedBatch, 27, train_seed_batch, cfg, folders, checkpoint_every=10, quiet=True)
+    early = {s: tmp_path / "early" / str(s) for s in seeds}
+    _cut(monkeypatch, SeedBatch, 15, train_seed_batch, cfg, early, checkpoint_every=10, quiet=True)
+    late = {s: tmp_path / "late" / str(s) for s in seeds}
+    _cut(monkeypatch, SeedBatch, 35, train_seed_batch, cfg, late, checkpoint_every=10, quiet=True)
+    for s, source in ((2, early), (3, early), (4, late)):
+        shutil.rmtree(folders[s])
+        shutil.copytree(source[s], folders[s])
+    assert [RunFolder(folders[s]).checkpoint_step() for s in seeds] == [20, 20, 10, 10, 30]
+    assert all(run_state(s) == "cut" for s in cut)
+    res = run_sweep(cut)
+    assert all(r.error == "" and not r.skipped for r in res)
+    for a, b in zip(straight[:4], cut[:4]):            # resumed in batches of two: the uninterrupted batch's bits
+        assert (a.out / "stats.jsonl").read_bytes() == (b.out / "stats.jsonl").read_bytes(), a.seed
+        _checkpoints_equal(a.out, b.out)
+    # seed 4, alone at its step, goes on as one run: the batch's numbers within float rounding (METHODS §9)
+    ours, theirs = (RunFolder(s.out).stats() for s in (cut[4], straight[4]))
+    assert [r["step"] for r in ours] == list(range(1, 41)) and ours[:30] == theirs[:30]
+    for a, b in zip(ours[30:], theirs[30:]):
+        for k, v in b.items():
+            assert a[k] is None if v is None else a[k] == pytest.approx(v, rel=1e-3, abs=1e-6), k

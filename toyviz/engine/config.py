@@ -59,7 +59,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "reg.gp_weight": (0, 1e6), "reg.historical_averaging": (0, 1e6), "reg.feature_matching": (0, 1e6),
     "reg.mode_lambda1": (0, 1e6), "reg.mode_lambda2": (0, 1e6), "reg.mdgan_lambda": (0, 1e6),
     "viz.extent": (-MAX_COORD, MAX_COORD),
-    "viz.resolution": (16, 2048),
+    "viz.resolution": (16, 4096),
     "viz.snapshot_every": (1, 10_000_000),
     "viz.max_snapshots": (2, 100_000),
     "viz.eval_samples": (1, 1_000_000),
@@ -357,15 +357,21 @@ class JsonConfig:
 
     @classmethod
     def from_json(cls, path):
+        with open(path, "rb") as f:
+            return cls.from_json_bytes(f.read(), str(path))
+
+    @classmethod
+    def from_json_bytes(cls, data: bytes, name: str = "the config file"):
+        """A config from JSON text (UTF-8); ValueError "NAME: ..." for anything that is not one, deep nesting and
+        integers of thousands of digits included."""
         try:
-            with open(path) as f:
-                d = json.load(f)
+            d = json.loads(data.decode("utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"{path}: not valid JSON ({str(e)[:120]})") from None
+            raise ValueError(f"{name}: not valid JSON ({str(e)[:120]})") from None
         except RecursionError:
-            raise ValueError(f"{path}: the JSON is nested too deeply to be a config") from None
+            raise ValueError(f"{name}: the JSON is nested too deeply to be a config") from None
         except ValueError as e:              # an integer of more than 4,300 digits
-            raise ValueError(f"{path}: not a config ({str(e)[:120]})") from None
+            raise ValueError(f"{name}: not a config ({str(e)[:120]})") from None
         return cls.from_dict(d)
 
     def replace(self, **dotted):
@@ -440,8 +446,12 @@ def estimate_memory(c: Config) -> float:
     step = batches * (1 + r.unrolled_steps)
     evaluation = v.eval_samples * (n.g.width * n.g.depth + n.latent_dim + 2) * 2 + v.eval_samples * modes * 6
     data = len(d.points or []) * 16 + modes * 32
-    raster = v.resolution ** 2 * 64 + 65_536 * (n.d.width * (n.d.pieces or 1) * n.d.depth + mb * mbd)
-    return F * (params * (6 + snapshots) + step + evaluation + raster) + data
+    bits = n.d.width * (n.d.pieces or 1)                  # pattern bits a hidden layer (maxout: units·k)
+    activations = 65_536 * (bits * n.d.depth + mb * mbd)        # one chunk of D's outputs, floats
+    # a raster's bytes a pixel: per hidden layer its ids and cumulative ids (int64), two RGBA colour maps, the
+    # pattern bits (uint64 words) and the sort's two int64 temporaries; then prob, the mosaic (2 floats), the output
+    raster = v.resolution ** 2 * (n.d.depth * (8 + 8 + 4 + 4 + 8 * -(-bits // 64) + 16) + 16)
+    return F * (params * (6 + snapshots) + step + evaluation + activations) + raster + data
 
 
 def _problems(c: Config):
@@ -601,6 +611,9 @@ def _technique_problems(c: Config):
                    "removes: use one or the other")
         if semi:
             yield "reg.unrolled_steps is not implemented for the semi-supervised K+1 discriminator"
+        if n.minibatch_kernels > 0:     # unrolling differentiates D's gradient, so torch.cdist's gradient again
+            yield ("reg.unrolled_steps cannot differentiate twice through minibatch discrimination's L1 distances "
+                   "(torch has no second derivative of cdist): set nets.minibatch_kernels=0 or reg.unrolled_steps=0")
     if not 0 <= r.semi_supervised_fraction <= 1:
         yield "reg.semi_supervised_fraction must lie in [0, 1]"
     if semi:

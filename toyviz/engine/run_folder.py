@@ -23,6 +23,8 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
+import torch
+
 from .atomic_files import atomic_write_text
 from .config import Config
 from .trainer import Callback, Trainer
@@ -154,6 +156,16 @@ class RunFolder:
         """Every step's statistics; a last line cut short (a process killed while appending) is left out."""
         with open(self.path / self.STATS) as f:
             return [json.loads(line) for line in f if line.strip() and line.endswith("\n")]
+
+    def checkpoint_step(self) -> int | None:
+        """The step checkpoint.pt holds, read without loading its tensors (memory-mapped); None when there is no
+        readable checkpoint (`trainer()` then says what is wrong)."""
+        try:
+            ck = torch.load(self.path / self.CHECKPOINT, map_location="cpu", weights_only=True, mmap=True)
+        except Exception:                # missing, cut short or not a checkpoint: the same answer, no step to use
+            return None
+        step = ck.get("iteration") if isinstance(ck, dict) else None
+        return step if isinstance(step, int) and not isinstance(step, bool) else None
 
     def trainer(self, device=None, callbacks: Sequence[Callback] = ()) -> Trainer:
         """The trainer at the end of the run, its snapshots included."""

@@ -70,12 +70,27 @@ def refusal(cfg: Config) -> Optional[str]:
     return None
 
 
+def _check_resumable(cfg: Config, seeds: list[int], trainers: dict[int, Trainer]) -> None:
+    """ValueError unless `trainers` are the seeds' runs of `cfg`, all at the same whole iteration."""
+    if sorted(trainers) != sorted(seeds):
+        raise ValueError(f"the trainers' seeds {sorted(trainers)} are not the batch's {sorted(seeds)}")
+    for s, t in trainers.items():
+        if t.cfg.to_dict() != cfg.replace(seed=s).to_dict():
+            raise ValueError(f"seed {s}'s run has another config than the batch's")
+    steps = {s: t.iteration for s, t in trainers.items()}
+    if len(set(steps.values())) != 1 or any(t.d_phases for t in trainers.values()):
+        raise ValueError(f"a seed batch continues seeds at one whole iteration (got steps {steps})")
+
+
 # ---- the batch -------------------------------------------------------------------------------------------------------
 class SeedBatch:
     """`step() -> {seed: stats}`, `run(n)`, `trainer(seed)` (that seed's up-to-date Trainer), `seeds` (those still
     training, in batch order), `failed` ({seed: message} of seeds that stopped on a non-finite loss)."""
 
-    def __init__(self, cfg: Config, seeds: Sequence[int], callbacks: Sequence[Callback] = ()):
+    def __init__(self, cfg: Config, seeds: Sequence[int], callbacks: Sequence[Callback] = (),
+                 trainers: Optional[dict[int, Trainer]] = None):
+        """`trainers`: the seeds' Trainers loaded from their checkpoints, all at one whole iteration: the batch goes
+        on from there (their weights, Adam states and random streams), as each `train --resume` would."""
         reason = refusal(cfg)
         if reason:
             raise ValueError(reason)
@@ -83,9 +98,13 @@ class SeedBatch:
         if not seeds or len(set(seeds)) != len(seeds):
             raise ValueError(f"a seed batch needs distinct seeds (got {seeds})")
         self.cfg = cfg.validate()
-        self.trainers = {s: Trainer(cfg.replace(seed=s), callbacks) for s in seeds}
+        if trainers is None:
+            trainers = {s: Trainer(cfg.replace(seed=s), callbacks) for s in seeds}
+        else:
+            _check_resumable(cfg, seeds, trainers)
+        self.trainers = trainers
         self.seeds, self.failed = seeds, {}
-        self.iteration, self.monitoring = 0, True
+        self.iteration, self.monitoring = trainers[seeds[0]].iteration, True
         self._start: Optional[dict] = None           # what a divergence puts back (`_mark`)
         self.device = torch.device(cfg.device)
         self.loss_d, self.loss_g = SEED_LOSSES[cfg.loss]
@@ -98,6 +117,9 @@ class SeedBatch:
         for net in self.nets.values():
             net.params = [torch.nn.Parameter(p.detach().to(self.device)) for p in net.params]
         self.optims = {name: StackedAdam(net.params, first.optims[name]) for name, net in self.nets.items()}
+        for name, opt in self.optims.items():          # a fresh Adam's state is empty: this matters on resume only
+            opt.load_seed_states([[t.optims[name].state.get(p, {}) for p in t.nets[name].parameters()]
+                                  for t in self._live()])
 
     def _live(self) -> list[Trainer]:
         return [self.trainers[s] for s in self.seeds]

@@ -113,6 +113,25 @@ class StackedAdam:
         for state in (self.exp_avg, self.exp_avg_sq, self.max_exp_avg_sq):
             state[:] = [v[index].clone() for v in state]
 
+    def load_seed_states(self, per_param: list[list[dict]]) -> None:
+        """Stack the seeds' own `torch.optim.Adam` states (for each seed, its optimizer's state of each parameter in
+        the stacked order; what `seed_state` unstacks), so a batch rebuilt from its seeds' checkpoints goes on where
+        it stopped. Every seed must have taken the same number of steps (none: the state stays empty)."""
+        if not any(st for p in per_param for st in p):
+            return
+        if any(len(p) != len(self.params) or not all(p) for p in per_param):
+            raise ValueError("the seeds' optimizer states do not fit the stacked parameters")
+        for k, param in enumerate(self.params):
+            seeds = [p[k] for p in per_param]
+            steps = {float(st["step"]) for st in seeds}
+            if len(steps) != 1:
+                raise ValueError(f"the seeds' optimizers took different numbers of steps ({sorted(steps)})")
+            for name, into in (("exp_avg", self.exp_avg), ("exp_avg_sq", self.exp_avg_sq),
+                               ("max_exp_avg_sq", self.max_exp_avg_sq)):
+                if into:
+                    into[k] = torch.stack([st[name] for st in seeds]).reshape(param.shape).to(param.device)
+            self.steps[k] = torch.full((), steps.pop(), device=param.device)
+
     def tensors(self) -> list[torch.Tensor]:
         """The state: moments, then the step counts (what a divergence puts back)."""
         return [*self.exp_avg, *self.exp_avg_sq, *self.max_exp_avg_sq, *self.steps]

@@ -108,8 +108,32 @@ def train_seed_batch(cfg: Config, folders: dict[int, Path], *, checkpoint_every:
         raise ValueError(f"checkpoint_every must be ≥ 1 (got {checkpoint_every})")
     runs = {s: RunFolder.create(p) for s, p in folders.items()}
     batch = SeedBatch(cfg, list(folders), callbacks=[RegionMetrics()])
-    total = cfg.optim.iters
-    bar = None if quiet else progress(total, f"{cfg.preset} × {len(folders)} seeds")
+    return _train_batch_into(runs, batch, checkpoint_every, quiet)
+
+
+def resume_seed_batch(folders: dict[int, Path], *, checkpoint_every: int = 1000, quiet: bool = False) -> SeedBatch:
+    """Continue the seeds' run folders (`folders`: seed -> folder, each cut off at one checkpoint step, e.g. by a
+    killed sweep) as one seed batch to their own length, as `resume_run` continues one run: each folder tidied
+    (`RunFolder.prepare_resume`), then trained and written as `train_seed_batch` does. Bit for bit the batch that
+    was not cut off, since a seed trains the same in any batch of two or more. ValueError when the folders hold
+    runs of different configs (seed aside) or different steps, or a config that cannot be batched."""
+    if checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be ≥ 1 (got {checkpoint_every})")
+    runs = {s: RunFolder(p) for s, p in folders.items()}
+    trainers = {s: run.trainer(callbacks=[RegionMetrics()]) for s, run in runs.items()}
+    first = trainers[next(iter(folders))]
+    batch = SeedBatch(first.cfg, list(folders), callbacks=[RegionMetrics()], trainers=trainers)
+    for seed, run in runs.items():
+        run.prepare_resume(trainers[seed])
+    return _train_batch_into(runs, batch, checkpoint_every, quiet)
+
+
+def _train_batch_into(runs: dict[int, RunFolder], batch: SeedBatch, checkpoint_every: int,
+                      quiet: bool) -> SeedBatch:
+    """Train `batch` to `optim.iters`, writing each seed's folder at every multiple of `checkpoint_every` and at
+    the end (a diverged seed's once, at its last finite step, with ERROR_FILE)."""
+    total = batch.cfg.optim.iters
+    bar = None if quiet else progress(total, f"{batch.cfg.preset} × {len(runs)} seeds", initial=batch.iteration)
     recorded: set[int] = set()
 
     def write() -> None:
@@ -121,6 +145,7 @@ def train_seed_batch(cfg: Config, folders: dict[int, Path], *, checkpoint_every:
                 (runs[seed].path / ERROR_FILE).write_text(message + "\n")
                 recorded.add(seed)
 
+    start = batch.iteration
     try:
         while batch.iteration < total and batch.seeds:
             n = min(checkpoint_every - batch.iteration % checkpoint_every, total - batch.iteration)
@@ -129,7 +154,7 @@ def train_seed_batch(cfg: Config, folders: dict[int, Path], *, checkpoint_every:
     finally:
         if bar:
             bar.close()
-    if total == 0:
+    if batch.iteration == start:
         write()
     for seed in batch.seeds:                       # a retrained seed's earlier failure is history
         (runs[seed].path / ERROR_FILE).unlink(missing_ok=True)

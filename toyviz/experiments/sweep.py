@@ -1,7 +1,8 @@
 """Sweeps: many independent `train` runs (seeds × a grid of config overrides) in parallel worker processes.
 
 Run (label, seed) goes to `OUT/<label>/seed<seed>/`, a run folder identical to `python -m toyviz train` with that
-config; finished runs are skipped, so a sweep resumes, and `--shard i/n` splits one sweep across machines.
+config; finished runs are skipped and runs cut off mid-way continue from their checkpoints (`run_state`,
+`run_batch`), so a sweep resumes, and `--shard i/n` splits one sweep across machines.
 The seeds of one grid point train as seed batches (`engine.seed_batch`: one process, stacked networks) where the
 config can be batched: their folders then equal the `train` runs' within float rounding (METHODS §9).
 """
@@ -17,8 +18,9 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..engine.config import Config, parse_assignment
+from ..engine.run_folder import RunFolder
 from ..engine.seed_batch import refusal
-from .runs import ERROR_FILE, train_run, train_seed_batch
+from .runs import ERROR_FILE, resume_run, resume_seed_batch, train_run, train_seed_batch
 
 
 @dataclass
@@ -107,7 +109,9 @@ def shard(specs: list[RunSpec], i: int, n: int) -> list[RunSpec]:
 
 
 def run_state(spec: RunSpec) -> str:
-    """'new', 'done' (finished, same config), 'partial' (same config, unfinished or failed) or 'different'."""
+    """'new'; 'done' (finished, same config); 'cut' (same config, its checkpoint short of its length and no
+    failure recorded: a sweep killed mid-way, resumed from the checkpoint); 'partial' (same config, failed or without
+    a readable checkpoint: retrained); or 'different'."""
     cfg_path = spec.out / "config.json"
     if not cfg_path.exists():
         return "new"
@@ -117,12 +121,11 @@ def run_state(spec: RunSpec) -> str:
         return "different"
     if not same:
         return "different"
-    stats = spec.out / "stats.jsonl"
-    if (spec.out / ERROR_FILE).exists() or not stats.exists():
+    step = RunFolder(spec.out).checkpoint_step()
+    if (spec.out / ERROR_FILE).exists() or step is None or step > spec.cfg.optim.iters:
         return "partial"
-    lines = [ln for ln in stats.read_text().splitlines() if ln.strip()]
-    done = bool(lines) and json.loads(lines[-1]).get("step") == spec.cfg.optim.iters
-    return "done" if done and (spec.out / "checkpoint.pt").exists() else "partial"
+    done = step == spec.cfg.optim.iters and (spec.out / RunFolder.STATS).exists()
+    return "done" if done else "cut"
 
 
 def _final_eval(stats_path: Path) -> dict:
@@ -134,14 +137,18 @@ def _final_eval(stats_path: Path) -> dict:
 
 
 def run_one(spec: RunSpec) -> RunResult:
-    """Train one run exactly as `python -m toyviz train` would (one torch thread); a failure is recorded in
+    """Train one run exactly as `python -m toyviz train` would (one torch thread), or continue it from its checkpoint
+    as `train --resume` would when its folder holds one (a run cut off mid-way); a failure is recorded in
     `error.txt` in the run folder instead of stopping the sweep."""
     import torch
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     err = spec.out / ERROR_FILE
     try:
-        train_run(spec.cfg, spec.out, quiet=True)
+        if RunFolder(spec.out).checkpoint_step() is None:
+            train_run(spec.cfg, spec.out, quiet=True)
+        else:
+            resume_run(spec.out, quiet=True)
     except Exception as e:     # a diverged or broken run must not take the other runs down
         spec.out.mkdir(parents=True, exist_ok=True)
         msg = f"{type(e).__name__}: {e}".splitlines()[0]
@@ -153,16 +160,35 @@ def run_one(spec: RunSpec) -> RunResult:
 
 
 def run_batch(specs: list[RunSpec]) -> list[RunResult]:
-    """Train the seeds of one config (`specs`) as one seed batch (`runs.train_seed_batch`, one torch thread), each
-    into its run folder; a seed that diverges is recorded as `run_one` records a failed run, the others go on.
-    Each RunResult's `seconds` is its share of the batch's time."""
+    """Train the seeds of one config (`specs`) as seed batches (one torch thread), each into its run folder; a seed
+    that diverges is recorded as `run_one` records a failed run, the others go on.
+
+    Seeds whose folders hold a checkpoint (a sweep cut off mid-way) continue from it: the seeds at one step as one
+    batch (`runs.resume_seed_batch`, bit for bit the batch that was not cut off), a seed alone at its step as one
+    run (`run_one`: its remaining steps equal the batch's within float rounding, METHODS §9); seeds without one
+    train from the start, together. Each RunResult's `seconds` is its share of its batch's time."""
     if len(specs) == 1:
         return [run_one(specs[0])]
+    by_step: dict[Optional[int], list[RunSpec]] = {}
+    for spec in specs:
+        by_step.setdefault(RunFolder(spec.out).checkpoint_step(), []).append(spec)
+    results = {}
+    for step, group in by_step.items():
+        done = [run_one(group[0])] if len(group) == 1 else _run_seed_batch(group, resume=step is not None)
+        results.update({(r.label, r.seed): r for r in done})
+    return [results[(s.label, s.seed)] for s in specs]
+
+
+def _run_seed_batch(specs: list[RunSpec], resume: bool) -> list[RunResult]:
     import torch
     torch.set_num_threads(1)
     t0 = time.perf_counter()
+    folders = {s.seed: s.out for s in specs}
     try:
-        failed = train_seed_batch(specs[0].cfg, {s.seed: s.out for s in specs}, quiet=True).failed
+        if resume:
+            failed = resume_seed_batch(folders, quiet=True).failed
+        else:
+            failed = train_seed_batch(specs[0].cfg, folders, quiet=True).failed
     except Exception as e:     # a broken batch fails its runs, not the sweep
         msg = f"{type(e).__name__}: {e}".splitlines()[0]
         for s in specs:
@@ -228,8 +254,8 @@ def run_sweep(specs: list[RunSpec], workers: int = 1, force: bool = False,
             if on_result:
                 on_result(res)
             continue
-        if state != "new":
-            shutil.rmtree(spec.out)
+        if state in ("partial", "different") or (force and state != "new"):
+            shutil.rmtree(spec.out)            # a cut-off run stays: its worker continues it from its checkpoint
         todo.append(spec)
     work = jobs(todo, workers)
     pool = None

@@ -12,10 +12,11 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
+from ..engine.config import LIMITS
 from ..engine.nets import MLP
 from .patterns import PatternWords, host_array, partition_grid
 
-MIN_RESOLUTION, MAX_RESOLUTION = 16, 2048
+MIN_RESOLUTION, MAX_RESOLUTION = LIMITS["viz.resolution"]          # one table of limits (engine.config)
 # Grid points per forward pass: about CHUNK_FLOATS values of outputs across the net's linear layers, so that a
 # chunk's activations, kept for the patterns and the gradient, stay in the CPU's cache. Chunked passes then beat
 # one pass over the whole grid, and since the rows that fit fall as the net widens, the chunk is sized from D's

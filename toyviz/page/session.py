@@ -17,7 +17,7 @@ from typing import Literal, Optional, Sequence
 
 import numpy as np
 
-from ..draw.frames import PANELS, curves_of, frame_data, needs_raster, parse_panels
+from ..draw.frames import PANELS, frame_data, needs_raster, parse_panels
 from ..draw.html_export import export_html
 from ..draw.render import draw_frame
 from ..draw.writers import export_video, side_by_side, write_figure
@@ -28,10 +28,8 @@ from ..engine.trainer import Trainer, TrainingDiverged
 from ..geometry.metrics import RegionMetrics
 from ..geometry.raster import rasterize_latent
 from . import data_edits
+from .uploads import MAX_CSV_POINTS, check_size
 
-MAX_CSV_BYTES = 20 * 1024 * 1024
-MAX_CSV_POINTS = 100_000
-MAX_CONFIG_BYTES = 20 * 1024 * 1024 + 65536       # a config may carry a CSV's points
 RESET_KEYS = ("nets", "seed", "device")          # changing these makes a new run: weights cannot carry over
 HIDDEN_FIELDS = ("data.points", "device", "preset")   # set by upload / fixed / informational
 
@@ -187,7 +185,9 @@ class Session:
     """One visitor's state. `runs` maps "A" (and "B" in A/B mode) to a Trainer; B = A's config + `ab` overrides,
     same seed, stepped together. `view` is a snapshot index while scrubbing, None for the live weights."""
 
-    def __init__(self, cfg: Optional[Config] = None, steps_per_update: int = 5):
+    def __init__(self, cfg: Optional[Config] = None, steps_per_update: int = 5, start: bool = True):
+        """`start=False`: no runs yet (`runs` empty) until `reset()`; the page's server-wide cap (`live_runs`)
+        decides when a session gets them."""
         self.cfg = (cfg or presets.get("ring8")).validate()
         self.ab: Optional[dict] = None
         self.playing = False
@@ -203,7 +203,9 @@ class Session:
         # every training call and every read of a trainer for a picture holds this lock, so a trainer is never
         # stepped by two runs together nor read while it changes
         self.lock = threading.Lock()
-        self.reset()
+        self.freed: Optional[str] = None      # why the runs were freed (`free`), until the next `reset`
+        if start:
+            self.reset()
 
     # ---- runs ------------------------------------------------------------------------------------------------
     @property
@@ -218,7 +220,14 @@ class Session:
         runs = {"A": Trainer(self.cfg, callbacks=[RegionMetrics()])}
         if self.ab is not None:
             runs["B"] = Trainer(self.config_of("B"), callbacks=[RegionMetrics()])
-        self.runs, self.view, self.playing, self.pending = runs, None, False, None
+        self.runs, self.view, self.playing, self.pending, self.freed = runs, None, False, None, None
+
+    def free(self, reason: str) -> None:
+        """Pause and drop the runs (their memory goes back to the server), keeping the config; `reason` is what the
+        page says until `reset()` builds new runs."""
+        self.playing = False                  # an update under way stops after its step, then the lock is ours
+        with self.lock:
+            self.runs, self.view, self.pending, self.freed = {}, None, None, reason
 
     def set_ab(self, overrides: Optional[dict]) -> None:
         """Turn A/B on (B = A's config with `overrides`, both restarted from one seed) or off (None)."""
@@ -411,13 +420,8 @@ class Session:
     # ---- files in and out ------------------------------------------------------------------------------------
     def load_config_bytes(self, data: bytes) -> str:
         """A config.json upload: a new run from it (the current one is kept when it is invalid)."""
-        if len(data) > MAX_CONFIG_BYTES:
-            raise ValueError(f"the config file is {len(data) / 2**20:.1f} MB; at most 20 MB")
-        try:
-            d = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ValueError(f"the config file is not valid JSON ({e})") from None
-        cfg = Config.from_dict(d).validate()
+        check_size("config", len(data))
+        cfg = Config.from_json_bytes(data, "the config file").validate()
         self.cfg, self.ab = cfg, None
         self.reset()
         self.version += 1
@@ -426,6 +430,7 @@ class Session:
     def load_checkpoint_bytes(self, data: bytes) -> str:
         """A checkpoint upload (loaded with weights_only=True) continues as run A; it must have the current
         networks. A/B is switched off."""
+        check_size("checkpoint", len(data))
         fd, tmp = tempfile.mkstemp(suffix=".pt")
         try:
             with os.fdopen(fd, "wb") as f:
@@ -442,8 +447,7 @@ class Session:
 
     def load_points_bytes(self, data: bytes) -> str:
         """A CSV of x,y points becomes the data (the run carries on; the view's extent fits the points)."""
-        if len(data) > MAX_CSV_BYTES:
-            raise ValueError(f"the CSV is {len(data) / 2**20:.1f} MB; at most 20 MB")
+        check_size("csv", len(data))
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError:
@@ -569,39 +573,3 @@ class Session:
                 latest.update({k: v for k, v in s.items() if isinstance(v, (int, float))})
             out[label] = latest
         return out
-
-
-# ---- image-scale run folders (toyviz.image) ---------------------------------------------------------------------
-@dataclass
-class ImageRun:
-    """What the page shows of an image-scale run folder: sample grids by step, the stats, the config."""
-    path: Path
-    samples: list[tuple[int, Path]]
-    stats: list[dict]
-    config: dict
-
-    def curves(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-        return curves_of(self.stats)
-
-
-def open_image_run(path) -> ImageRun:
-    """Read an image-scale run folder (`config.json`, `stats.jsonl`, `samples_XXXXXX.png`)."""
-    p = Path(str(path).strip()).expanduser()
-    if not p.is_dir():
-        raise ValueError(f"{p} is not a folder")
-    if not (p / "config.json").exists():
-        raise ValueError(f"{p} is not a run folder: config.json is missing")
-    try:
-        config = json.loads((p / "config.json").read_text())
-        stats = []
-        if (p / "stats.jsonl").exists():
-            stats = [json.loads(line) for line in (p / "stats.jsonl").read_text().splitlines() if line.strip()]
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{p}: a run file is not valid JSON ({e})") from None
-    samples = []
-    for f in p.glob("samples_*.png"):
-        digits = f.stem.split("_", 1)[1]
-        if digits.isdigit():
-            samples.append((int(digits), f))
-    return ImageRun(p, sorted(samples), stats, config)
-
