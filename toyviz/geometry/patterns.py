@@ -18,11 +18,14 @@ _SPREAD = np.uint64(0x0102040810204080)
 
 def host_array(t: torch.Tensor) -> np.ndarray:
     """A tensor's values as a numpy array (shared memory on the CPU, a copy from another device). The common case,
-    a CPU tensor outside autograd, goes first: detaching and asking the device cost more than the conversion."""
+    a CPU tensor outside autograd, goes first: detaching and asking the device cost more than the conversion. A
+    numpy array is returned as it is."""
     try:
         return t.numpy()
     except (RuntimeError, TypeError):                   # requires grad, or not on the CPU
         return t.detach().cpu().numpy()
+    except AttributeError:                              # already an array
+        return t
 
 
 class PatternWords:
