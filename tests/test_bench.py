@@ -22,7 +22,7 @@ def test_bench_all_quick_writes_one_page(tmp_path, capsys):
                   f"| numpy | {np.__version__} |", f"| toyviz | {toyviz.__version__} |", "| load average before",
                   "| load average after", "**Note.** a busy machine"):
         assert field in page, field
-    assert list(BENCHES) == ["train", "regions", "app", "export", "exact", "choices", "sweep"]
+    assert list(BENCHES) == ["train", "regions", "app", "export", "exact", "choices", "sweep", "device"]
     for name in BENCHES:
         assert f"\n## bench {name}\n" in page and f"bench {name}: about" in err     # expected time up front
     assert page.count("*What the numbers mean.*") == len(BENCHES) == page.count("```text")

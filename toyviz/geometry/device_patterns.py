@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .patterns import hash_colors as numpy_hash_colors
+from . import patterns
 
 _U64 = 1 << 64
 
@@ -50,27 +50,28 @@ def pattern_hash(words: torch.Tensor) -> torch.Tensor:
     return h
 
 
-# `patterns.hash_colors`' HSV tables: φ_c = _PHI_A[c, sector] + _PHI_B[c, sector]·f
-_PHI_A = torch.tensor([[0, 0, 1, 1, 1, 0], [1, 0, 0, 0, 1, 1], [1, 1, 1, 0, 0, 0]], dtype=torch.float64)
-_PHI_B = torch.tensor([[0, 1, 0, 0, -1, 0], [-1, 0, 0, 1, 0, 0], [0, 0, -1, 0, 0, 1]], dtype=torch.float64)
+_TABLES: dict = {}
+
+
+def _hsv_tables(device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`patterns.HSV_PHI` (as (65536, 3)), `HSV_SAT`, `HSV_VAL` on `device`, copied there once."""
+    if device not in _TABLES:
+        _TABLES[device] = tuple(torch.from_numpy(np.ascontiguousarray(t)).to(device)
+                                for t in (patterns.HSV_PHI.T, patterns.HSV_SAT, patterns.HSV_VAL))
+    return _TABLES[device]
 
 
 def hash_colors(h: torch.Tensor) -> torch.Tensor:
-    """`patterns.hash_colors` on int64 hash bits: (n, 4) uint8 RGBA (alpha 255), the same float64 operations in the
-    same order, so every byte equals the numpy path's. A device without float64 (Apple's MPS) has its (small)
-    table computed on the CPU by the numpy function itself."""
-    if h.device.type == "mps":
-        rgb = torch.from_numpy(numpy_hash_colors(h.cpu().numpy().view(np.uint64)))
-        return torch.cat([rgb, torch.full((len(rgb), 1), 255, dtype=torch.uint8)], 1).to(h.device)
-    f64 = dict(dtype=torch.float64)
-    hue = (h & 0xFFFF).to(**f64) * (6.0 / 65536.0)
-    sat = 0.45 + 0.5 * (_srl(h, 16) & 0xFF).to(**f64) / 255.0
-    val = 0.6 + 0.4 * (_srl(h, 24) & 0xFF).to(**f64) / 255.0
-    sector = hue.to(torch.int64)
-    a, b = _PHI_A.to(h.device), _PHI_B.to(h.device)
-    phi = a[:, sector] + b[:, sector] * (hue - sector)                          # (3, n)
+    """`patterns.hash_colors` on int64 hash bits: (n, 4) uint8 RGBA (alpha 255) from the same float64 table entries
+    by the same operations in the same order, so every byte equals the numpy path's. A device without float64
+    (Apple's MPS) has its (small) table computed on the CPU by the numpy function itself."""
     rgba = torch.full((len(h), 4), 255, dtype=torch.uint8, device=h.device)
-    rgba[:, :3] = torch.round(val * (1.0 - sat * phi) * 255).to(torch.uint8).T
+    if h.device.type == "mps":
+        rgba[:, :3] = torch.from_numpy(patterns.hash_colors(h.cpu().numpy().view(np.uint64))).to(h.device)
+        return rgba
+    phi, sat, val = _hsv_tables(h.device)
+    s, v = sat[_srl(h, 16) & 0xFF, None], val[_srl(h, 24) & 0xFF, None]
+    rgba[:, :3] = torch.round(v * (1.0 - s * phi[h & 0xFFFF]) * 255)
     return rgba
 
 
@@ -78,20 +79,25 @@ def hash_colors(h: torch.Tensor) -> torch.Tensor:
 class PatternWords:
     """`patterns.PatternWords` on the device: per hidden layer the (n, ceil(width/64)) int64 words of `pre > 0`
     (bit i of word i // 64; a NaN is "off"), written block by block of rows, with the same `write` / `words`
-    interface. Each word is one product of the bits with their powers 2^0..2^63 (2^63 as the sign bit) summed:
-    distinct powers never carry, so the sum is the word's exact bits."""
+    interface. The bits (one byte each, a layer padded with zeros to whole words) are read as groups of 8 bytes,
+    each summed with weights 2^0..2^7 into one byte; a row's bytes, read little-endian, are its words — the bit
+    order of the numpy path's packing."""
 
     def __init__(self, n: int, widths: list[int], device):
         self.widths = list(widths)
         self.words = [torch.empty(n, -(-w // 64), dtype=torch.int64, device=device) for w in self.widths]
-        self._powers = torch.tensor([_signed(1 << i) for i in range(64)], dtype=torch.int64, device=device)
+        self._weights = torch.tensor([1 << b for b in range(8)], dtype=torch.uint8, device=device)
 
     def write(self, start: int, preacts: list) -> None:
         for words, pre in zip(self.words, preacts):
-            rows = len(pre)
-            for k in range(words.shape[1]):
-                bits = pre[:, 64 * k:64 * (k + 1)].detach() > 0
-                torch.sum(bits * self._powers[:bits.shape[1]], 1, out=words[start:start + rows, k])
+            rows, k = len(pre), words.shape[1]
+            if pre.shape[1] == 64 * k:
+                bits = pre.detach() > 0
+            else:
+                bits = torch.zeros(rows, 64 * k, dtype=torch.bool, device=pre.device)
+                bits[:, :pre.shape[1]] = pre.detach() > 0
+            packed = (bits.view(torch.uint8).view(rows, 8 * k, 8) * self._weights).sum(-1, dtype=torch.uint8)
+            words[start:start + rows] = packed.view(torch.int64)
 
 
 def unpack_bits(words: torch.Tensor, width: int) -> torch.Tensor:

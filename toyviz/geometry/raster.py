@@ -360,29 +360,53 @@ def on_device_backend(backend, device: torch.device) -> bool:
 
 def _partition(probe: Probe, pts: torch.Tensor, R: int, chunk: Optional[int], want: frozenset,
                on_device: bool) -> tuple[dict, torch.Tensor, object]:
-    """(the partition's Raster fields on the host: those of `want`, and always counts, cumulative counts and
-    widths; D's raw outputs (N, out_dim) as a tensor; the last layer's cumulative ids, on the device for the torch
-    backend, for the mosaic)."""
+    """(the partition's Raster fields: those of `want` — numpy arrays, or for the torch backend tensors on the
+    device, colours as RGBA — and always counts, cumulative counts and widths; D's raw outputs (N, out_dim) as a
+    tensor; the last layer's cumulative ids, for the mosaic)."""
     words, widths, out, _ = forward_patterns(probe, pts, chunk, on_device=on_device)
-    if not on_device:
+    if on_device:
+        f = device_patterns.partition_grid(words, widths, R, want)
+    else:
         ids, cum_ids, colors, cum_colors, counts, cum_counts, patterns = partition_grid(words, widths, R)
-        f = dict(ids=ids, cumulative_ids=cum_ids, colors=colors, cumulative_colors=cum_colors, patterns=patterns)
-        f = {k: v for k, v in f.items() if k in want}
-        return dict(f, counts=counts, cumulative_counts=cum_counts, widths=widths), out, cum_ids[-1] if cum_ids \
-            else None
-    part = device_patterns.partition_grid(words, widths, R, want)
-    f = {k: [host_array(t) for t in part[k]] for k in ("ids", "cumulative_ids", "patterns") if k in want}
-    for k in ("colors", "cumulative_colors"):
-        if k in want:       # the RGB view of each RGBA image, as the numpy path gives it; layer 1's two are one
-            f[k] = [f["colors"][0] if k == "cumulative_colors" and l == 0 and "colors" in f
-                    else host_array(t)[..., :3] for l, t in enumerate(part[k])]
-    last = part["cumulative_ids"][-1] if part["cumulative_ids"] else None
-    return dict(f, counts=part["counts"], cumulative_counts=part["cumulative_counts"], widths=widths), out, last
+        f = dict(ids=ids, cumulative_ids=cum_ids, colors=colors, cumulative_colors=cum_colors, patterns=patterns,
+                 counts=counts, cumulative_counts=cum_counts)
+    last = f["cumulative_ids"][-1] if f["cumulative_ids"] else None
+    f = {k: v for k, v in f.items() if k in want or k.endswith("counts")}
+    return dict(f, widths=widths), out, last
+
+
+def to_host(tensors: list[torch.Tensor]) -> list[np.ndarray]:
+    """Each tensor's values as a numpy array (`host_array`). From a CUDA device: asynchronous copies into
+    page-locked memory and one synchronization for all — a plain `.cpu()` copies through pageable memory, freshly
+    faulted in each call, at a fraction of the bus's speed. The page-locked blocks come from torch's caching host
+    allocator: freed with the arrays, they serve the next call (and stay page-locked in its cache meanwhile)."""
+    cuda = [t for t in tensors if t.device.type == "cuda"]
+    if not cuda:
+        return [host_array(t) for t in tensors]
+    pinned = {}
+    for t in cuda:
+        pinned[id(t)] = torch.empty(t.shape, dtype=t.dtype, pin_memory=True).copy_(t.detach(), non_blocking=True)
+    torch.cuda.current_stream(cuda[0].device).synchronize()
+    return [pinned[id(t)].numpy() if id(t) in pinned else host_array(t) for t in tensors]
+
+
+def _host_fields(f: dict) -> dict:
+    """The fields with every tensor (alone or in a per-layer list) made a numpy array by one `to_host`; a colour
+    image that is RGBA becomes its RGB view, as the numpy path gives it."""
+    tensors = [t for v in f.values() for t in (v if isinstance(v, list) else [v]) if isinstance(t, torch.Tensor)]
+    arrays = dict(zip(map(id, tensors), to_host(tensors)))
+    out = {}
+    for k, v in f.items():
+        host = [arrays.get(id(t), t) for t in v] if isinstance(v, list) else arrays.get(id(v), v)
+        if k in ("colors", "cumulative_colors"):
+            host = [c[..., :3] if c.shape[-1] == 4 else c for c in host]
+        out[k] = host
+    return out
 
 
 def _raster(extent, R, xs, ys, f: dict, **more) -> Raster:
-    """A Raster from a dict of fields; a field not in it is None."""
-    f = {**f, **more}
+    """A Raster from a dict of fields (tensors made numpy arrays); a field not in it is None."""
+    f = {**_host_fields(f), **more}
     return Raster(extent, R, xs, ys, f.get("ids"), f.get("cumulative_ids"), f.get("colors"),
                   f.get("cumulative_colors"), f["counts"], f["cumulative_counts"], f.get("patterns"), f.get("prob"),
                   f.get("grad"), f["grad_xs"], f["grad_ys"], f.get("mosaic"), f.get("reference"), f["widths"],
@@ -402,8 +426,9 @@ def rasterize(D, extent=(-1.5, 1.5, -1.5, 1.5), resolution: int = 256, reference
     by default `chunk_rows(D, its device)` (sized to D's widths, see CHUNK_FLOATS). `fields`: the Raster fields to
     fill, e.g. ("colors", "cumulative_colors") for the region maps alone (names in FIELDS; None = all); the others
     are None and what only they need is not computed or copied. `backend`: "numpy", "torch" (every stage on D's
-    device, only the asked-for arrays copied to the host; resolutions up to MAX_DEVICE_RESOLUTION) or "auto" (torch
-    for a D off the CPU). Runs in eval mode, no_grad except for the gradients; the net's state is left as it was.
+    device, only the asked-for arrays copied to the host, see `to_host`; resolutions up to MAX_DEVICE_RESOLUTION)
+    or "auto" (torch for a D off the CPU). Runs in eval mode, no_grad except for the gradients; the net's state is
+    left as it was.
     """
     extent = check_extent(extent)
     want = check_fields(fields)
@@ -419,16 +444,15 @@ def rasterize(D, extent=(-1.5, 1.5, -1.5, 1.5), resolution: int = 256, reference
     with eval_mode(D):
         f, out, regions = _partition(probe, pts, R, chunk, want, on_device)
         if "prob" in want:
-            f["prob"] = host_array(prob_fn(logit_of(out))).astype(np.float32).reshape(R, R)
+            f["prob"] = prob_fn(logit_of(out)).float().reshape(R, R)
         if "output" in want:
-            f["output"] = host_array(out).reshape(R, R, -1)
+            f["output"] = out.reshape(R, R, -1)
         if "grad" in want:
-            f["grad"] = host_array(input_gradient(probe, probe.grid(gxs, gys), chunk, on_device)).reshape(
-                Rg, Rg, 2) if Rg else empty
+            f["grad"] = input_gradient(probe, probe.grid(gxs, gys), chunk, on_device).reshape(Rg, Rg, 2) if Rg \
+                else empty
         if "mosaic" in want:
             if Rg and mosaic and regions is not None:
-                f["mosaic"] = host_array(_mosaic(probe, pts, regions, f["cumulative_counts"][-1], chunk)).reshape(
-                    R, R, 2)
+                f["mosaic"] = _mosaic(probe, pts, regions, f["cumulative_counts"][-1], chunk).reshape(R, R, 2)
             else:
                 f["mosaic"] = np.zeros((R, R, 2) if Rg and mosaic else (0, 0, 2), np.float32)
     return _raster(extent, R, xs, ys, f, grad_xs=gxs, grad_ys=gys, reference=probe.description)
@@ -455,9 +479,9 @@ def rasterize_latent(G, extent=(-3.0, 3.0, -3.0, 3.0), resolution: int = 256, *,
     with eval_mode(G):
         f, out, _ = _partition(probe, pts, R, chunk, want, on_device)
     empty2 = np.zeros((0, 0, 2), np.float32)
-    more = dict(prob=np.zeros((0, 0), np.float32), grad=empty2, mosaic=empty2, output=host_array(out).reshape(R, R, -1))
-    return _raster(extent, R, xs, ys, f, **{k: v for k, v in more.items() if k in want}, grad_xs=np.zeros(0),
-                   grad_ys=np.zeros(0))
+    more = dict(prob=np.zeros((0, 0), np.float32), grad=empty2, mosaic=empty2, output=out.reshape(R, R, -1))
+    f.update((k, v) for k, v in more.items() if k in want)
+    return _raster(extent, R, xs, ys, f, grad_xs=np.zeros(0), grad_ys=np.zeros(0))
 
 
 def reference_of(trainer, G=None) -> tuple[Optional[np.ndarray], Optional[str]]:
