@@ -111,10 +111,12 @@ def test_int64_hash_and_colours_are_the_uint64_ones_bit_for_bit():
 def test_ids_follow_the_unsigned_order_of_the_words():
     """Words with the top bit set sort after those without, as the numpy path's uint64 order has them."""
     words = np.array([[2 ** 63, 5], [1, 7], [2 ** 63, 4], [1, 7], [2 ** 64 - 1, 0], [0, 2 ** 63]], np.uint64)
-    ids, n = device_patterns.pattern_ids(torch.from_numpy(words.view(np.int64)))
-    _, inverse, _ = patterns.unique_rows(words)
-    assert n == 5
-    np.testing.assert_array_equal(ids.numpy(), inverse)
+    for k in (1, 2):                                    # one word: a 1-D unique; more: a unique over rows
+        table, ids = device_patterns.pattern_ids(torch.from_numpy(words[:, :k].view(np.int64)))
+        uniq, inverse, _ = patterns.unique_rows(words[:, :k])
+        np.testing.assert_array_equal(ids.numpy(), inverse)
+        np.testing.assert_array_equal(table.numpy().view(np.uint64), uniq)
+    assert len(uniq) == 5
 
 
 def test_bad_fields_and_backends_are_refused_with_the_choices():

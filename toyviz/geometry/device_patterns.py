@@ -6,7 +6,7 @@ caller asks for cross to the host (`toyviz.geometry.raster.rasterize(..., fields
 torch has no unsigned 64-bit arithmetic on every device, so the uint64 words and hashes of `patterns.py` live here
 in int64 with the same bits: addition and multiplication wrap identically in two's complement, a logical right
 shift is an arithmetic one masked to its low bits (`_srl`), and unsigned order is signed order after flipping the
-sign bit (`_unsigned_key`). Ids are ranks among the distinct patterns in that order, as the numpy path's sort
+sign bit (`pattern_ids`). Ids are ranks among the distinct patterns in that order, as the numpy path's sort
 gives them, so an id means the same pattern on either path.
 """
 from __future__ import annotations
@@ -43,10 +43,12 @@ def splitmix64(x: torch.Tensor) -> torch.Tensor:
 
 
 def pattern_hash(words: torch.Tensor) -> torch.Tensor:
-    """`patterns.pattern_hash`: (n, k) int64 words -> (n,) int64 hash bits, a pure function of the pattern."""
-    h = torch.zeros(len(words), dtype=torch.int64, device=words.device)
-    for k in range(words.shape[1]):
-        h = splitmix64(h ^ splitmix64(words[:, k]))
+    """`patterns.pattern_hash`: (n, k) int64 words -> (n,) int64 hash bits, a pure function of the pattern. The inner
+    hashes of all k words in one call; the first step's h = 0 drops out (0 ^ x = x)."""
+    inner = splitmix64(words)
+    h = splitmix64(inner[:, 0])
+    for k in range(1, words.shape[1]):
+        h = splitmix64(h ^ inner[:, k])
     return h
 
 
@@ -76,17 +78,21 @@ def hash_colors(h: torch.Tensor) -> torch.Tensor:
 
 
 # ---- patterns -> words ---------------------------------------------------------------------------------------------
+# `patterns._SPREAD`: 8 bytes b_0..b_7 (each 0 or 1) read as one little-endian word x; the top byte of x·_SPREAD
+# (wrapping) is Σ b_j·2^j
+_SPREAD = _signed(0x0102040810204080)
+
+
 class PatternWords:
     """`patterns.PatternWords` on the device: per hidden layer the (n, ceil(width/64)) int64 words of `pre > 0`
     (bit i of word i // 64; a NaN is "off"), written block by block of rows, with the same `write` / `words`
-    interface. The bits (one byte each, a layer padded with zeros to whole words) are read as groups of 8 bytes,
-    each summed with weights 2^0..2^7 into one byte; a row's bytes, read little-endian, are its words — the bit
-    order of the numpy path's packing."""
+    interface. The bits (one byte each, a layer padded with zeros to whole words) are read 8 at a time as int64,
+    multiplied by _SPREAD, and the top bytes of the products are the row's words' bytes, little-endian: the numpy
+    path's packing, in four elementwise kernels on arrays the size of the bits."""
 
     def __init__(self, n: int, widths: list[int], device):
         self.widths = list(widths)
         self.words = [torch.empty(n, -(-w // 64), dtype=torch.int64, device=device) for w in self.widths]
-        self._weights = torch.tensor([1 << b for b in range(8)], dtype=torch.uint8, device=device)
 
     def write(self, start: int, preacts: list) -> None:
         for words, pre in zip(self.words, preacts):
@@ -96,8 +102,9 @@ class PatternWords:
             else:
                 bits = torch.zeros(rows, 64 * k, dtype=torch.bool, device=pre.device)
                 bits[:, :pre.shape[1]] = pre.detach() > 0
-            packed = (bits.view(torch.uint8).view(rows, 8 * k, 8) * self._weights).sum(-1, dtype=torch.uint8)
-            words[start:start + rows] = packed.view(torch.int64)
+            # the arithmetic shift's copied sign bits fall outside the byte kept
+            top = (bits.view(torch.int64) * _SPREAD >> 56).to(torch.uint8)
+            words[start:start + rows] = top.view(torch.int64)
 
 
 def unpack_bits(words: torch.Tensor, width: int) -> torch.Tensor:
@@ -107,32 +114,28 @@ def unpack_bits(words: torch.Tensor, width: int) -> torch.Tensor:
 
 
 # ---- exact ids ----------------------------------------------------------------------------------------------------
-def _unsigned_key(w: torch.Tensor) -> torch.Tensor:
-    """int64 keys whose signed order is the unsigned order of the uint64 bits `w` (the sign bit flipped)."""
-    return w ^ _SIGN
+def pattern_ids(words: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(table (n, k), ids (N,)): the n distinct rows of the (N, k) int64 words in lexicographic order, word 0 first,
+    each word unsigned — `patterns.unique_rows`' order — and each row's index in that table. One `torch.unique`
+    (over rows when k > 1) of the words with their sign bit flipped, whose signed order is the unsigned order."""
+    keys = words ^ _SIGN
+    if words.shape[1] == 1:
+        table, ids = torch.unique(keys[:, 0], sorted=True, return_inverse=True)
+        return table[:, None] ^ _SIGN, ids
+    table, ids = torch.unique(keys, dim=0, sorted=True, return_inverse=True)
+    return table ^ _SIGN, ids
 
 
-def _rank(keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(sorted distinct keys, each key's rank among them) of a 1-D int64 tensor."""
-    return torch.unique(keys, sorted=True, return_inverse=True)
-
-
-def pattern_ids(words: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """(ids (N,), n): each row's rank among the n distinct rows of the (N, k) words in lexicographic order, word 0
-    first, each word unsigned — `patterns.unique_rows`' order. Word by word: the rank of the rows' first j words
-    times the distinct values of word j, plus its rank there, ranked again (both ranks < N, so below 2^48)."""
-    distinct, ids = _rank(_unsigned_key(words[:, 0]))
-    for k in range(1, words.shape[1]):
-        values, r = _rank(_unsigned_key(words[:, k]))
-        distinct, ids = _rank(ids * len(values) + r)
-    return ids, len(distinct)
-
-
-def _rows_of(ids: torch.Tensor, n: int, words: torch.Tensor) -> torch.Tensor:
-    """(n, k): the words of each id (any of its pixels: they are all equal)."""
-    table = torch.empty(n, words.shape[1], dtype=words.dtype, device=words.device)
-    table[ids] = words
-    return table
+def pattern_hashes(tables: list[torch.Tensor]) -> list[torch.Tensor]:
+    """`pattern_hash` of several (n_l, k_l) tables, those with equal k hashed as one table (fewer kernel launches,
+    which is what a small grid's raster costs on a GPU)."""
+    out: list = [None] * len(tables)
+    for k in sorted({t.shape[1] for t in tables}):
+        same = [l for l, t in enumerate(tables) if t.shape[1] == k]
+        h = pattern_hash(torch.cat([tables[l] for l in same]))
+        for l, part in zip(same, torch.split(h, [len(tables[l]) for l in same])):
+            out[l] = part
+    return out
 
 
 def paint(rgba: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
@@ -148,30 +151,30 @@ def partition_grid(words: list[torch.Tensor], widths: list[int], R: int, want=fr
     bool), all on the words' device.
 
     Cumulative layer l is the pair (region up to l−1, pattern of l), ranked: the numpy path's key and order, so the
-    same ids; its colour hash is splitmix64(hash up to l−1 ^ hash of l's pattern), the numpy path's chain.
+    same ids; its colour hash is splitmix64(hash up to l−1 ^ hash of l's pattern), the numpy path's chain. The
+    layers' hashes, then all colour tables, are each computed in one batch.
     """
-    out = {k: [] for k in ("ids", "cumulative_ids", "counts", "cumulative_counts", "colors", "cumulative_colors",
-                           "patterns")}
-    cum = cum_hash = None
-    for w, width in zip(words, widths):
-        ids, n = pattern_ids(w)
-        uniq = _rows_of(ids, n, w)
-        h = pattern_hash(uniq)
-        if cum is None:
-            cum, cum_hash, n_cum = ids, h, n
-        else:
-            keys, cum = _rank(cum * n + ids)
-            cum_hash = splitmix64(cum_hash[keys // n] ^ h[keys % n])
-            n_cum = len(keys)
-        out["ids"].append(ids.reshape(R, R))
-        out["cumulative_ids"].append(cum.reshape(R, R))
-        out["counts"].append(n)
-        out["cumulative_counts"].append(n_cum)
-        if "colors" in want or ("cumulative_colors" in want and len(out["ids"]) == 1):
-            out["colors"].append(paint(hash_colors(h), out["ids"][-1]))
+    tables, ids = zip(*(pattern_ids(w) for w in words)) if words else ((), ())
+    counts = [len(t) for t in tables]
+    hashes = pattern_hashes(list(tables))
+    cum_ids, cum_hashes = list(ids[:1]), list(hashes[:1])
+    for layer_ids, h, n in zip(ids[1:], hashes[1:], counts[1:]):
+        keys, cum = torch.unique(cum_ids[-1] * n + layer_ids, sorted=True, return_inverse=True)
+        cum_ids.append(cum)
+        cum_hashes.append(splitmix64(cum_hashes[-1][keys // n] ^ h[keys % n]))
+    out = dict(ids=[i.reshape(R, R) for i in ids], cumulative_ids=[c.reshape(R, R) for c in cum_ids],
+               counts=counts, cumulative_counts=[len(h) for h in cum_hashes])
+    # colour tables: every layer's own (or only the first, which is also the first cumulative one), then the
+    # cumulative ones of layers 2..L
+    own = hashes if "colors" in want else hashes[:1] if "cumulative_colors" in want else []
+    joint = cum_hashes[1:] if "cumulative_colors" in want else []
+    if own:
+        rgba = torch.split(hash_colors(torch.cat([*own, *joint])), [len(h) for h in (*own, *joint)])
+        images = [paint(c, i) for c, i in zip(rgba, [*out["ids"][:len(own)], *out["cumulative_ids"][1:len(joint) + 1]])]
+        if "colors" in want:
+            out["colors"] = images[:len(own)]
         if "cumulative_colors" in want:
-            out["cumulative_colors"].append(out["colors"][0] if len(out["ids"]) == 1
-                                            else paint(hash_colors(cum_hash), out["cumulative_ids"][-1]))
-        if "patterns" in want:
-            out["patterns"].append(unpack_bits(uniq, width))
+            out["cumulative_colors"] = [images[0], *images[len(own):]]
+    if "patterns" in want:
+        out["patterns"] = [unpack_bits(t, w) for t, w in zip(tables, widths)]
     return out
