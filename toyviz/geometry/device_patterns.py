@@ -24,8 +24,8 @@ def _signed(c: int) -> int:
     return c - _U64 if c >= 1 << 63 else c
 
 
-# SplitMix64's constants (patterns._GOLDEN, _M1, _M2) as int64 bit patterns
-_GOLDEN, _M1, _M2 = _signed(0x9E3779B97F4A7C15), _signed(0xBF58476D1CE4E5B9), _signed(0x94D049BB133111EB)
+# SplitMix64's constants as int64 bit patterns
+_GOLDEN, _M1, _M2 = (_signed(int(c)) for c in (patterns._GOLDEN, patterns._M1, patterns._M2))
 _SIGN = -(1 << 63)
 
 
@@ -80,7 +80,7 @@ def hash_colors(h: torch.Tensor) -> torch.Tensor:
 # ---- patterns -> words ---------------------------------------------------------------------------------------------
 # `patterns._SPREAD`: 8 bytes b_0..b_7 (each 0 or 1) read as one little-endian word x; the top byte of x·_SPREAD
 # (wrapping) is Σ b_j·2^j
-_SPREAD = _signed(0x0102040810204080)
+_SPREAD = _signed(int(patterns._SPREAD))
 
 
 class PatternWords:
