@@ -22,7 +22,7 @@ def test_bench_all_quick_writes_one_page(tmp_path, capsys):
                   f"| numpy | {np.__version__} |", f"| toyviz | {toyviz.__version__} |", "| load average before",
                   "| load average after", "**Note.** a busy machine"):
         assert field in page, field
-    assert list(BENCHES) == ["train", "regions", "app", "export", "exact", "choices", "sweep"]
+    assert list(BENCHES) == ["train", "regions", "app", "export", "exact", "choices", "sweep", "device"]
     for name in BENCHES:
         assert f"\n## bench {name}\n" in page and f"bench {name}: about" in err     # expected time up front
     assert page.count("*What the numbers mean.*") == len(BENCHES) == page.count("```text")
@@ -86,13 +86,32 @@ def test_machine_facts_name_the_cpu_and_versions():
     (["bench", "regions", "--markdown", "no-such-folder/PERF.md"], "does not exist"),
     (["bench", "regions", "--markdown", "PERF.txt"], "expected a .md file"),
     (["bench", "train", "--steps", "0"], "--steps must be ≥ 1"),
-])
+    (["bench", "device", "--device", "gpu0"], "--device: device 'gpu0': not a torch device (cpu, cuda, cuda:N, mps)"),
+] + ([] if torch.cuda.is_available() else [
+    (["bench", "regions", "--device", "cuda"], "--device: device cuda: this torch has no CUDA device"),
+]))
 def test_bad_options_one_line_exit_2_nothing_run(tmp_path, monkeypatch, capsys, argv, match):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     out, err = capsys.readouterr()
     assert match in err and len(err.strip().splitlines()) == 1 and out == ""
     assert list(tmp_path.iterdir()) == []
+
+
+def test_bench_device_names_the_device_and_lists_its_sections(capsys):
+    """On the CPU: headed by the CPU's name, the rasterize rows at 256² (--quick), saying the CPU runs fewer sizes;
+    every section of SECTIONS runs."""
+    from toyviz.experiments import device_bench
+    seen = []
+    sections = [*device_bench.SECTIONS, lambda args, device: seen.append(device)]
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(device_bench, "SECTIONS", sections)
+        assert main(["bench", "device", "--quick"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("device: cpu = ") and "backend numpy" in out and "on the CPU up to 512² only" in out
+    row = next(line for line in out.splitlines() if line.strip().startswith("256²")).split()
+    assert int(row[1]) > 1000 and all(float(v) > 0 for v in row[2:])     # regions, then three timings
+    assert seen == [torch.device("cpu")]
 
 
 def test_stage_clock_times_calls_and_items_and_restores():

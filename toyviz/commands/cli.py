@@ -22,6 +22,7 @@ from ..engine.phases import MAX_LOSS
 from ..engine.run_folder import RunFolder
 from ..engine.trainer import TrainingDiverged
 from ..experiments.bench import BENCHES, check_markdown_path, iter_names, run_benches
+from ..experiments.bench_tools import bench_device_of
 from ..experiments.runs import resume_run, train_run
 from ..experiments.tensorboard_log import TensorBoardLog
 from ..malloc_tuning import reuse_freed_memory
@@ -103,6 +104,7 @@ def cmd_bench(args) -> int:
         usage(check_markdown_path, args.markdown)
     if args.steps is not None and args.steps < 1:
         raise UsageError(f"--steps must be ≥ 1 (got {args.steps})")
+    usage(bench_device_of, args)
     run_benches(names, args, markdown=args.markdown, note=args.note)
     return 0
 
@@ -142,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("what", help=f"one of: {', '.join(BENCHES)}, or all")
     b.add_argument("--steps", type=int, help="bench train: steps a round (default 300; 20 with --quick)")
     b.add_argument("--quick", action="store_true", help="fewer steps and rounds: a smoke test, not figures")
+    b.add_argument("--device", default="cpu", help="bench regions, bench device: run on this device (cpu, cuda, "
+                   "cuda:N, mps; default cpu)")
     b.add_argument("--markdown", metavar="PATH", help="also write the output as a markdown page (e.g. "
                                                       "docs/PERFORMANCE.md), once every benchmark has finished")
     b.add_argument("--note", help="a sentence for the markdown page's header (e.g. the machine was busy)")

@@ -2,9 +2,9 @@
 
 Each benchmark is a function of the parsed arguments registered in `BENCHES` (here, one line each); its docstring
 says what its numbers mean (the markdown page quotes it). They live in bench_training (train, app, export),
-bench_geometry (regions, exact, choices) and seed_batch_bench (sweep); what they share in bench_tools. Stage
-timings come from `bench_tools.StageClock`: the library itself carries no timing code. Ratios are measured in one
-run.
+bench_geometry (regions, exact, choices), seed_batch_bench (sweep) and device_bench (device); what they share in
+bench_tools. Stage timings come from `bench_tools.StageClock`: the library itself carries no timing code. Ratios are
+measured in one run.
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from .bench_tools import (
     markdown_page,
 )
 from .bench_training import bench_app, bench_export, bench_train
+from .device_bench import bench_device
 from .seed_batch_bench import bench_sweep
 
 BENCHES: dict[str, Callable] = {}
@@ -51,6 +52,7 @@ register("export", 15, 4)(bench_export)
 register("exact", 10, 2)(bench_exact)
 register("choices", 35, 12)(bench_choices)
 register("sweep", 80, 15)(bench_sweep)
+register("device", 30, 8)(bench_device)
 
 
 def expected_time(name: str, args) -> str:

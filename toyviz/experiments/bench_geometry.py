@@ -17,12 +17,22 @@ from ..engine import presets
 from ..engine.config import MLPConfig
 from ..engine.nets import MLP, Discriminator
 from ..engine.trainer import Trainer
+from ..geometry import device_patterns
 from ..geometry.metrics import EVAL_GRID, RegionMetrics, region_counts
 from ..geometry.patterns import _sort_order, host_array, partition_grid
 from ..geometry.polygons import exact_partition
 from ..geometry.raster import Probe, chunk_rows, forward_patterns, grid, input_gradient, rasterize
 from ..malloc_tuning import reuse_freed_memory
-from .bench_tools import _best_seconds, _interleaved, _quick, _ratio, _rounds
+from .bench_tools import (
+    _best_seconds,
+    _interleaved,
+    _quick,
+    _ratio,
+    _rounds,
+    bench_device_of,
+    device_clock,
+    device_name,
+)
 from .runs import progress
 
 # ---- regions ------------------------------------------------------------------------------------------------------
@@ -58,16 +68,23 @@ def bench_regions(args) -> None:
     """rasterize beside the bare forward pass of D over the same grid (CPU time of this process, one thread):
     'forward' is D(x) in rasterize's chunks (the floor), 'one pass' D(x) on all points at once; 'forward+bits' and
     'ids+colours' split rasterize's work; 'regions' the linear regions the grid sees. Then ∇ₓD on 64² beside a
-    forward at that size, and the peak memory of one 1024² raster in a fresh process for three chunk sizes."""
+    forward at that size, and the peak memory of one 1024² raster in a fresh process for three chunk sizes.
+    `--device`: D on that device, rasterize's default backend there (torch off the CPU: the splits are then its
+    device stages), wall time with the device synchronized; the memory rows are the CPU's only."""
     quick = _quick(args)
+    device = bench_device_of(args)
+    on_device = device.type != "cpu"
+    clock = device_clock(device)
     torch.set_num_threads(1)
     allocator = "freed memory kept for reuse" if reuse_freed_memory() else "the C library's default allocator"
     extent = (-1.5, 1.5, -1.5, 1.5)
     nets = {name: make() for name, make in REGION_NETS.items()}
     sizes = ((256, 3),) if quick else ((256, 21), (512, 11))            # (R, rounds)
     grad_rounds = 5 if quick else 61
-    chunks = (None,) if quick else (65536, 16384, None)                 # None: the default, chunk_rows(D)
-    print(f"CPU time of this process, min over alternated rounds; ratio = median over rounds of the two calls' "
+    chunks = () if on_device else (None,) if quick else (65536, 16384, None)     # None: chunk_rows(D)
+    print(f"device: {device_name(device)}")
+    print(f"{'wall time, device synchronized' if on_device else 'CPU time of this process'}, min over alternated "
+          f"rounds; ratio = median over rounds of the two calls' "
           f"ratio in one round; torch threads {torch.get_num_threads()}; freshly "
           f"initialized D (seed 0), extent {extent}; 'forward' = D(x) over the grid in rasterize's chunks (the "
           f"floor; 'chunk' rows, sized to D by chunk_rows), 'one pass' = D(x) on all points at once; "
@@ -77,11 +94,12 @@ def bench_regions(args) -> None:
     with contextlib.closing(progress(len(nets) * (len(sizes) + 1) + len(chunks), "bench regions", "case")) as bar:
         for name, cfg in nets.items():
             torch.manual_seed(0)
-            D = Discriminator(cfg)
+            D = Discriminator(cfg).to(device)
             probe = Probe(D)
             for R, rounds in sizes:
-                x = torch.as_tensor(grid(extent, R)[2], dtype=torch.float32)
-                words, widths, _, _ = forward_patterns(probe, x)
+                x = torch.as_tensor(grid(extent, R)[2], dtype=torch.float32, device=device)
+                words, widths, _, _ = forward_patterns(probe, x, on_device=on_device)
+                partition = device_patterns.partition_grid if on_device else partition_grid
 
                 def forward():
                     with torch.no_grad():
@@ -92,8 +110,8 @@ def bench_regions(args) -> None:
                     with torch.no_grad():
                         D(x)
                 times = _rounds([forward, lambda: rasterize(D, extent, R, grad_resolution=0), one_pass,
-                                 lambda: forward_patterns(probe, x), lambda: partition_grid(words, widths, R)],
-                                rounds)
+                                 lambda: forward_patterns(probe, x, on_device=on_device),
+                                 lambda: partition(words, widths, R)], rounds, clock)
                 t_fwd, t_ras, t_one, t_bits, t_ids = times.min(0)
                 n = rasterize(D, extent, R, grad_resolution=0).cumulative_counts[-1]
                 print(f"{name:<18}{R:>6}{probe.chunk:>7}{1e3 * t_fwd:>12.1f}{1e3 * t_ras:>14.1f}"
@@ -104,20 +122,22 @@ def bench_regions(args) -> None:
         print(f"{'net':<18}{'grad 64² ms':>12}{'forward ms':>12}{'ratio':>7}{'full raster 256² ms':>21}")
         for name, cfg in nets.items():
             torch.manual_seed(0)
-            D = Discriminator(cfg)
-            x = torch.as_tensor(grid(extent, 64)[2], dtype=torch.float32)
+            D = Discriminator(cfg).to(device)
+            x = torch.as_tensor(grid(extent, 64)[2], dtype=torch.float32, device=device)
             probe = Probe(D)
 
             def forward():
                 with torch.no_grad():
                     D(x)
-            times = _rounds([forward, lambda: input_gradient(probe, x)], grad_rounds)
+            times = _rounds([forward, lambda: input_gradient(probe, x, on_device=on_device)], grad_rounds, clock)
             t_fwd, t_grad = times.min(0)
-            t_full, = _interleaved([lambda: rasterize(D, extent, 256)], 1 if quick else 5)
+            t_full, = _interleaved([lambda: rasterize(D, extent, 256)], 1 if quick else 5, clock)
             print(f"{name:<18}{1e3 * t_grad:>12.2f}{1e3 * t_fwd:>12.2f}{_ratio(times, 1, 0):>7.2f}"
                   f"{1e3 * t_full:>21.1f}")
             bar.update(1)
         print("goal: ∇ₓD on 64² <= 2x a forward at that size; 'full raster' adds ∇ₓD on 64² and the mosaic glass")
+        if on_device:
+            print("memory: measured on the CPU only (run without --device)")
         # glibc keeps freed heap memory resident; a fixed mmap threshold returns every large buffer on free, so the
         # peak RSS growth is the peak of live memory
         env = {**_subprocess_env(), "MALLOC_MMAP_THRESHOLD_": "65536"}

@@ -1,6 +1,7 @@
 """What the benchmarks share: timing that holds on a shared, noisy machine (best-of rounds, alternated rounds,
-per-round ratios), `StageClock` (times library stages by wrapping them only while a benchmark runs), the options
-every benchmark reads, and the markdown page `bench all --markdown` writes."""
+per-round ratios), timing on an accelerator (`--device`: synchronized clocks, the device's name), `StageClock`
+(times library stages by wrapping them only while a benchmark runs), the options every benchmark reads, and the
+markdown page `bench all --markdown` writes."""
 from __future__ import annotations
 
 import contextlib
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..engine.config import device_problem
 
 MACHINE = "a 2-core machine"     # where docs/PERFORMANCE.md's expected times were taken
 
@@ -66,6 +68,63 @@ def _ratio(times: np.ndarray, num: int, den: int) -> float:
     """Median over rounds of fn num's time over fn den's time in the same round: on a machine whose speed drifts
     (a shared VM) steadier than the ratio of the two minima."""
     return float(np.median(times[:, num] / times[:, den]))
+
+
+# ---- devices --------------------------------------------------------------------------------------------------
+def bench_device_of(args) -> torch.device:
+    """The `--device` a benchmark runs on (cpu when absent); ValueError naming the problem for a device this torch
+    does not have."""
+    name = getattr(args, "device", None) or "cpu"
+    problem = device_problem(name)
+    if problem is None:
+        try:
+            return torch.device(name)
+        except RuntimeError:
+            problem = f"device {name!r}: not a torch device (cpu, cuda, cuda:N, mps)"
+    raise ValueError(f"--device: {problem}")
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work: a clock read after it counts that work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def device_clock(device: torch.device) -> Callable[[], float]:
+    """The clock the benchmarks time `device` with: this process's CPU time on the CPU (robust on a shared machine,
+    see `_rounds`), else wall time read after synchronizing the device (its kernels run asynchronously)."""
+    if device.type == "cpu":
+        return time.process_time
+
+    def clock() -> float:
+        synchronize(device)
+        return time.perf_counter()
+    return clock
+
+
+def device_name(device: torch.device) -> str:
+    """The device in words: the GPU's name (`torch.cuda.get_device_name`), or the CPU's model and torch threads."""
+    if device.type == "cuda":
+        return f"{device} = {torch.cuda.get_device_name(device)} (torch {torch.__version__}, CUDA {torch.version.cuda})"
+    if device.type == "mps":
+        return f"mps = Apple GPU (torch {torch.__version__})"
+    return f"cpu = {cpu_model()} ({torch.get_num_threads()} torch threads, torch {torch.__version__})"
+
+
+def device_seconds(fn, device: torch.device, rounds: int, warmup: int = 2) -> float:
+    """Median seconds per call of fn() on `device` (`device_clock`), after `warmup` calls (caches, allocator,
+    kernels' first launches)."""
+    clock = device_clock(device)
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(rounds):
+        t0 = clock()
+        fn()
+        times.append(clock() - t0)
+    return float(np.median(times))
 
 
 def _best_seconds(fn, rounds: int = 3):

@@ -18,11 +18,14 @@ _SPREAD = np.uint64(0x0102040810204080)
 
 def host_array(t: torch.Tensor) -> np.ndarray:
     """A tensor's values as a numpy array (shared memory on the CPU, a copy from another device). The common case,
-    a CPU tensor outside autograd, goes first: detaching and asking the device cost more than the conversion."""
+    a CPU tensor outside autograd, goes first: detaching and asking the device cost more than the conversion. A
+    numpy array is returned as it is."""
     try:
         return t.numpy()
     except (RuntimeError, TypeError):                   # requires grad, or not on the CPU
         return t.detach().cpu().numpy()
+    except AttributeError:                              # already an array
+        return t
 
 
 class PatternWords:
@@ -186,14 +189,26 @@ _PHI_A = np.array([[0, 0, 1, 1, 1, 0], [1, 0, 0, 0, 1, 1], [1, 1, 1, 0, 0, 0]], 
 _PHI_B = np.array([[0, 1, 0, 0, -1, 0], [-1, 0, 0, 1, 0, 0], [0, 0, -1, 0, 0, 1]], np.float64)
 
 
+def _hsv_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """hash_colors' HSV terms for every value of their bits, float64: φ (3, 65536) per 16-bit hue (its sector's
+    φ_c at hue·6/65536), saturation 0.45 + 0.5·s/255 and value 0.6 + 0.4·v/255 (256,) per 8-bit s, v. A lookup
+    per colour then replaces the arithmetic, and the device path (device_patterns) reads the same floats."""
+    hue = np.arange(65536, dtype=np.float64) * (6.0 / 65536.0)                  # in [0, 6): the colour wheel's sector
+    sector = hue.astype(np.intp)
+    phi = np.take(_PHI_A, sector, 1) + np.take(_PHI_B, sector, 1) * (hue - sector)
+    levels = np.arange(256, dtype=np.float64)
+    return phi, 0.45 + 0.5 * levels / 255.0, 0.6 + 0.4 * levels / 255.0
+
+
+HSV_PHI, HSV_SAT, HSV_VAL = _hsv_tables()
+
+
 def hash_colors(h: np.ndarray) -> np.ndarray:
     """(n,) uint64 hashes -> (n, 3) uint8 RGB: hue from 16 bits, saturation 0.45–0.95 and value 0.6–1.0 from
-    8 bits each, so neighbouring regions differ in hue and usually in lightness too."""
-    hue = (h & np.uint64(0xFFFF)).astype(np.float64) * (6.0 / 65536.0)         # in [0, 6): the colour wheel's sector
-    sat = 0.45 + 0.5 * ((h >> np.uint64(16)) & np.uint64(0xFF)).astype(np.float64) / 255.0
-    val = 0.6 + 0.4 * ((h >> np.uint64(24)) & np.uint64(0xFF)).astype(np.float64) / 255.0
-    sector = hue.astype(np.intp)
-    phi = np.take(_PHI_A, sector, 1) + np.take(_PHI_B, sector, 1) * (hue - sector)     # (3, n)
+    8 bits each, so neighbouring regions differ in hue and usually in lightness too. RGB = round(255·v·(1 − s·φ))."""
+    phi = np.take(HSV_PHI, (h & np.uint64(0xFFFF)).astype(np.intp), 1)         # (3, n)
+    sat = HSV_SAT[((h >> np.uint64(16)) & np.uint64(0xFF)).astype(np.intp)]
+    val = HSV_VAL[((h >> np.uint64(24)) & np.uint64(0xFF)).astype(np.intp)]
     return np.ascontiguousarray(np.round(val * (1.0 - sat * phi) * 255).astype(np.uint8).T)
 
 

@@ -1,5 +1,10 @@
 """The partition rasterizer (METHODS §6): every hidden layer's binary activation pattern over a grid of the plane as
 exact region ids, colours and counts, beside D's probability, its input gradient ∇ₓD and the "mosaic glass".
+
+Two backends give the same ids, colours and counts: "numpy" packs and ranks the patterns on the host
+(`patterns.py`, tuned for the CPU), "torch" keeps every stage on the net's device (`device_patterns.py`) and copies
+only the `fields` a caller asks for to the host. "auto" picks torch for a net on a GPU (cuda, mps), numpy on the
+CPU.
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ import torch
 
 from ..engine.config import LIMITS
 from ..engine.nets import MLP
+from . import device_patterns
 from .patterns import PatternWords, host_array, partition_grid
 
 MIN_RESOLUTION, MAX_RESOLUTION = LIMITS["viz.resolution"]          # one table of limits (engine.config)
@@ -23,15 +29,28 @@ MIN_RESOLUTION, MAX_RESOLUTION = LIMITS["viz.resolution"]          # one table o
 # widths rather than fixed (`python -m toyviz bench choices` times both). Memory stays bounded at any resolution.
 CHUNK_FLOATS = 2 ** 19
 MIN_CHUNK, MAX_CHUNK = 256, 16384
+# On a GPU a chunk is one launch of each kernel: it should be as large as memory comfortably allows (about
+# DEVICE_CHUNK_FLOATS values of activations, 512 MiB in float32), since there the cost is launches, not cache.
+DEVICE_CHUNK_FLOATS, MAX_DEVICE_CHUNK = 2 ** 27, 2 ** 22
+FIELDS = ("ids", "cumulative_ids", "colors", "cumulative_colors", "patterns", "prob", "output", "grad", "mosaic")
+BACKENDS = ("auto", "numpy", "torch")
 
 
-def chunk_rows(net) -> int:
+def chunk_rows(net, device: Optional[torch.device] = None) -> int:
     """Rows per chunk for `net`: CHUNK_FLOATS over the total width of its linear layers, rounded down to a
-    multiple of 256 and kept in [MIN_CHUNK, MAX_CHUNK]."""
+    multiple of 256 and kept in [MIN_CHUNK, MAX_CHUNK]; on a `device` other than the CPU, DEVICE_CHUNK_FLOATS over
+    it, up to MAX_DEVICE_CHUNK."""
     width = sum(m.out_features for m in net.modules() if isinstance(m, torch.nn.Linear)) \
         if isinstance(net, torch.nn.Module) else 0
-    rows = CHUNK_FLOATS // max(width, 1) // 256 * 256
-    return int(min(max(rows, MIN_CHUNK), MAX_CHUNK))
+    gpu = device is not None and device.type != "cpu"
+    rows = (DEVICE_CHUNK_FLOATS if gpu else CHUNK_FLOATS) // max(width, 1) // 256 * 256
+    return int(min(max(rows, MIN_CHUNK), MAX_DEVICE_CHUNK if gpu else MAX_CHUNK))
+
+
+def net_device(net) -> torch.device:
+    """The device of a net's first parameter (the CPU for a net without parameters)."""
+    p = next(iter(net.parameters()), None) if isinstance(net, torch.nn.Module) else None
+    return p.device if p is not None else torch.device("cpu")
 
 
 @dataclass
@@ -42,26 +61,27 @@ class Raster:
     `cumulative_ids[l]` is the same for the joint pattern of layers 1..l, i.e. D's linear regions up to layer l.
     Colours are a hash of the pattern bits (SplitMix64 -> HSV), so a region keeps its colour between training steps
     and on any grid; `mosaic`, `grad` are of the logit (not of `prob`), so they do not fade where D saturates.
+    A field the caller left out of `rasterize(..., fields=...)` is None; counts, axes and widths are always set.
     """
-    extent: tuple[float, float, float, float]   # (xmin, xmax, ymin, ymax)
-    resolution: int                               # R
-    xs: np.ndarray                                # (R,) linspace(xmin, xmax, R)
-    ys: np.ndarray                                # (R,) linspace(ymax, ymin, R): row 0 is the top
-    ids: list[np.ndarray]                         # per hidden layer, (R, R) int64
-    cumulative_ids: list[np.ndarray]              # per hidden layer, (R, R) int64: the joint pattern of layers 1..l
-    colors: list[np.ndarray]                      # (R, R, 3) uint8, a function of the single-layer pattern (the RGB
-                                                  # view of an RGBA buffer: strides (4R, 4, 1))
-    cumulative_colors: list[np.ndarray]           # (R, R, 3) uint8, a function of the joint pattern
-    counts: list[int]                             # distinct single-layer patterns on the grid
-    cumulative_counts: list[int]                  # distinct joint patterns (regions seen by the grid)
-    patterns: list[np.ndarray]                    # per layer (n_ids, width) bool: row k = the bits of id k
-    prob: np.ndarray                              # (R, R) float32: prob_fn(logit): P(real), or the critic value
-    grad: np.ndarray                              # (Rg, Rg, 2) float32: ∇ₓ of D's logit at (grad_xs[j], grad_ys[i])
-    grad_xs: np.ndarray                           # (Rg,)
-    grad_ys: np.ndarray                           # (Rg,) top-down
-    mosaic: np.ndarray                            # (R, R, 2) float32: ∇ₓ logit averaged per cumulative region of
-                                                  # the last hidden layer (piecewise constant)
-    reference: Optional[str]                      # None when D is pointwise; else which reference batch was used
+    extent: tuple[float, float, float, float]       # (xmin, xmax, ymin, ymax)
+    resolution: int                                 # R
+    xs: np.ndarray                                  # (R,) linspace(xmin, xmax, R)
+    ys: np.ndarray                                  # (R,) linspace(ymax, ymin, R): row 0 is the top
+    ids: Optional[list[np.ndarray]]                 # per hidden layer, (R, R) int64
+    cumulative_ids: Optional[list[np.ndarray]]      # per hidden layer, (R, R) int64: the joint pattern of layers 1..l
+    colors: Optional[list[np.ndarray]]              # (R, R, 3) uint8, a function of the single-layer pattern (the
+                                                    # RGB view of an RGBA buffer: strides (4R, 4, 1))
+    cumulative_colors: Optional[list[np.ndarray]]   # (R, R, 3) uint8, a function of the joint pattern
+    counts: list[int]                               # distinct single-layer patterns on the grid
+    cumulative_counts: list[int]                    # distinct joint patterns (regions seen by the grid)
+    patterns: Optional[list[np.ndarray]]            # per layer (n_ids, width) bool: row k = the bits of id k
+    prob: Optional[np.ndarray]                      # (R, R) float32: prob_fn(logit): P(real), or the critic value
+    grad: Optional[np.ndarray]                      # (Rg, Rg, 2) float32: ∇ₓ of D's logit at (grad_xs[j], grad_ys[i])
+    grad_xs: np.ndarray                             # (Rg,)
+    grad_ys: np.ndarray                             # (Rg,) top-down
+    mosaic: Optional[np.ndarray]                    # (R, R, 2) float32: ∇ₓ logit averaged per cumulative region of
+                                                    # the last hidden layer (piecewise constant)
+    reference: Optional[str]                        # None when D is pointwise; else which reference batch was used
     widths: list[int] = field(default_factory=list)     # pattern bits per hidden layer: its units (maxout: units·k)
     output: Optional[np.ndarray] = None                 # (R, R, out_dim) float32 raw output: D's logits, G's points
 
@@ -94,10 +114,9 @@ def check_extent(extent) -> tuple[float, float, float, float]:
     return e
 
 
-def check_resolution(resolution, name: str = "resolution", lo: int = MIN_RESOLUTION) -> int:
-    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) \
-            or not lo <= resolution <= MAX_RESOLUTION:
-        raise ValueError(f"{name} must be an integer in [{lo}, {MAX_RESOLUTION}] (got {resolution!r})")
+def check_resolution(resolution, name: str = "resolution", lo: int = MIN_RESOLUTION, hi: int = MAX_RESOLUTION) -> int:
+    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or not lo <= resolution <= hi:
+        raise ValueError(f"{name} must be an integer in [{lo}, {hi}] (got {resolution!r})")
     return int(resolution)
 
 
@@ -129,9 +148,9 @@ class Probe:
                              f"(got {type(net).__name__})")
         p = next(iter(net.parameters()), None) if isinstance(net, torch.nn.Module) else None
         self.net = net
-        self.device = p.device if p is not None else torch.device("cpu")
+        self.device = net_device(net)
         self.dtype = p.dtype if p is not None else torch.float32
-        self.chunk = chunk_rows(net)
+        self.chunk = chunk_rows(net, self.device)
         self.pack = int(getattr(net, "pack", 1) or 1)
         in_dim = getattr(net, "latent_dim", None) or getattr(net, "in_dim", None)
         if in_dim is not None and in_dim != 2 * self.pack:
@@ -214,22 +233,36 @@ def logit_of(out: torch.Tensor) -> torch.Tensor:
     return out[:, 0] if out.shape[1] == 1 else torch.logsumexp(out, 1)
 
 
-def input_gradient(probe: Probe, pts: np.ndarray, chunk: Optional[int] = None) -> np.ndarray:
+def input_gradient(probe: Probe, pts: np.ndarray, chunk: Optional[int] = None, on_device: bool = False):
     """(N, 2) float32 ∇ₓ of the logit at each point: `Probe.chain_gradient` for an affine-per-region D (its
     forward stops at the last hidden layer: the chain needs the masks, not the output), else
     autograd (weights get no gradient; summing the logits first is exact since each output depends on its own
-    point only, the references being held fixed). `chunk`: rows per pass, by default `probe.chunk`."""
-    return forward_patterns(probe, pts, chunk, gradient=True, patterns=False, outputs=False)[3]
+    point only, the references being held fixed). `chunk`: rows per pass, by default `probe.chunk`. A numpy
+    array, or with `on_device` a tensor on the net's device."""
+    return forward_patterns(probe, pts, chunk, gradient=True, patterns=False, outputs=False, on_device=on_device)[3]
 
 
 # ---- the rasterizer ------------------------------------------------------------------------------------------------
 
-def _mosaic(probe: Probe, pts: torch.Tensor, regions: np.ndarray, n: int, chunk: Optional[int]) -> np.ndarray:
-    """∇ₓ logit averaged over each region, broadcast back to the pixels: (N, 2).
+def _mosaic(probe: Probe, pts: torch.Tensor, regions, n: int, chunk: Optional[int]):
+    """∇ₓ logit averaged over each region, broadcast back to the pixels: (N, 2) float32 — numpy from numpy
+    `regions`, a tensor on the net's device from a tensor (the torch backend).
 
     For a (leaky) ReLU D with one output and no minibatch layer, the logit is affine on each region, so the
     gradient at any one pixel of it is the region's exact average: the gradient is taken at one representative per
-    region only. Otherwise it is taken at every pixel and averaged per region."""
+    region only. Otherwise it is taken at every pixel and averaged per region (in float64; float32 on a device
+    without it, Apple's MPS)."""
+    if isinstance(regions, torch.Tensor):
+        flat = regions.reshape(-1)
+        if probe.affine:
+            rep = torch.empty(n, dtype=torch.int64, device=flat.device)
+            rep[flat] = torch.arange(len(flat), device=flat.device)             # any pixel of each region will do
+            return input_gradient(probe, pts[rep], chunk, on_device=True)[flat]
+        wide = torch.float32 if flat.device.type == "mps" else torch.float64
+        g = input_gradient(probe, pts, chunk, on_device=True).to(wide)
+        size = torch.bincount(flat, minlength=n)
+        per_region = torch.zeros(n, 2, dtype=wide, device=flat.device).index_add_(0, flat, g) / size[:, None]
+        return per_region.float()[flat]
     flat = regions.reshape(-1)
     if probe.affine:
         rep = np.empty(n, np.int64)
@@ -243,13 +276,14 @@ def _mosaic(probe: Probe, pts: torch.Tensor, regions: np.ndarray, n: int, chunk:
 
 
 def forward_patterns(probe: Probe, pts: np.ndarray, chunk: Optional[int] = None, gradient: bool = False,
-                     patterns: bool = True, outputs: bool = True):
+                     patterns: bool = True, outputs: bool = True, on_device: bool = False):
     """One chunked forward pass over (N, 2) points: per hidden layer the (N, n_words) pattern words
     (`PatternWords`; empty list without `patterns`), the widths, the raw outputs (N, out_dim) float32 tensor
     (None without `outputs`, which lets an affine-per-region D stop at its last hidden layer), and with `gradient`
     ∇ₓ logit (N, 2) float32 from the same pass (else None). Every result is written chunk by chunk into arrays
     allocated once: keeping many small per-chunk results alive would make every chunk's activations fresh
-    memory."""
+    memory. `on_device` (the torch backend): words, outputs and gradient stay tensors on the net's device, the
+    words those of `device_patterns.PatternWords`."""
     packer, widths = None, []
     out_all = grad_all = None
     chunk = chunk or probe.chunk
@@ -267,14 +301,17 @@ def forward_patterns(probe: Probe, pts: np.ndarray, chunk: Optional[int] = None,
                 grad = probe.chain_gradient(feats)
         bits = feats.pattern_inputs()      # pre-activations, or a maxout layer's one-hot winning pieces
         if s == 0:
-            out_all = torch.empty(n, out.shape[1]) if outputs else None
-            grad_all = np.empty((n, 2), np.float32) if gradient else None
+            where = probe.device if on_device else None
+            out_all = torch.empty(n, out.shape[1], device=where) if outputs else None
+            grad_all = None if not gradient else \
+                torch.empty(n, 2, device=where) if on_device else np.empty((n, 2), np.float32)
             widths = [p.shape[1] for p in bits]
-            packer = PatternWords(n, widths) if patterns else None
+            packer = None if not patterns else \
+                device_patterns.PatternWords(n, widths, where) if on_device else PatternWords(n, widths)
         if outputs:
             out_all[s:s + chunk] = out.detach()
         if gradient:
-            grad_all[s:s + chunk] = host_array(grad)
+            grad_all[s:s + chunk] = grad.detach() if on_device else host_array(grad)
         if packer is not None:
             packer.write(s, bits)
         del out, feats, bits      # free this chunk's activations before the next chunk's are made: one set in cache
@@ -302,51 +339,138 @@ def _check_chunk(chunk) -> Optional[int]:
     return int(chunk)
 
 
+def check_fields(fields) -> frozenset:
+    """The set of Raster fields to fill: every one of FIELDS for None, else the named ones (ValueError naming the
+    allowed values for any other name)."""
+    if fields is None:
+        return frozenset(FIELDS)
+    names = [fields] if isinstance(fields, str) else list(fields)
+    bad = [f for f in names if f not in FIELDS]
+    if bad:
+        raise ValueError(f"fields: unknown field(s) {', '.join(map(repr, bad))} (choose from: {', '.join(FIELDS)}; "
+                         f"counts, axes and widths are always filled)")
+    return frozenset(names)
+
+
+def on_device_backend(backend, device: torch.device) -> bool:
+    """Whether `backend` ("auto", "numpy" or "torch") runs the torch path for a net on `device`."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)} (got {backend!r})")
+    return backend == "torch" or (backend == "auto" and device.type != "cpu")
+
+
+def _partition(probe: Probe, pts: torch.Tensor, R: int, chunk: Optional[int], want: frozenset,
+               on_device: bool) -> tuple[dict, torch.Tensor, object]:
+    """(the partition's Raster fields: those of `want` — numpy arrays, or for the torch backend tensors on the
+    device, colours as RGBA — and always counts, cumulative counts and widths; D's raw outputs (N, out_dim) as a
+    tensor; the last layer's cumulative ids, for the mosaic)."""
+    words, widths, out, _ = forward_patterns(probe, pts, chunk, on_device=on_device)
+    if on_device:
+        f = device_patterns.partition_grid(words, widths, R, want)
+    else:
+        ids, cum_ids, colors, cum_colors, counts, cum_counts, patterns = partition_grid(words, widths, R)
+        f = dict(ids=ids, cumulative_ids=cum_ids, colors=colors, cumulative_colors=cum_colors, patterns=patterns,
+                 counts=counts, cumulative_counts=cum_counts)
+    last = f["cumulative_ids"][-1] if f["cumulative_ids"] else None
+    f = {k: v for k, v in f.items() if k in want or k.endswith("counts")}
+    return dict(f, widths=widths), out, last
+
+
+def to_host(tensors: list[torch.Tensor]) -> list[np.ndarray]:
+    """Each tensor's values as a numpy array (`host_array`). From a CUDA device: asynchronous copies into
+    page-locked memory and one synchronization for all — a plain `.cpu()` copies through pageable memory, freshly
+    faulted in each call, at a fraction of the bus's speed. The page-locked blocks come from torch's caching host
+    allocator: freed with the arrays, they serve the next call (and stay page-locked in its cache meanwhile)."""
+    cuda = [t for t in tensors if t.device.type == "cuda"]
+    if not cuda:
+        return [host_array(t) for t in tensors]
+    pinned = {}
+    for t in cuda:
+        pinned[id(t)] = torch.empty(t.shape, dtype=t.dtype, pin_memory=True).copy_(t.detach(), non_blocking=True)
+    torch.cuda.current_stream(cuda[0].device).synchronize()
+    return [pinned[id(t)].numpy() if id(t) in pinned else host_array(t) for t in tensors]
+
+
+def _host_fields(f: dict) -> dict:
+    """The fields with every tensor (alone or in a per-layer list) made a numpy array by one `to_host`; a colour
+    image that is RGBA becomes its RGB view, as the numpy path gives it."""
+    tensors = [t for v in f.values() for t in (v if isinstance(v, list) else [v]) if isinstance(t, torch.Tensor)]
+    arrays = dict(zip(map(id, tensors), to_host(tensors)))
+    out = {}
+    for k, v in f.items():
+        host = [arrays.get(id(t), t) for t in v] if isinstance(v, list) else arrays.get(id(v), v)
+        if k in ("colors", "cumulative_colors"):
+            host = [c[..., :3] if c.shape[-1] == 4 else c for c in host]
+        out[k] = host
+    return out
+
+
+def _raster(extent, R, xs, ys, f: dict, **more) -> Raster:
+    """A Raster from a dict of fields (tensors made numpy arrays); a field not in it is None."""
+    f = {**_host_fields(f), **more}
+    return Raster(extent, R, xs, ys, f.get("ids"), f.get("cumulative_ids"), f.get("colors"),
+                  f.get("cumulative_colors"), f["counts"], f["cumulative_counts"], f.get("patterns"), f.get("prob"),
+                  f.get("grad"), f["grad_xs"], f["grad_ys"], f.get("mosaic"), f.get("reference"), f["widths"],
+                  f.get("output"))
+
+
 def rasterize(D, extent=(-1.5, 1.5, -1.5, 1.5), resolution: int = 256, reference_batch=None, *,
               prob_fn: Callable[[torch.Tensor], torch.Tensor] = torch.sigmoid, grad_resolution: int = 64,
               chunk: Optional[int] = None, reference_name: str = "the given reference batch",
-              mosaic: bool = True) -> Raster:
+              mosaic: bool = True, fields=None, backend: str = "auto") -> Raster:
     """D's partition of the plane over an R×R grid: per-layer and cumulative pattern ids, colours and counts, the
     map `prob_fn(logit)`, ∇ₓ logit on a grad_resolution² grid and the mosaic glass (METHODS §6).
 
     `reference_batch` (M, 2): required when D packs samples or uses minibatch discrimination (see `Probe`).
     `grad_resolution=0` skips the gradient and the mosaic (both then empty arrays), `mosaic=False` the mosaic
     alone (a gradient per region: a large share of the raster when regions are many). `chunk`: grid points per pass,
-    by default `chunk_rows(D)` (sized to D's widths, see CHUNK_FLOATS). Runs in eval mode, no_grad
-    except for the gradients; the net's state is left as it was.
+    by default `chunk_rows(D, its device)` (sized to D's widths, see CHUNK_FLOATS). `fields`: the Raster fields to
+    fill, e.g. ("colors", "cumulative_colors") for the region maps alone (names in FIELDS; None = all); the others
+    are None and what only they need is not computed or copied. `backend`: "numpy", "torch" (every stage on D's
+    device, only the asked-for arrays copied to the host, see `to_host`; resolutions up to MAX_RESOLUTION)
+    or "auto" (torch for a D off the CPU). Runs in eval mode, no_grad except for the gradients; the net's state is
+    left as it was.
     """
     extent = check_extent(extent)
-    R = check_resolution(resolution)
+    want = check_fields(fields)
+    on_device = on_device_backend(backend, net_device(D))
+    R = check_resolution(resolution, hi=MAX_RESOLUTION)
     Rg = 0 if grad_resolution == 0 else check_resolution(grad_resolution, "grad_resolution", lo=2)
     chunk = _check_chunk(chunk)
     probe = Probe(D, reference_batch, reference_name)
     xs, ys = axes(extent, R)
     pts = probe.grid(xs, ys)
+    gxs, gys = axes(extent, Rg)
+    empty = np.zeros((0, 0, 2), np.float32)
     with eval_mode(D):
-        words, widths, out, _ = forward_patterns(probe, pts, chunk)
-        ids, cum_ids, colors, cum_colors, counts, cum_counts, patterns = partition_grid(words, widths, R)
-        prob = prob_fn(logit_of(out)).numpy().astype(np.float32).reshape(R, R)
-        gxs, gys = axes(extent, Rg)
-        if Rg:
-            gpts = probe.grid(gxs, gys)
-            grad = input_gradient(probe, gpts, chunk).reshape(Rg, Rg, 2)
-            glass = (_mosaic(probe, pts, cum_ids[-1], cum_counts[-1], chunk).reshape(R, R, 2) if ids and mosaic
-                     else np.zeros((R, R, 2) if mosaic else (0, 0, 2), np.float32))
-        else:
-            grad, glass = np.zeros((0, 0, 2), np.float32), np.zeros((0, 0, 2), np.float32)
-    return Raster(extent, R, xs, ys, ids, cum_ids, colors, cum_colors, counts, cum_counts, patterns, prob, grad,
-                  gxs, gys, glass, probe.description, widths, out.numpy().reshape(R, R, -1))
+        f, out, regions = _partition(probe, pts, R, chunk, want, on_device)
+        if "prob" in want:
+            f["prob"] = prob_fn(logit_of(out)).float().reshape(R, R)
+        if "output" in want:
+            f["output"] = out.reshape(R, R, -1)
+        if "grad" in want:
+            f["grad"] = input_gradient(probe, probe.grid(gxs, gys), chunk, on_device).reshape(Rg, Rg, 2) if Rg \
+                else empty
+        if "mosaic" in want:
+            if Rg and mosaic and regions is not None:
+                f["mosaic"] = _mosaic(probe, pts, regions, f["cumulative_counts"][-1], chunk).reshape(R, R, 2)
+            else:
+                f["mosaic"] = np.zeros((R, R, 2) if Rg and mosaic else (0, 0, 2), np.float32)
+    return _raster(extent, R, xs, ys, f, grad_xs=gxs, grad_ys=gys, reference=probe.description)
 
 
 def rasterize_latent(G, extent=(-3.0, 3.0, -3.0, 3.0), resolution: int = 256, *,
-                     chunk: Optional[int] = None) -> Raster:
+                     chunk: Optional[int] = None, fields=None, backend: str = "auto") -> Raster:
     """G's own partition of its 2D latent plane: ids/colours/counts of G's hidden layers over a grid of z.
 
     `output` holds G(z) (R, R, 2). Placeholders, since G has no probability or logit: `prob` is an empty (0, 0)
-    array, `grad`, `mosaic` empty (0, 0, 2), `grad_xs`/`grad_ys` empty, `reference` None.
+    array, `grad`, `mosaic` empty (0, 0, 2), `grad_xs`/`grad_ys` empty, `reference` None. `fields` and `backend`
+    as in `rasterize`.
     """
     extent = check_extent(extent)
-    R = check_resolution(resolution)
+    want = check_fields(fields)
+    on_device = on_device_backend(backend, net_device(G))
+    R = check_resolution(resolution, hi=MAX_RESOLUTION)
     chunk = _check_chunk(chunk)
     if getattr(G, "latent_dim", 2) != 2:
         raise ValueError(f"rasterize_latent needs a 2D latent space (G.latent_dim = {G.latent_dim})")
@@ -354,11 +478,11 @@ def rasterize_latent(G, extent=(-3.0, 3.0, -3.0, 3.0), resolution: int = 256, *,
     xs, ys = axes(extent, R)
     pts = probe.grid(xs, ys)
     with eval_mode(G):
-        words, widths, out, _ = forward_patterns(probe, pts, chunk)
-    parts = partition_grid(words, widths, R)
+        f, out, _ = _partition(probe, pts, R, chunk, want, on_device)
     empty2 = np.zeros((0, 0, 2), np.float32)
-    return Raster(extent, R, xs, ys, *parts, np.zeros((0, 0), np.float32), empty2, np.zeros(0), np.zeros(0),
-                  empty2, None, widths, out.numpy().reshape(R, R, -1))
+    more = dict(prob=np.zeros((0, 0), np.float32), grad=empty2, mosaic=empty2, output=out.reshape(R, R, -1))
+    f.update((k, v) for k, v in more.items() if k in want)
+    return _raster(extent, R, xs, ys, f, grad_xs=np.zeros(0), grad_ys=np.zeros(0))
 
 
 def reference_of(trainer, G=None) -> tuple[Optional[np.ndarray], Optional[str]]:
