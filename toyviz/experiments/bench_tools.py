@@ -56,6 +56,36 @@ def _rounds(fns, rounds: int, clock=time.process_time) -> np.ndarray:
     return times
 
 
+def device_clock(device) -> Callable[[], float]:
+    """A wall clock for timing work on `device`: on CUDA it first waits for the queued kernels (they run
+    asynchronously, so a clock read alone would time their launch, not their work)."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return time.perf_counter
+
+    def clock() -> float:
+        torch.cuda.synchronize(device)
+        return time.perf_counter()
+    return clock
+
+
+def device_name(device) -> str:
+    """The device in words: the GPU's name on CUDA, the CPU model on the CPU."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return f"{device} ({cpu_model()})" if device.type == "cpu" else str(device)
+
+
+def max_stat_difference(first, second, steps: int = 20) -> float:
+    """Max |a − b| over every statistic of `steps` steps of two trainers stepped side by side (the same keys)."""
+    diff = 0.0
+    for _ in range(steps):
+        a, b = first.step(), second.step()
+        diff = max(diff, max(abs(a[k] - b[k]) for k in a))
+    return diff
+
+
 def _interleaved(fns, rounds: int, clock=time.process_time) -> list[float]:
     """Seconds per call of each fn, min over alternated rounds (`_rounds`), so that their ratio holds even when
     other jobs share the cores."""
