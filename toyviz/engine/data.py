@@ -44,7 +44,12 @@ class Mixture:
         dev = generator.device
         if self.points is not None:
             return torch.randint(len(self.points), (n,), generator=generator, device=dev), None
-        labels = torch.multinomial(self._on(dev)["weights"], n, replacement=True, generator=generator)
+        if dev.type == "cpu":
+            labels = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+        else:     # inverse CDF: a fixed set of kernels a CUDA graph can capture (a device stream draws anew anyway)
+            cdf = self._on(dev)["cdf"]
+            u = torch.rand(n, generator=generator, device=dev)
+            labels = torch.searchsorted(cdf, u, right=True).clamp_(max=len(cdf) - 1)
         return labels, torch.randn(n, 2, generator=generator, device=dev)
 
     def place(self, idx: torch.Tensor, noise: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,8 +61,9 @@ class Mixture:
 
     def _on(self, device: torch.device) -> dict[str, Optional[torch.Tensor]]:
         """The mixture's tensors on `device` (a step captured as a CUDA graph draws there)."""
-        names = ("weights", "centers", "stds", "points")
-        return dict(zip(names, device_copies(self, device, "mixture", [getattr(self, k) for k in names])))
+        names = ("weights", "centers", "stds", "points", "cdf")
+        tensors = [self.weights, self.centers, self.stds, self.points, self.weights.double().cumsum(0).float()]
+        return dict(zip(names, device_copies(self, device, "mixture", tensors)))
 
 
 def device_copies(owner, device, key, tensors: list[Optional[torch.Tensor]]) -> list[Optional[torch.Tensor]]:
