@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .. import __version__
+from ..engine.graph_step import GraphStep
 
 MACHINE = "a 2-core machine"     # where docs/PERFORMANCE.md's expected times were taken
 
@@ -84,6 +85,25 @@ def max_stat_difference(first, second, steps: int = 20) -> float:
         a, b = first.step(), second.step()
         diff = max(diff, max(abs(a[k] - b[k]) for k in a))
     return diff
+
+
+def graph_row(make_graph, make_eager, dev: torch.device, timing: dict, label: str = "trainer") -> tuple:
+    """(variant, steps/s, max |Δ| over 20 steps, error) of the trainers `make_graph()` builds (optim.cuda_graph):
+    captured on CUDA and compared with the same graph-ready step run eagerly, graph-ready but eager elsewhere and
+    compared with `make_eager()`'s ordinary step. A failure (a capture torch refuses) becomes the row's error and
+    NaN figures, so the other rows of a benchmark still print."""
+    captures = dev.type == "cuda"
+    variant = f"{label}, {'CUDA graph' if captures else 'graph-ready eager'}"
+    try:
+        if captures:
+            reference = make_graph()
+            reference.graph_step = GraphStep(reference, capture=False)
+        else:
+            reference = make_eager()
+        diff = max_stat_difference(reference, make_graph())
+        return variant, _rate(make_graph().step, **timing), diff, None
+    except Exception as e:         # reported in the table, with its type: this is a measurement, not training
+        return variant, float("nan"), None, f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
 
 
 def _interleaved(fns, rounds: int, clock=time.process_time) -> list[float]:

@@ -16,7 +16,6 @@ from ..draw.render import FrameRenderer, draw_frame
 from ..draw.writers import export_video, video_resolution
 from ..engine import presets
 from ..engine.config import LIMITS
-from ..engine.graph_step import GraphStep
 from ..engine.trainer import Trainer
 from ..geometry.metrics import RegionMetrics
 from ..page.session import Session
@@ -28,7 +27,7 @@ from .bench_tools import (
     _steps,
     device_clock,
     device_name,
-    max_stat_difference,
+    graph_row,
 )
 from .runs import progress
 
@@ -88,19 +87,12 @@ def training_rows(device: str, cuda_graph: bool, steps: int = 300, rounds: int =
         opt_d = torch.optim.Adam(base.D.parameters(), lr=1e-3, betas=(0.5, 0.999))
         timing = {"steps": steps, "rounds": rounds, "warmup": warmup, "clock": clock}
         bare = _rate(lambda: bare_loop_step(base.G, base.D, base.data, cfg, rngs, opt_g, opt_d), **timing)
-        found = [("bare eager loop", bare, None), ("trainer, eager", _rate(Trainer(cfg).step, **timing), None)]
+        found = [("bare eager loop", bare, None, None),
+                 ("trainer, eager", _rate(Trainer(cfg).step, **timing), None, None)]
         if cuda_graph:
-            captures = dev.type == "cuda"
-            reference = Trainer(graph_cfg)
-            if captures:
-                reference.graph_step = GraphStep(reference, capture=False)
-            else:
-                reference = Trainer(cfg)
-            diff = max_stat_difference(reference, Trainer(graph_cfg))
-            found.append(("trainer, CUDA graph" if captures else "trainer, graph-ready eager",
-                          _rate(Trainer(graph_cfg).step, **timing), diff))
+            found.append(graph_row(lambda: Trainer(graph_cfg), lambda: Trainer(cfg), dev, timing))
         rows += [{"preset": name, "variant": v, "device": device_name(dev), "steps_per_s": rate,
-                  "max_abs_diff_20": diff} for v, rate, diff in found]
+                  "max_abs_diff_20": diff, "error": error} for v, rate, diff, error in found]
     return rows
 
 
@@ -115,6 +107,8 @@ def print_training_rows(rows: list[dict], steps: int, rounds: int) -> None:
         print(f"{row['preset']:<10}{row['variant']:<28}{row['steps_per_s']:>10.1f}"
               f"{row['steps_per_s'] / ref['bare eager loop']:>9.2f}"
               f"{row['steps_per_s'] / ref['trainer, eager']:>9.2f}{diff:>18}")
+        if row.get("error"):
+            print(f"    failed: {row['error']}")
     graph = [r for r in rows if r["variant"] == "trainer, CUDA graph" and r["preset"] == "ring8"]
     if graph:
         print(f"goal: ring8 with optim.cuda_graph ≥ 1,000 steps/s on a GPU (got {graph[0]['steps_per_s']:.0f})")

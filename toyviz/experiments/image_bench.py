@@ -10,10 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from ..engine.config import LIMITS
-from ..engine.graph_step import GraphStep
 from ..image.config import ImageConfig
 from ..image.trainer import ImageTrainer
-from .bench_tools import MACHINE, _rate, device_clock, device_name, max_stat_difference
+from .bench_tools import MACHINE, _rate, device_clock, device_name, graph_row
 from .runs import progress
 
 # Seconds of one training step at the defaults (32×32, width 64, batch 64) on the CPU of MACHINE; a step's cost
@@ -74,21 +73,16 @@ def image_rows(device: str, cuda_graph: bool, size: int = 32, width: int = 64, b
     timing = {"steps": steps, "rounds": rounds, "warmup": warmup, "clock": device_clock(dev)}
     found = [("bare eager DCGAN loop", _rate(lambda: bare_dcgan_step(base.G, base.D, base.data, batch,
                                                                      cfg.nets.latent_dim, gens, opt_g, opt_d),
-                                             **timing), None)]
+                                             **timing), None, None)]
     for label, overrides in (("plain", {}), ("BRE (fake + interp)", {"reg.bre.weight": 1.0})):
         c = cfg.replace(**overrides)
-        found.append((f"trainer, {label}", _rate(ImageTrainer(c).step, **timing), None))
+        found.append((f"trainer, {label}", _rate(ImageTrainer(c).step, **timing), None, None))
         if cuda_graph:
             g = c.replace(**{"optim.cuda_graph": True})
-            captures = dev.type == "cuda"
-            reference = ImageTrainer(g) if captures else ImageTrainer(c)
-            if captures:
-                reference.graph_step = GraphStep(reference, capture=False)
-            diff = max_stat_difference(reference, ImageTrainer(g))
-            found.append((f"trainer, {label}, {'CUDA graph' if captures else 'graph-ready eager'}",
-                          _rate(ImageTrainer(g).step, **timing), diff))
-    return [{"variant": v, "device": device_name(dev), "steps_per_s": rate, "max_abs_diff_20": diff}
-            for v, rate, diff in found]
+            found.append(graph_row(lambda g=g: ImageTrainer(g), lambda c=c: ImageTrainer(c), dev, timing,
+                                   f"trainer, {label}"))
+    return [{"variant": v, "device": device_name(dev), "steps_per_s": rate, "max_abs_diff_20": diff, "error": error}
+            for v, rate, diff, error in found]
 
 
 def bench_image(args) -> None:
@@ -135,6 +129,8 @@ def print_image_rows(args) -> None:
     for r in rows:
         diff = "" if r["max_abs_diff_20"] is None else f"{r['max_abs_diff_20']:.3g}"
         print(f"{r['variant']:<50}{r['steps_per_s']:>10.2f}{r['steps_per_s'] / bare:>9.2f}{diff:>18}")
+        if r.get("error"):
+            print(f"    failed: {r['error']}")
     print(f"goal: trainer ≥ 0.9× bare (got {rate['trainer, plain'] / bare:.2f}×); a BRE step ≤ 1.3× a plain step "
           f"(got {rate['trainer, plain'] / rate['trainer, BRE (fake + interp)']:.2f}× eager)")
     graph = {v: x for v, x in rate.items() if v.endswith("CUDA graph")}
