@@ -37,6 +37,7 @@ same device (`GraphStep(trainer, capture=False)`), which draws the same numbers.
 """
 from __future__ import annotations
 
+import warnings
 from typing import Optional
 
 import torch
@@ -97,10 +98,13 @@ class GraphStep:
         stats: dict[str, torch.Tensor] = {}
         t.checks = []
         try:
-            real = None
-            for _ in range(t.cfg.optim.d_steps):
-                real = t.d_phase(stats)
-            t.g_phase(stats, real)
+            with warnings.catch_warnings():
+                # a capturable Adam stepped outside a capture warns once: the warm-up does that by design
+                warnings.filterwarnings("ignore", message=".*capturable=True.*")
+                real = None
+                for _ in range(t.cfg.optim.d_steps):
+                    real = t.d_phase(stats)
+                t.g_phase(stats, real)
             values = list(stats.values()) + [loss for _, loss in t.checks]
             packed = torch.stack([v.reshape(()).double() for v in values])
             return list(stats), [name for name, _ in t.checks], packed
