@@ -11,7 +11,7 @@ bit-identical to the earlier releases. A step captured as a CUDA graph (`optim.c
 so its training streams live on the run's device (`RandomStreams(seed, device)`): same seeds, but a CUDA generator
 draws other numbers than a CPU one. On a CPU device they are the CPU streams above, so a graph-ready step run
 eagerly on the CPU draws exactly what the ordinary step draws. Every draw site draws on its generator's device
-(`device=generator.device`) and moves the result to the run's device, a no-op when they agree.
+(`device=generator.device`) and moves the result to the run's device (`to_run_device`), a no-op when they agree.
 """
 from __future__ import annotations
 
@@ -19,6 +19,17 @@ import torch
 
 TRAINING = ("data", "noise", "reg")
 FIXED = {"eval": 7, "sample": 11, "held_out": 13, "labelled": 17}    # seed·1000 + offset
+
+
+def to_run_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A draw moved to the run's device. From the CPU to CUDA through pinned memory without blocking: an ordinary
+    copy from pageable memory waits for every kernel queued before it, so each draw of an eager step would stall
+    the host. The same values either way; a no-op when the draw is already there."""
+    if x.device == device:
+        return x
+    if device.type == "cuda" and x.device.type == "cpu":
+        return x.pin_memory().to(device, non_blocking=True)
+    return x.to(device)
 
 
 def seeded(seed: int, device="cpu") -> torch.Generator:

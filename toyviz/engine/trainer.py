@@ -23,7 +23,7 @@ from .graph_step import GraphStep, make_adam
 from .losses import get_loss, k_plus_one_d_loss, k_plus_one_real_logit
 from .nets import Discriminator, Encoder, Generator, KPlusOneDiscriminator
 from .phases import PhasedTrainer, TrainingDiverged, read_checkpoint
-from .random_streams import RandomStreams
+from .random_streams import RandomStreams, to_run_device
 
 __all__ = ["Callback", "Trainer", "TrainingDiverged"]
 
@@ -97,10 +97,10 @@ class Trainer(PhasedTrainer):
     # ---- batches and the toy's hooks into the phases ------------------------------------------------------------
     def noise(self, n: int) -> torch.Tensor:
         g = self.rngs["noise"]
-        return torch.randn(n, self.cfg.nets.latent_dim, generator=g, device=g.device).to(self.device)
+        return to_run_device(torch.randn(n, self.cfg.nets.latent_dim, generator=g, device=g.device), self.device)
 
     def real_batch(self, n: int) -> torch.Tensor:
-        return self.data.sample(n, self.rngs["data"]).to(self.device)
+        return to_run_device(self.data.sample(n, self.rngs["data"]), self.device)
 
     def pack(self, x: torch.Tensor) -> torch.Tensor:
         """PacGAN: m consecutive samples concatenated into one D input, (N, 2) -> (N/m, 2m)."""
@@ -116,8 +116,8 @@ class Trainer(PhasedTrainer):
         if not self.semi:
             return self.real_batch(B)
         real, labels = self.data.sample(B, self.rngs["data"], return_labels=True)
-        self._labels = labels.to(self.device)
-        return real.to(self.device)
+        self._labels = to_run_device(labels, self.device)
+        return to_run_device(real, self.device)
 
     def d_objective(self, real, fake, stats):
         if not self.semi:

@@ -16,7 +16,7 @@ from ..engine.atomic_files import atomic_torch_save
 from ..engine.graph_step import GraphStep, make_adam
 from ..engine.losses import get_loss, k_plus_one_real_logit, k_plus_one_supervised_loss, k_plus_one_unsupervised_loss
 from ..engine.phases import PhasedTrainer, read_checkpoint
-from ..engine.random_streams import RandomStreams
+from ..engine.random_streams import RandomStreams, to_run_device
 from ..engine.regularizers import bre_layer_indices
 from ..engine.trainer import SEEDED_INIT
 from . import classifier as clf
@@ -79,12 +79,12 @@ class ImageTrainer(PhasedTrainer):
     # ---- batches: the global batch from the shared generators, this rank's slice of it ---------------------------
     def real_batch(self) -> torch.Tensor:
         x, _ = self.data.sample(self.cfg.optim.batch_size, self.rngs["data"])
-        return self.dist.shard(x).to(self.device)
+        return to_run_device(self.dist.shard(x), self.device)
 
     def noise(self) -> torch.Tensor:
         g = self.rngs["noise"]
         z = torch.randn(self.cfg.optim.batch_size, self.cfg.nets.latent_dim, generator=g, device=g.device)
-        return self.dist.shard(z).to(self.device)
+        return to_run_device(self.dist.shard(z), self.device)
 
     def _labelled_subset(self, per_class: int, g: torch.Generator):
         y = self.data.train_labels
