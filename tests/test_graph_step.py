@@ -2,6 +2,7 @@
 regularizer weights, deferred finiteness checks, statistics packed and read once — run eagerly on the CPU, where its
 streams are the ordinary CPU streams, must give the ordinary step's numbers; what cannot be captured is refused
 with the reason. (The capture itself needs CUDA: `python -m toyviz bench train --device cuda --cuda-graph`.)"""
+import re
 import subprocess
 import sys
 
@@ -144,3 +145,17 @@ def test_training_rows_on_the_cpu_report_the_graph_ready_step():
     assert [r["variant"] for r in rows] == ["bare eager loop", "trainer, eager", "trainer, graph-ready eager"]
     assert rows[-1]["max_abs_diff_20"] == pytest.approx(0, abs=1e-6) and rows[-1]["error"] is None
     assert all(r["steps_per_s"] > 0 for r in rows)
+
+
+def test_bench_commands_take_device_and_cuda_graph(capsys):
+    from toyviz.commands.cli import main as toyviz_main
+    from toyviz.commands.image import main as image_main
+    assert toyviz_main(["bench", "train", "--device", "cpu", "--cuda-graph", "--quick", "--steps", "1"]) == 0
+    out = capsys.readouterr().out
+    for preset in ("ring8", "bre-toy"):
+        assert re.search(rf"{preset}\s+trainer, graph-ready eager\s+\d+\.\d\s+\d+\.\d\d\s+\d+\.\d\d\s+0\n", out)
+    assert image_main(["bench", "--device", "cpu", "--cuda-graph", "--size", "16", "--width", "4", "--batch", "8",
+                       "--steps", "1"]) == 0
+    out = capsys.readouterr().out
+    for row in ("trainer, plain, graph-ready eager", "trainer, BRE (fake + interp), graph-ready eager"):
+        assert re.search(re.escape(row) + r"\s+\d+\.\d\d\s+\d+\.\d\d\s+0\n", out), row
