@@ -117,8 +117,12 @@ class GraphStep:
         graph = torch.cuda.CUDAGraph()
         for generator in t.rngs.generators.values():
             graph.register_generator_state(generator)
-        with torch.cuda.graph(graph):
-            captured = (graph, *self.body())
+        try:
+            with torch.cuda.graph(graph):
+                captured = (graph, *self.body())
+        except Exception as e:     # say which option to turn off; torch's message follows
+            raise RuntimeError(f"optim.cuda_graph: torch could not capture this training step ({type(e).__name__}: "
+                               f"{' '.join(str(e).split())[:300]}); train with optim.cuda_graph=false") from e
         self.graphs[t.monitoring] = captured
         return captured
 
