@@ -159,3 +159,12 @@ def test_bench_commands_take_device_and_cuda_graph(capsys):
     out = capsys.readouterr().out
     for row in ("trainer, plain, graph-ready eager", "trainer, BRE (fake + interp), graph-ready eager"):
         assert re.search(re.escape(row) + r"\s+\d+\.\d\d\s+\d+\.\d\d\s+0\n", out), row
+
+
+def test_statistics_read_with_one_copy_are_the_same_floats():
+    """On a GPU the phases' statistics are stacked and read with one copy (`read_floats`): the same floats."""
+    from toyviz.engine.phases import read_floats
+    t = Trainer(presets.get("ring8-bre"))
+    t.step_d()
+    stats = dict(t._stats, extra=2.5)
+    assert len(stats) > 5 and read_floats(stats, packed=True) == read_floats(stats, packed=False)

@@ -64,6 +64,19 @@ def read_checkpoint(path, fmt: str, what: str) -> dict:
     return ck
 
 
+def read_floats(stats: dict, packed: Optional[bool] = None) -> dict[str, float]:
+    """`stats` (tensors and numbers) as Python floats. `packed` (by default: when the tensors are on one device
+    that is not the CPU) stacks the tensors and copies them once, since each read of a device tensor is a round
+    trip that waits for the device; the same floats either way (float32 → float64 is exact)."""
+    tensors = [v for v in stats.values() if torch.is_tensor(v)]
+    if packed is None:
+        packed = bool(tensors) and tensors[0].device.type != "cpu"
+    if not packed or not tensors or any(t.device != tensors[0].device for t in tensors):
+        return {k: float(v) for k, v in stats.items()}
+    values = iter(torch.stack([t.reshape(()).double() for t in tensors]).tolist())
+    return {k: next(values) if torch.is_tensor(v) else float(v) for k, v in stats.items()}
+
+
 HISTORY_WINDOW = 10_000   # non-evaluation steps of statistics kept in memory (about 5 KB each on ring8)
 MAX_LOSS = 1e6      # |loss| beyond this is divergence too: no objective here reaches it in a run that still learns
 
@@ -429,8 +442,8 @@ class PhasedTrainer:
             self.history = [s for i, s in enumerate(self.history) if i not in drop]
 
     def _read(self, stats: dict) -> dict[str, float]:
-        """The iteration's statistics as Python floats (tensors read here, after the step)."""
-        return {k: float(v) for k, v in stats.items()}
+        """The iteration's statistics as Python floats (tensors read here, after the step; `read_floats`)."""
+        return read_floats(stats)
 
     def evaluates(self, step: int) -> bool:
         """Whether the trainer evaluates after `step` steps: every `metrics_every()`, and at the last step."""
