@@ -168,3 +168,10 @@ def test_statistics_read_with_one_copy_are_the_same_floats():
     t.step_d()
     stats = dict(t._stats, extra=2.5)
     assert len(stats) > 5 and read_floats(stats, packed=True) == read_floats(stats, packed=False)
+
+
+def test_streams_saved_on_another_device_are_refused_with_the_reason():
+    from toyviz.engine.random_streams import RandomStreams
+    cuda_like = {"data": torch.zeros(16, dtype=torch.uint8)}           # the size of a CUDA generator's state
+    with pytest.raises(ValueError, match="random stream 'data': the saved state is not one of a cpu generator"):
+        RandomStreams(0).load_state_dict(cuda_like)

@@ -57,4 +57,10 @@ class RandomStreams:
 
     def load_state_dict(self, states: dict[str, torch.Tensor]) -> None:
         for name, state in states.items():
-            self.generators[name].set_state(state)
+            g = self.generators[name]
+            try:
+                g.set_state(state)
+            except RuntimeError:      # a CPU generator's state is kilobytes, a CUDA one's 16 bytes
+                raise ValueError(f"random stream {name!r}: the saved state is not one of a {g.device.type} "
+                                 f"generator (optim.cuda_graph runs draw on their device): resume on the device "
+                                 f"and with the optim.cuda_graph the run was trained with") from None
