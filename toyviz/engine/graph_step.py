@@ -56,10 +56,13 @@ def make_adam(params, lr: float, betas: tuple[float, float], device: torch.devic
     if not graph:
         return torch.optim.Adam(params, lr=lr, betas=betas)
     cuda = device.type == "cuda"
-    # float64 where Adam reads the lr on the host (not capturable): the update then uses the float the ordinary
-    # step uses; a capturable Adam computes its bias corrections in float32 on the device
-    lr_t = torch.tensor(lr, device=device, dtype=torch.float32 if cuda else torch.float64)
-    return torch.optim.Adam(params, lr=lr_t, betas=betas, capturable=cuda, foreach=cuda)
+    return torch.optim.Adam(params, lr=lr_tensor(lr, device), betas=betas, capturable=cuda, foreach=cuda)
+
+
+def lr_tensor(lr: float, device: torch.device) -> torch.Tensor:
+    """A graph-ready Adam's learning rate: float64 where Adam reads it on the host (not capturable), so the update
+    uses the float the ordinary step uses; float32 on CUDA, where a capturable Adam computes its bias corrections."""
+    return torch.tensor(lr, device=device, dtype=torch.float32 if device.type == "cuda" else torch.float64)
 
 
 class GraphStep:
@@ -165,13 +168,12 @@ class GraphStep:
         self.warmup = WARMUP if self.capture else 0
 
     def after_load(self) -> None:
-        """After the trainer loaded a checkpoint: the learning-rate tensors back on the device (a checkpoint is
-        read onto the CPU), and new graphs."""
+        """After the trainer loaded a checkpoint: the optimizers' groups as `make_adam` makes them (a checkpoint is
+        read onto the CPU, and one written without the option holds float lrs and no capturable flag), and new
+        graphs."""
         t = self.trainer
+        cuda = t.device.type == "cuda"
         for opt in t.optims.values():
             for group in opt.param_groups:
-                if torch.is_tensor(group["lr"]):
-                    group["lr"] = group["lr"].to(t.device)
-                else:
-                    group["lr"] = torch.tensor(float(group["lr"]), device=t.device)
+                group.update(lr=lr_tensor(float(group["lr"]), t.device), capturable=cuda, foreach=cuda)
         self.reset()
