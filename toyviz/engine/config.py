@@ -255,6 +255,7 @@ class OptimConfig:
     iters: int = 2000
     lr_schedule: Literal["constant", "linear"] = "constant"
     lr_floor: float = 1e-6
+    cuda_graph: bool = False
 
 
 @dataclass
@@ -505,12 +506,29 @@ def _problems(c: Config):
     if r.bre.weight > 0 and n.pack >= 1 and o.batch_size // n.pack < 4:
         yield "optim.batch_size is too small for BRE's pair statistics (need ≥ 4 samples per D batch)"
     yield from _technique_problems(c)
+    yield from graph_problems(o, r)
     if len(v.extent) != 4 or not (v.extent[0] < v.extent[1] and v.extent[2] < v.extent[3]):
         yield f"viz.extent must be [xmin, xmax, ymin, ymax] with xmin < xmax and ymin < ymax (got {v.extent})"
     if v.snapshot_every < 1 or v.max_snapshots < 2 or v.metrics_every < 1 or v.eval_samples < 1:
         yield "viz.snapshot_every, viz.metrics_every, viz.eval_samples must be ≥ 1 and viz.max_snapshots ≥ 2"
     if not (c.device == "cpu" or c.device.startswith("cuda") or c.device == "mps"):
         yield f"device must be cpu, cuda, cuda:N or mps (got {c.device!r})"
+
+
+def graph_problems(o: OptimConfig, r: SharedRegConfig):
+    """Why a step cannot be captured as a CUDA graph (`optim.cuda_graph`; engine/graph_step.py): a graph replays
+    fixed kernels on fixed buffers, so a technique that reads a value on the host inside the step, or changes a
+    constant of the step from one iteration to the next, is refused with that reason. Both trainers call it."""
+    if not o.cuda_graph:
+        return
+    why = "optim.cuda_graph replays one fixed step"
+    if r.historical_averaging > 0:
+        yield f"{why}: reg.historical_averaging counts its steps on the host inside the step; set it to 0"
+    if r.mdgan:
+        yield f"{why}: reg.mdgan's manifold and diffusion steps are not captured; set reg.mdgan=false"
+    if getattr(r, "unrolled_steps", 0) > 0:
+        yield (f"{why}: reg.unrolled_steps reads Adam's step count on the host to unroll D; "
+               f"set reg.unrolled_steps=0")
 
 
 def shared_reg_problems(r: SharedRegConfig, loss: str, d_depth: int, d_spectral_norm: bool):
@@ -812,6 +830,8 @@ MEANINGS: dict[str, str] = {
     "optim.iters": "training steps",
     "optim.lr_schedule": "constant, or linear decay to lr_floor",
     "optim.lr_floor": "the linear schedule's final learning rate",
+    "optim.cuda_graph": ("capture the whole training step as a CUDA graph and replay it (on a CPU the same "
+                         "graph-ready step runs eagerly); random draws come from device-resident streams"),
     "reg.bre.weight": "BRE's weight on D's loss (0 = off)",
     "reg.bre.layers": "D's hidden layers BRE regularizes (indices or a named set)",
     "reg.bre.samples": "the batches BRE sees: fake, interp, real",

@@ -47,16 +47,41 @@ class Mixture:
     def draw(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         """What `sample` draws from the generator, in its order: (component or point indices (n,), noise (n, 2) or
         None for a point cloud). Draws of several generators stack into a batch `place` takes whole."""
+        dev = generator.device
         if self.points is not None:
-            return torch.randint(len(self.points), (n,), generator=generator), None
-        labels = torch.multinomial(self.weights, n, replacement=True, generator=generator)
-        return labels, torch.randn(n, 2, generator=generator)
+            return torch.randint(len(self.points), (n,), generator=generator, device=dev), None
+        if dev.type == "cpu":
+            labels = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+        else:     # inverse CDF: a fixed set of kernels a CUDA graph can capture (a device stream draws anew anyway)
+            cdf = self._on(dev)["cdf"]
+            u = torch.rand(n, generator=generator, device=dev)
+            labels = torch.searchsorted(cdf, u, right=True).clamp_(max=len(cdf) - 1)
+        return labels, torch.randn(n, 2, generator=generator, device=dev)
 
     def place(self, idx: torch.Tensor, noise: Optional[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(points (..., 2), labels (...)) from `draw`'s indices and noise, of any leading shape."""
+        """(points (..., 2), labels (...)) from `draw`'s indices and noise, of any leading shape, on idx's device."""
+        on = self._on(idx.device)
         if self.points is not None:
-            return self.points[idx], torch.zeros(idx.shape, dtype=torch.long)
-        return self.centers[idx] + noise * self.stds[idx, None], idx
+            return on["points"][idx], torch.zeros(idx.shape, dtype=torch.long, device=idx.device)
+        return on["centers"][idx] + noise * on["stds"][idx, None], idx
+
+    def _on(self, device: torch.device) -> dict[str, Optional[torch.Tensor]]:
+        """The mixture's tensors on `device` (a step captured as a CUDA graph draws there)."""
+        names = ("weights", "centers", "stds", "points", "cdf")
+        tensors = [self.weights, self.centers, self.stds, self.points, self.weights.double().cumsum(0).float()]
+        return dict(zip(names, device_copies(self, device, "mixture", tensors)))
+
+
+def device_copies(owner, device, key, tensors: list[Optional[torch.Tensor]]) -> list[Optional[torch.Tensor]]:
+    """`tensors` on `device`, copied there once and kept on `owner` under `key`: a step captured as a CUDA graph
+    draws its indices on the device and may copy nothing from the host. On the CPU: the tensors themselves."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        return list(tensors)
+    cache = owner.__dict__.setdefault("_device_copies", {})
+    if (device, key) not in cache:
+        cache[(device, key)] = [None if t is None else t.to(device) for t in tensors]
+    return cache[(device, key)]
 
 
 def ring_centers(k: int, radius: float) -> np.ndarray:

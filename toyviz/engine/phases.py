@@ -64,6 +64,19 @@ def read_checkpoint(path, fmt: str, what: str) -> dict:
     return ck
 
 
+def read_floats(stats: dict, packed: Optional[bool] = None) -> dict[str, float]:
+    """`stats` (tensors and numbers) as Python floats. `packed` (by default: when the tensors are on one device
+    that is not the CPU) stacks the tensors and copies them once, since each read of a device tensor is a round
+    trip that waits for the device; the same floats either way (float32 → float64 is exact)."""
+    tensors = [v for v in stats.values() if torch.is_tensor(v)]
+    if packed is None:
+        packed = bool(tensors) and tensors[0].device.type != "cpu"
+    if not packed or not tensors or any(t.device != tensors[0].device for t in tensors):
+        return {k: float(v) for k, v in stats.items()}
+    values = iter(torch.stack([t.reshape(()).double() for t in tensors]).tolist())
+    return {k: next(values) if torch.is_tensor(v) else float(v) for k, v in stats.items()}
+
+
 HISTORY_WINDOW = 10_000   # non-evaluation steps of statistics kept in memory (about 5 KB each on ring8)
 MAX_LOSS = 1e6      # |loss| beyond this is divergence too: no objective here reaches it in a run that still learns
 
@@ -96,6 +109,9 @@ class PhasedTrainer:
         self.pending_real: Optional[torch.Tensor] = None     # the real batch of this iteration's D half
         self._stats: dict = {}           # statistics of the iteration under way (tensors until read)
         self._rollback: Optional[dict] = None   # the state at the start of the iteration under way
+        self.graph_step = None            # a GraphStep (engine/graph_step.py) when optim.cuda_graph is on
+        self.checks: Optional[list] = None  # inside a graph-ready step: the losses checked after it, in order
+        self.current_lr: dict[str, float] = {}   # each optimizer's learning rate as last set (a float)
 
     # ---- hooks a trainer defines -------------------------------------------------------------------------------
     def real_for_d(self) -> torch.Tensor:
@@ -147,12 +163,18 @@ class PhasedTrainer:
         return self.nets["D"]
 
     def _set_lr(self) -> None:
+        """The schedule's learning rate into each optimizer: a float, or written into the 0-d lr tensor of a
+        graph-ready step's Adam (outside the graph, and only when it changes: a write is a kernel launch)."""
         o = self.cfg.optim
         frac = min(self.iteration / max(o.iters, 1), 1.0) if o.lr_schedule == "linear" else 0.0
         for name, opt in self.optims.items():
             lr = self.base_lr[name] + (o.lr_floor - self.base_lr[name]) * frac
             for group in opt.param_groups:
-                group["lr"] = lr
+                if not torch.is_tensor(group["lr"]):
+                    group["lr"] = lr
+                elif self.current_lr.get(name) != lr:
+                    group["lr"].fill_(lr)
+            self.current_lr[name] = lr
 
     def context(self, real, fake, net_name: str, real_out=None, fake_out=None, real_feats=None, fake_feats=None,
                 z=None) -> StepContext:
@@ -169,14 +191,19 @@ class PhasedTrainer:
         for reg in REGISTRY:
             if reg.player != player:
                 continue
-            w = reg.weight(self.cfg, self.iteration)
-            if w == 0:
-                continue
+            if self.graph_step is not None:        # tensors written outside the step (a schedule moves them)
+                if reg.name not in self.graph_step.weights:
+                    continue
+                w, w64 = self.graph_step.weights[reg.name]
+            else:
+                w = w64 = reg.weight(self.cfg, self.iteration)
+                if w == 0:
+                    continue
             value, reg_stats = reg(ctx)
             loss = loss + w * value
             key = f"{prefix}/{reg.name}"
             stats[key] = value.detach()
-            stats[f"{key}/weighted"] = w * value.detach().double()      # float64, as a Python float product
+            stats[f"{key}/weighted"] = w64 * value.detach().double()      # float64, as a Python float product
             stats.update({f"{key}/{k}": v for k, v in reg_stats.items()})
         return loss
 
@@ -188,10 +215,15 @@ class PhasedTrainer:
                                    f"the weights are those of step {self.iteration}")
 
     def _update(self, names: tuple[str, ...], loss: torch.Tensor, stat: str) -> None:
-        """One backward of `loss`, then a step of each named net's optimizer (after a finiteness check)."""
-        self._check_finite(stat, loss)
+        """One backward of `loss`, then a step of each named net's optimizer (after a finiteness check). Inside a
+        graph-ready step the check is deferred to after the step (`checks`: no host read inside it) and gradients are
+        zeroed in place, so a captured graph finds them in the same tensors at every replay."""
+        if self.checks is None:
+            self._check_finite(stat, loss)
+        else:
+            self.checks.append((stat, loss.detach()))
         for name in names:
-            self.optims[name].zero_grad(set_to_none=True)
+            self.optims[name].zero_grad(set_to_none=self.checks is None)
         loss.backward()
         for name in names:
             self.optims[name].step()
@@ -282,6 +314,8 @@ class PhasedTrainer:
         if self.cfg.reg.mdgan:
             return ("MDGAN's two halves each update D and G (manifold step: D1 then G and E; diffusion step: D2 "
                     "then G), so one press steps a whole iteration")
+        if self.graph_step is not None:
+            return "optim.cuda_graph runs each iteration as one captured step, so one press steps a whole iteration"
         return None
 
     def _begin_half(self) -> None:
@@ -294,11 +328,13 @@ class PhasedTrainer:
     # ---- divergence: back to the start of the iteration --------------------------------------------------------
     def _state_to_roll_back(self) -> dict:
         """What an iteration changes before its last finiteness check, kept at its start: the weights and buffers of
-        the nets its D half updates (D; every net under MDGAN, whose halves update both players) and their
+        the nets its D half updates (D; every net under MDGAN, whose halves update both players, and in a graph-ready
+        step, whose checks come after every update) and their
         optimizers' state, the other nets' buffers (batch norm statistics move in a forward), the regularizer state
         and the random streams. Every one of those tensors is changed in place, so the copy is one list of tensors,
         copied into the previous iteration's copies when they are the same tensors (no allocation)."""
-        updated = [name for name in self.nets if name == "D" or self.cfg.reg.mdgan]
+        whole = self.cfg.reg.mdgan or self.graph_step is not None     # a graph-ready step checks after G's update
+        updated = [name for name in self.nets if name == "D" or whole]
         optim_state = {name: {p: dict(st) for p, st in self.optims[name].state.items()} for name in updated}
         live = [p.detach() for name in updated for p in self.nets[name].parameters()]
         live += [b for net in self.nets.values() for b in net.buffers()]
@@ -370,7 +406,9 @@ class PhasedTrainer:
 
     def step(self) -> dict[str, float]:
         """One iteration: `optim.d_steps` D updates, then one G update (MDGAN: manifold, then diffusion step).
-        Returns slash-keyed floats."""
+        Returns slash-keyed floats. With `optim.cuda_graph` the same phases run as one graph-ready step."""
+        if self.graph_step is not None:
+            return self.graph_step.step()
         self.step_d()
         return self.step_g()
 
@@ -379,7 +417,7 @@ class PhasedTrainer:
         stats = self._read(self._stats)
         self._stats, self.d_phases, self.pending_real = {}, 0, None
         stats["step"] = self.iteration
-        stats["lr/g"] = self.optims["G"].param_groups[0]["lr"]
+        stats["lr/g"] = self.current_lr["G"]
         if self.evaluates(self.iteration):
             stats.update(self.evaluate())
         self.record(stats)
@@ -404,8 +442,8 @@ class PhasedTrainer:
             self.history = [s for i, s in enumerate(self.history) if i not in drop]
 
     def _read(self, stats: dict) -> dict[str, float]:
-        """The iteration's statistics as Python floats (tensors read here, after the step)."""
-        return {k: float(v) for k, v in stats.items()}
+        """The iteration's statistics as Python floats (tensors read here, after the step; `read_floats`)."""
+        return read_floats(stats)
 
     def evaluates(self, step: int) -> bool:
         """Whether the trainer evaluates after `step` steps: every `metrics_every()`, and at the last step."""
@@ -460,3 +498,6 @@ class PhasedTrainer:
         self._stats = {k: v.to(self.device) for k, v in (half.get("stats") or {}).items()}
         self.monitoring = bool(half.get("monitoring", True))
         self._rollback = None
+        self.current_lr = {}
+        if self.graph_step is not None:
+            self.graph_step.after_load()

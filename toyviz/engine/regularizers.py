@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from .nets import Features
+from .random_streams import to_run_device
 
 
 # ---- BRE (Cao, Ding, Lui, Huang, ICLR 2018) ------------------------------------------------------------------
@@ -176,7 +177,7 @@ def bre_layer_indices(layers, depth: int) -> list[int]:
 def interpolate(real: torch.Tensor, fake: torch.Tensor, mode: str, generator: torch.Generator) -> torch.Tensor:
     """paper: x̂ = α·x + (1−α)·x̃;  code: x + α(x − x̃) (past the real point). α ~ U(0,1) per sample, whatever
     the samples' shape (points (N, d) or images (N, C, H, W))."""
-    alpha = torch.rand(real.shape[0], 1, generator=generator).to(real.device)
+    alpha = to_run_device(torch.rand(real.shape[0], 1, generator=generator, device=generator.device), real.device)
     return mix(real, fake, alpha.view(-1, *[1] * (real.dim() - 1)), mode)
 
 

@@ -50,6 +50,8 @@ _TECHNIQUES: list[tuple[str, Callable[[Config], bool], str]] = [
     ("mode regularizers (reg.mode_lambda1/2)", lambda c: c.reg.mode_lambda1 > 0 or c.reg.mode_lambda2 > 0,
      "the encoder E is not stacked"),
     ("MDGAN (reg.mdgan)", lambda c: c.reg.mdgan, "its encoder E and second D are not stacked"),
+    ("a captured step (optim.cuda_graph)", lambda c: c.optim.cuda_graph,
+     "the batch runs its own stacked step, and the per-seed streams live on the CPU"),
 ]
 _BRE = next(reg for reg in REGISTRY if reg.name == "bre")
 _BATCHED_REGULARIZERS = {_BRE.name}

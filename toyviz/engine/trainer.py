@@ -19,10 +19,11 @@ from .atomic_files import atomic_torch_save
 from .config import Config
 from .coverage import mode_coverage
 from .data import make_data
+from .graph_step import GraphStep, make_adam
 from .losses import get_loss, k_plus_one_d_loss, k_plus_one_real_logit
 from .nets import Discriminator, Encoder, Generator, KPlusOneDiscriminator, eval_mode
 from .phases import PhasedTrainer, TrainingDiverged, read_checkpoint
-from .random_streams import RandomStreams
+from .random_streams import RandomStreams, to_run_device
 
 __all__ = ["Callback", "Trainer", "TrainingDiverged"]
 
@@ -78,9 +79,9 @@ class Trainer(PhasedTrainer):
             net.to(self.device)
         o = cfg.optim
         self.base_lr = {name: (o.lr_d if name.startswith("D") else o.lr_g) for name in self.nets}
-        self.optims = {name: torch.optim.Adam(net.parameters(), lr=self.base_lr[name], betas=(o.beta1, o.beta2))
-                       for name, net in self.nets.items()}
-        self.rngs = RandomStreams(cfg.seed)
+        self.optims = {name: make_adam(net.parameters(), self.base_lr[name], (o.beta1, o.beta2), self.device,
+                                       o.cuda_graph) for name, net in self.nets.items()}
+        self.rngs = RandomStreams(cfg.seed, self.device if o.cuda_graph else "cpu")   # a captured step draws there
         self.z_eval = torch.randn(cfg.viz.eval_samples, cfg.nets.latent_dim,
                                   generator=self.rngs.fixed("eval")).to(self.device)
         if self.semi:
@@ -91,13 +92,15 @@ class Trainer(PhasedTrainer):
         self.snapshots: list[dict] = []
         self.snapshot_every = cfg.viz.snapshot_every
         self.take_snapshot()
+        self.graph_step = GraphStep(self) if o.cuda_graph else None
 
     # ---- batches and the toy's hooks into the phases ------------------------------------------------------------
     def noise(self, n: int) -> torch.Tensor:
-        return torch.randn(n, self.cfg.nets.latent_dim, generator=self.rngs["noise"]).to(self.device)
+        g = self.rngs["noise"]
+        return to_run_device(torch.randn(n, self.cfg.nets.latent_dim, generator=g, device=g.device), self.device)
 
     def real_batch(self, n: int) -> torch.Tensor:
-        return self.data.sample(n, self.rngs["data"]).to(self.device)
+        return to_run_device(self.data.sample(n, self.rngs["data"]), self.device)
 
     def pack(self, x: torch.Tensor) -> torch.Tensor:
         """PacGAN: m consecutive samples concatenated into one D input, (N, 2) -> (N/m, 2m)."""
@@ -113,8 +116,8 @@ class Trainer(PhasedTrainer):
         if not self.semi:
             return self.real_batch(B)
         real, labels = self.data.sample(B, self.rngs["data"], return_labels=True)
-        self._labels = labels.to(self.device)
-        return real.to(self.device)
+        self._labels = to_run_device(labels, self.device)
+        return to_run_device(real, self.device)
 
     def d_objective(self, real, fake, stats):
         if not self.semi:

@@ -21,6 +21,7 @@ import torch
 
 from .. import __version__
 from ..engine.config import device_problem
+from ..engine.graph_step import GraphStep
 
 MACHINE = "a 2-core machine"     # where docs/PERFORMANCE.md's expected times were taken
 
@@ -58,6 +59,34 @@ def _rounds(fns, rounds: int, clock=time.process_time) -> np.ndarray:
     return times
 
 
+def max_stat_difference(first, second, steps: int = 20) -> float:
+    """Max |a − b| over every statistic of `steps` steps of two trainers stepped side by side (the same keys)."""
+    diff = 0.0
+    for _ in range(steps):
+        a, b = first.step(), second.step()
+        diff = max(diff, max(abs(a[k] - b[k]) for k in a))
+    return diff
+
+
+def graph_row(make_graph, make_eager, dev: torch.device, timing: dict, label: str = "trainer") -> tuple:
+    """(variant, steps/s, max |Δ| over 20 steps, error) of the trainers `make_graph()` builds (optim.cuda_graph):
+    captured on CUDA and compared with the same graph-ready step run eagerly, graph-ready but eager elsewhere and
+    compared with `make_eager()`'s ordinary step. A failure (a capture torch refuses) becomes the row's error and
+    NaN figures, so the other rows of a benchmark still print."""
+    captures = dev.type == "cuda"
+    variant = f"{label}, {'CUDA graph' if captures else 'graph-ready eager'}"
+    try:
+        if captures:
+            reference = make_graph()
+            reference.graph_step = GraphStep(reference, capture=False)
+        else:
+            reference = make_eager()
+        diff = max_stat_difference(reference, make_graph())
+        return variant, _rate(make_graph().step, **timing), diff, None
+    except Exception as e:         # reported in the table, with its type: this is a measurement, not training
+        return variant, float("nan"), None, f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
+
+
 def _interleaved(fns, rounds: int, clock=time.process_time) -> list[float]:
     """Seconds per call of each fn, min over alternated rounds (`_rounds`), so that their ratio holds even when
     other jobs share the cores."""
@@ -92,9 +121,10 @@ def synchronize(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def device_clock(device: torch.device) -> Callable[[], float]:
+def device_clock(device) -> Callable[[], float]:
     """The clock the benchmarks time `device` with: this process's CPU time on the CPU (robust on a shared machine,
     see `_rounds`), else wall time read after synchronizing the device (its kernels run asynchronously)."""
+    device = torch.device(device)
     if device.type == "cpu":
         return time.process_time
 
@@ -104,8 +134,9 @@ def device_clock(device: torch.device) -> Callable[[], float]:
     return clock
 
 
-def device_name(device: torch.device) -> str:
+def device_name(device) -> str:
     """The device in words: the GPU's name (`torch.cuda.get_device_name`), or the CPU's model and torch threads."""
+    device = torch.device(device)
     if device.type == "cuda":
         return f"{device} = {torch.cuda.get_device_name(device)} (torch {torch.__version__}, CUDA {torch.version.cuda})"
     if device.type == "mps":

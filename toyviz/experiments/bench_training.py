@@ -19,7 +19,16 @@ from ..engine.config import LIMITS
 from ..engine.trainer import Trainer
 from ..geometry.metrics import RegionMetrics
 from ..page.session import Session
-from .bench_tools import StageClock, _interleaved, _quick, _rate, _steps
+from .bench_tools import (
+    StageClock,
+    _interleaved,
+    _quick,
+    _rate,
+    _steps,
+    device_clock,
+    device_name,
+    graph_row,
+)
 from .runs import progress
 
 
@@ -29,14 +38,14 @@ def bare_loop_step(G, D, data, cfg, rngs, opt_g, opt_d):
     B, k = cfg.optim.batch_size, cfg.nets.latent_dim
     real = data.sample(B, rngs[0])
     with torch.no_grad():
-        fake = G(torch.randn(B, k, generator=rngs[1]))
+        fake = G(torch.randn(B, k, generator=rngs[1], device=rngs[1].device))
     rl, fl = D(real), D(fake)
     loss_d = (F.binary_cross_entropy_with_logits(rl, torch.ones_like(rl))
               + F.binary_cross_entropy_with_logits(fl, torch.zeros_like(fl)))
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()
-    fl = D(G(torch.randn(B, k, generator=rngs[1])))
+    fl = D(G(torch.randn(B, k, generator=rngs[1], device=rngs[1].device)))
     loss_g = F.softplus(-fl).mean()
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
@@ -52,12 +61,73 @@ TRAIN_VARIANTS: dict[str, dict] = {
 }
 
 
+GRAPH_PRESETS = ("ring8", "bre-toy")
+
+
+def training_rows(device: str, cuda_graph: bool, steps: int = 300, rounds: int = 3, warmup: int = 10,
+                  presets_: tuple[str, ...] = GRAPH_PRESETS) -> list[dict]:
+    """Steps/s of training on `device` (wall time after the device's queued work, best of `rounds`), per preset:
+    a bare hand-written eager GAN loop over the same nets ("bare eager loop"), the trainer's ordinary eager step
+    ("trainer, eager") and with `cuda_graph` the trainer with optim.cuda_graph ("trainer, graph-ready eager" on a
+    device that cannot capture, "trainer, CUDA graph" on CUDA). The trainers run without periodic evaluation and
+    without callbacks: the step alone. Each row: preset, variant, device, steps_per_s, and `max_abs_diff_20`:
+    the largest difference of any statistic over 20 steps between the graph variant and its reference (on CUDA the
+    same graph-ready step run eagerly, which draws the same numbers; elsewhere the ordinary eager step), None on
+    the other rows. Another command (`bench device`) calls this too."""
+    dev = torch.device(device)
+    clock = device_clock(dev)
+    quiet = {"viz.metrics_every": LIMITS["viz.metrics_every"][1], "device": device}
+    rows = []
+    for name in presets_:
+        cfg = presets.get(name).replace(**quiet)
+        graph_cfg = cfg.replace(**{"optim.cuda_graph": True})
+        base = Trainer(cfg)
+        rngs = tuple(torch.Generator(device=dev).manual_seed(i) for i in (0, 1))
+        opt_g = torch.optim.Adam(base.G.parameters(), lr=1e-3, betas=(0.5, 0.999))
+        opt_d = torch.optim.Adam(base.D.parameters(), lr=1e-3, betas=(0.5, 0.999))
+        timing = {"steps": steps, "rounds": rounds, "warmup": warmup, "clock": clock}
+        bare = _rate(lambda: bare_loop_step(base.G, base.D, base.data, cfg, rngs, opt_g, opt_d), **timing)
+        found = [("bare eager loop", bare, None, None),
+                 ("trainer, eager", _rate(Trainer(cfg).step, **timing), None, None)]
+        if cuda_graph:
+            found.append(graph_row(lambda: Trainer(graph_cfg), lambda: Trainer(cfg), dev, timing))
+        rows += [{"preset": name, "variant": v, "device": device_name(dev), "steps_per_s": rate,
+                  "max_abs_diff_20": diff, "error": error} for v, rate, diff, error in found]
+    return rows
+
+
+def print_training_rows(rows: list[dict], steps: int, rounds: int) -> None:
+    """`training_rows` as a table, with each row's speed over its preset's bare loop and ordinary trainer."""
+    print(f"{rows[0]['device']}, torch threads {torch.get_num_threads()}, {steps} steps a round, best of {rounds}; "
+          f"no periodic evaluation")
+    print(f"{'preset':<10}{'variant':<28}{'steps/s':>10}{'÷ bare':>9}{'÷ eager':>9}{'max |Δ| 20 steps':>18}")
+    for row in rows:
+        ref = {r["variant"]: r["steps_per_s"] for r in rows if r["preset"] == row["preset"]}
+        diff = "" if row["max_abs_diff_20"] is None else f"{row['max_abs_diff_20']:.3g}"
+        print(f"{row['preset']:<10}{row['variant']:<28}{row['steps_per_s']:>10.1f}"
+              f"{row['steps_per_s'] / ref['bare eager loop']:>9.2f}"
+              f"{row['steps_per_s'] / ref['trainer, eager']:>9.2f}{diff:>18}")
+        if row.get("error"):
+            print(f"    failed: {row['error']}")
+    graph = [r for r in rows if r["variant"] == "trainer, CUDA graph" and r["preset"] == "ring8"]
+    if graph:
+        print(f"goal: ring8 with optim.cuda_graph ≥ 1,000 steps/s on a GPU (got {graph[0]['steps_per_s']:.0f})")
+    print("max |Δ|: the graph variant against the same graph-ready step run eagerly (CUDA: the same device streams), "
+          "or against the ordinary step (CPU: the same CPU streams)")
+
+
 def bench_train(args) -> None:
     """Training steps per second on ring8 (wall time, best of rounds): a bare hand-written PyTorch GAN loop over the
     same nets (the floor), the trainer plain, with BRE and with each technique preset; '÷ bare' and '÷ plain' are
     each row's speed over those two rows'. The trainer's rows include its periodic evaluation (RegionMetrics every
-    viz.metrics_every steps); the last line compares a BRE step with a plain one without it, in CPU time."""
+    viz.metrics_every steps); the last line compares a BRE step with a plain one without it, in CPU time.
+    With --device DEV (and --cuda-graph): `training_rows` on that device instead, ring8 and bre-toy."""
     steps, quick = _steps(args), _quick(args)
+    if getattr(args, "device", None) or getattr(args, "cuda_graph", False):
+        rounds, warmup = (1, 2) if quick else (3, 10)
+        rows = training_rows(args.device or "cpu", args.cuda_graph, steps, rounds, warmup)
+        print_training_rows(rows, steps, rounds)
+        return
     rounds, warmup, alternated = (1, 2, 3) if quick else (3, 10, 30)
     base = Trainer(presets.get("ring8"), callbacks=[RegionMetrics()])
     G, D, data, cfg = base.G, base.D, base.data, base.cfg

@@ -13,9 +13,13 @@ import torch
 
 from ..engine import presets
 from ..engine.nets import Discriminator
+from ..engine.seed_batch import SeedBatch
 from ..geometry.raster import rasterize
 from .bench_tools import _quick, bench_device_of, device_name, device_seconds
+from .bench_training import print_training_rows, training_rows
+from .image_bench import image_rows, print_image_rows
 from .runs import progress
+from .seed_batch_bench import bench_config as quiet_config
 
 EXTENT = (-1.5, 1.5, -1.5, 1.5)
 # What each timed call asks rasterize for: the partition with D(x) (what a region map and probability panel need),
@@ -63,7 +67,51 @@ def raster_section(args, device: torch.device) -> None:
               "39.5 ms of issue 17's prototype)")
 
 
-SECTIONS: list[Callable[[object, torch.device], None]] = [raster_section]
+def training_section(args, device: torch.device) -> None:
+    """The toy trainer's steps per second (ring8, bre-toy): a bare eager loop, the trainer, and on CUDA the trainer
+    with optim.cuda_graph (`bench_training.training_rows`)."""
+    steps, rounds, warmup = (20, 1, 2) if _quick(args) else (300, 3, 10)
+    print_training_rows(training_rows(str(device), device.type == "cuda", steps, rounds, warmup), steps, rounds)
+
+
+def image_section(args, device: torch.device) -> None:
+    """The image trainer's steps per second on the bench config (stacked digits 32×32, width 64, batch 64): bare
+    eager DCGAN loop, trainer plain and with BRE, and on CUDA with optim.cuda_graph (`image_bench.image_rows`).
+    Off the CPU only: on it, `python -m toyviz.image bench` times the same rows with more care for its speed."""
+    if device.type == "cpu":
+        print("image trainer: skipped on the CPU (python -m toyviz.image bench --device cpu times it)")
+        return
+    steps = 10 if _quick(args) else 50
+    print_image_rows(image_rows(str(device), device.type == "cuda", steps=steps), 32, 64, 64, steps)
+
+
+SEED_BATCH_GOAL = 10_000        # issue 17: ring8's seed batch on a GPU, seed-steps per second
+
+
+def seed_batch_section(args, device: torch.device) -> None:
+    """Seeds trained as one batch (`engine.seed_batch`) on `device`: seed-steps per second of ring8 and bre-toy for
+    batches of 10 and 100 seeds (the step alone: no periodic evaluation)."""
+    sizes = (10,) if _quick(args) or device.type == "cpu" else (10, 100)
+    steps = 5 if _quick(args) else 50
+    print(f"seed batches: seed-steps/s, median of 3 rounds of {steps} steps after 2 warm-ups")
+    print(f"{'preset':<10}{'seeds':>6}{'seed-steps/s':>14}")
+    best = 0.0
+    for name in ("ring8", "bre-toy"):
+        for n in sizes:
+            batch = SeedBatch(quiet_config(name).replace(device=str(device)), list(range(n)))
+
+            def steps_of(batch=batch) -> None:
+                for _ in range(steps):
+                    batch.step()
+            rate = n * steps / device_seconds(steps_of, device, rounds=3)
+            best = max(best, rate) if name == "ring8" else best
+            print(f"{name:<10}{n:>6}{rate:>14.0f}")
+    if device.type == "cuda":
+        print(f"goal on a GPU: ring8 ≥ {SEED_BATCH_GOAL:,} seed-steps/s (got {best:,.0f})")
+
+
+SECTIONS: list[Callable[[object, torch.device], None]] = [raster_section, training_section, image_section,
+                                                         seed_batch_section]
 
 
 def bench_device(args) -> None:

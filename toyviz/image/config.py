@@ -13,6 +13,7 @@ from ..engine.config import (
     SharedRegConfig,
     checked,
     device_problem,
+    graph_problems,
     memory_problem,
     shared_reg_problems,
 )
@@ -163,6 +164,10 @@ def _problems(c: ImageConfig):
         yield "optim.batch_size must be ≥ 4, optim.d_steps ≥ 1 and optim.iters ≥ 0"
     if d.image_size in IMAGE_SIZES:
         yield from shared_reg_problems(r, c.loss, c.d_depth, n.d_spectral_norm)
+    yield from graph_problems(o, r)
+    if o.cuda_graph and r.semi_supervised:
+        yield ("optim.cuda_graph replays one fixed step: reg.semi_supervised draws its labelled batch from a subset "
+               "kept on the host; set reg.semi_supervised=false")
     if r.gp_weight > 0 and n.d_norm == "batch":
         yield "reg.gp_weight needs a D without batch norm (the penalty is per sample): set nets.d_norm=layer or none"
     if r.semi_supervised:

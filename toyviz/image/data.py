@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..engine.data import device_copies
 from .config import ImageDataConfig
 
 try:                        # numpy 2 moved numpy.core to numpy._core (the old name warns); pickles use either
@@ -73,7 +74,8 @@ class ImageData:
     def sample(self, n: int, generator: torch.Generator, split: str = "train"):
         """(x (n, C, S, S) float in [−1, 1], labels (n,) or None)."""
         images, labels = (self.train, self.train_labels) if split == "train" else (self.test, self.test_labels)
-        idx = torch.randint(len(images), (n,), generator=generator)
+        idx = torch.randint(len(images), (n,), generator=generator, device=generator.device)
+        images, labels = device_copies(self, generator.device, split, [images, labels])
         return to_float(images[idx]), None if labels is None else labels[idx]
 
 
@@ -96,7 +98,8 @@ class StackedDigits(ImageData):
 
     def sample(self, n: int, generator: torch.Generator, split: str = "train"):
         images, labels = (self.train, self.train_labels) if split == "train" else (self.test, self.test_labels)
-        idx = torch.randint(len(images), (n, 3), generator=generator)
+        idx = torch.randint(len(images), (n, 3), generator=generator, device=generator.device)
+        images, labels = device_copies(self, generator.device, split, [images, labels])
         x = images[idx][:, :, 0]                                           # (n, 3, S, S)
         y = labels[idx]                                                    # (n, 3)
         return to_float(x), y[:, 0] * 100 + y[:, 1] * 10 + y[:, 2]

@@ -13,9 +13,10 @@ from typing import Optional, Sequence
 import torch
 
 from ..engine.atomic_files import atomic_torch_save
+from ..engine.graph_step import GraphStep, make_adam
 from ..engine.losses import get_loss, k_plus_one_real_logit, k_plus_one_supervised_loss, k_plus_one_unsupervised_loss
 from ..engine.phases import PhasedTrainer, read_checkpoint
-from ..engine.random_streams import RandomStreams
+from ..engine.random_streams import RandomStreams, to_run_device
 from ..engine.regularizers import bre_layer_indices
 from ..engine.trainer import SEEDED_INIT
 from . import classifier as clf
@@ -39,6 +40,9 @@ class ImageTrainer(PhasedTrainer):
         self._init_state(callbacks)
         self.dist = dist or DistContext()
         o, r, e = cfg.optim, cfg.reg, cfg.eval
+        if o.cuda_graph and self.dist.world > 1:
+            raise ValueError(f"optim.cuda_graph captures one process's step; this run has {self.dist.world} "
+                             f"processes (run it without torchrun, or set optim.cuda_graph=false)")
         if o.batch_size % self.dist.world:
             raise ValueError(f"optim.batch_size ({o.batch_size}) must be a multiple of the {self.dist.world} processes")
         self.device = torch.device(cfg.device)
@@ -61,24 +65,26 @@ class ImageTrainer(PhasedTrainer):
         self.wrapped = {k: self.dist.wrap(v) for k, v in self.nets.items()}
         lrs = {"G": o.lr_g, "E": o.lr_g, "D": o.lr_d, "D2": o.lr_d}
         self.base_lr = {k: lrs[k] for k in self.nets}
-        self.optims = {k: torch.optim.Adam(v.parameters(), lr=lrs[k], betas=(o.beta1, o.beta2))
+        self.optims = {k: make_adam(v.parameters(), lrs[k], (o.beta1, o.beta2), self.device, o.cuda_graph)
                        for k, v in self.nets.items()}
         self.loss = get_loss(cfg.loss)
-        self.rngs = RandomStreams(cfg.seed)
+        self.rngs = RandomStreams(cfg.seed, self.device if o.cuda_graph else "cpu")   # a captured step draws there
         self.z_eval = torch.randn(e.samples, cfg.nets.latent_dim, generator=self.rngs.fixed("eval"))
         if r.semi_supervised:
             self.labelled = self._labelled_subset(r.labelled_per_class, self.rngs.fixed("labelled"))
         self.classifier_path = classifier_path
         self.classifier, self.classifier_accuracy = None, None
+        self.graph_step = GraphStep(self) if o.cuda_graph else None
 
     # ---- batches: the global batch from the shared generators, this rank's slice of it ---------------------------
     def real_batch(self) -> torch.Tensor:
         x, _ = self.data.sample(self.cfg.optim.batch_size, self.rngs["data"])
-        return self.dist.shard(x).to(self.device)
+        return to_run_device(self.dist.shard(x), self.device)
 
     def noise(self) -> torch.Tensor:
-        z = torch.randn(self.cfg.optim.batch_size, self.cfg.nets.latent_dim, generator=self.rngs["noise"])
-        return self.dist.shard(z).to(self.device)
+        g = self.rngs["noise"]
+        z = torch.randn(self.cfg.optim.batch_size, self.cfg.nets.latent_dim, generator=g, device=g.device)
+        return to_run_device(self.dist.shard(z), self.device)
 
     def _labelled_subset(self, per_class: int, g: torch.Generator):
         y = self.data.train_labels
