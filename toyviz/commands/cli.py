@@ -144,8 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("what", help=f"one of: {', '.join(BENCHES)}, or all")
     b.add_argument("--steps", type=int, help="bench train: steps a round (default 300; 20 with --quick)")
     b.add_argument("--quick", action="store_true", help="fewer steps and rounds: a smoke test, not figures")
-    b.add_argument("--device", default="cpu", help="bench train, regions, device: run on this device (cpu, cuda, "
-                   "cuda:N, mps; default cpu)")
+    b.add_argument("--device", help="bench train, regions, device: run on this device (cpu, cuda, cuda:N, mps; "
+                   "default cpu; bench train then times the bare loop, the trainer and with --cuda-graph the "
+                   "captured step)")
     b.add_argument("--cuda-graph", action="store_true", help="bench train: also the step with optim.cuda_graph "
                    "(captured on CUDA; graph-ready but eager elsewhere) and its difference from eager over 20 steps")
     b.add_argument("--markdown", metavar="PATH", help="also write the output as a markdown page (e.g. "

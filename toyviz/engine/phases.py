@@ -336,16 +336,20 @@ class PhasedTrainer:
         whole = self.cfg.reg.mdgan or self.graph_step is not None     # a graph-ready step checks after G's update
         updated = [name for name in self.nets if name == "D" or whole]
         optim_state = {name: {p: dict(st) for p, st in self.optims[name].state.items()} for name in updated}
-        live = [p.detach() for name in updated for p in self.nets[name].parameters()]
+        # the Parameters themselves, not `p.detach()` (a new tensor object each call, which would make every
+        # iteration allocate its copies anew)
+        live = [p for name in updated for p in self.nets[name].parameters()]
         live += [b for net in self.nets.values() for b in net.buffers()]
         live += [v for state in optim_state.values() for st in state.values() for v in st.values()
                  if torch.is_tensor(v)]
         last = self._rollback
-        if last is not None and len(last["live"]) == len(live) and all(a is b for a, b in zip(last["live"], live)):
-            copies = last["copies"]
-            torch._foreach_copy_(copies, live)
-        else:
-            copies = [t.clone() for t in live]
+        with torch.no_grad():
+            if last is not None and len(last["live"]) == len(live) and \
+                    all(a is b for a, b in zip(last["live"], live)):
+                copies = last["copies"]
+                torch._foreach_copy_(copies, live)
+            else:
+                copies = [t.detach().clone() for t in live]
         return {"iteration": self.iteration, "live": live, "copies": copies, "optim_state": optim_state,
                 "reg_state": {k: v.clone() for k, v in self.reg_state.items()}, "rngs": self.rngs.state_dict()}
 
