@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from toyviz.engine import presets
 from toyviz.engine.config import Config
 from toyviz.page.session import (
     MAX_CSV_POINTS,
@@ -237,9 +238,9 @@ def test_open_image_run(tmp_path):
         open_image_run(tmp_path / "missing")
 
 
-def test_default_session_is_ring8():
+def test_default_session_is_the_classroom_preset():
     s = Session()
-    assert s.cfg.preset == "ring8" and list(s.runs) == ["A"] and isinstance(s.cfg, Config)
+    assert s.cfg.preset == presets.DEFAULT == "classroom" and list(s.runs) == ["A"] and isinstance(s.cfg, Config)
 
 
 def test_exports_gif_side_by_side_and_paper_figure(sess, tmp_path):
@@ -264,7 +265,6 @@ def test_clicked_centres_become_a_mixture(sess):
 
 
 def test_mosaic_is_computed_only_when_shown_or_hovered():
-    from toyviz.engine import presets
     s = Session(presets.get("bre-toy"), steps_per_update=2)
     s.advance()
     assert s.frame_data("A", ["regions", "grad"], 32).raster.mosaic.size == 0

@@ -185,7 +185,7 @@ class Session:
     same seed, stepped together. `view` is a snapshot index while scrubbing, None for the live weights."""
 
     def __init__(self, cfg: Optional[Config] = None, steps_per_update: int = 5):
-        self.cfg = (cfg or presets.get("ring8")).validate()
+        self.cfg = (cfg or presets.get(presets.DEFAULT)).validate()
         self.ab: Optional[dict] = None
         self.playing = False
         self.steps_per_update = steps_per_update
