@@ -110,8 +110,10 @@ arrows of the map you are looking at.
 LATENT_NOTE = "G's map needs a 2D latent plane (nets.latent_dim = 2)"
 
 RESOLUTIONS, WIDTHS = [32, 64, 128, 256, 512], [320, 480, 640, 800, 960, 1280]
-PLAY_EVERY = 0.2           # seconds between updates while playing: 5 a second (`python -m toyviz bench app`: one
-                           # update of ring8 at 256² takes about 0.18 s of one core)
+PLAY_EVERY = 0.1           # seconds between updates while playing, at most 10 a second: a light run (the default
+                           # preset) keeps up; a heavier one (ring8 at 256²) runs its updates back to back, since
+                           # Streamlit queues a tick that comes while one is running (`python -m toyviz bench
+                           # browser` counts the pictures that reach the screen)
 
 
 def view_options(s: Session) -> dict:
