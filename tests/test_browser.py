@@ -175,11 +175,8 @@ def picture_array(page, server):
 
 def test_step_d_moves_the_map_and_step_g_the_points(server, browser):
     """Default panels data | regions | grad over curves (three columns at 480×360): Step D changes the ∇ₓD panel
-    (D's map) and leaves the data panel (G's points) as it was; Step G the other way round. On ring8: its D is
-    pointwise, whereas a packed D (the default preset's PacGAN pairs) is drawn against G's current samples as
-    partners, so a G step moves its map too."""
+    (D's map) and leaves the data panel (G's points) as it was; Step G the other way round."""
     page = open_page(browser, server)
-    harness.load_preset(page, "ring8")
     settle(page)
 
     def crops():
