@@ -21,6 +21,7 @@ from toyviz.page import config_form, data_edits, url_state
 from toyviz.page.image_runs import open_image_run, runs_root
 from toyviz.page.live_runs import for_server as live_runs
 from toyviz.page.session import (
+    PLAY_EVERY,
     Session,
     config_fields,
     config_with,
@@ -102,7 +103,8 @@ def transport(s: Session) -> None:
 
 
 SPEEDS = {          # the speed slider's words -> (training steps per update, seconds between updates while playing)
-    "slow motion": (1, 0.5), "slow": (1, 0.2), "steady": (5, 0.2), "fast": (20, 0.2), "fastest": (100, 0.2)}
+    "slow motion": (1, 0.5), "slow": (1, 0.2), "steady": (5, PLAY_EVERY), "fast": (20, PLAY_EVERY),
+    "fastest": (100, PLAY_EVERY)}
 
 
 def set_speed(s: Session) -> None:

@@ -139,3 +139,11 @@ def test_stage_clock_times_methods_of_made_objects():
     w = clock.timed_methods("encode", Writer, ("append_data",))()
     w.append_data(1)
     assert w.written == [1] and clock.cpu["encode"] >= 0 and clock.wall["encode"] > 0
+
+
+def test_browser_benches_run_only_when_named():
+    """`bench browser` and `bench load` need Chromium and serve the page: named, they run; `all` leaves them out."""
+    assert list(bench.iter_names("browser")) == ["browser"] and list(bench.iter_names("load")) == ["load"]
+    assert not {"browser", "load"} & set(bench.iter_names("all"))
+    with pytest.raises(ValueError, match="browser, load, all"):
+        list(bench.iter_names("nothing"))

@@ -1,16 +1,19 @@
 """End to end in a real browser: `streamlit run app.py` headless on a free port, Chromium driven by Playwright.
 Step and Play change the region-map picture, an MP4 downloads and decodes, a bad CSV shows an error, the
-divergences page draws.
+divergences page draws, and `bench browser`'s harness (toyviz.experiments.browser) counts pictures on the page.
 
 Runs wherever a Chromium is found: $TOYVIZ_CHROMIUM, `chromium` on PATH (Debian/Ubuntu: `apt-get install
 chromium`, which .ci/run does), or the one `playwright install chromium` downloads. Elsewhere it skips with one
 line saying how to enable it, except under CI (CI=true), where a missing browser or Playwright fails it."""
 import urllib.request
-from pathlib import Path
 
 import imageio.v2 as imageio
 import pytest
 from browser_support import ENABLE, IN_CI, find_chromium, missing, streamlit_server, sync_playwright
+
+from toyviz.engine import presets
+from toyviz.experiments import browser as harness
+from toyviz.experiments.browser import CHROMIUM_ARGS, PICTURE, WAIT_MS
 
 if sync_playwright is not None:
     from playwright.sync_api import expect
@@ -19,12 +22,7 @@ CHROMIUM = find_chromium()
 MISSING = missing(CHROMIUM)
 if MISSING and not IN_CI:                             # under CI the test runs and fails (the browser fixture)
     pytest.skip(f"browser test: {MISSING}; enable it with: {ENABLE}", allow_module_level=True)
-
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]   # containers: small /dev/shm
-PICTURE = '[data-testid="stMain"] [data-testid="stImage"] img'
-WAIT_MS = 90_000                          # generous: the first picture imports torch and rasterizes 256²
+DEFAULT = presets.get(presets.DEFAULT)                # the page's first run
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +68,7 @@ def test_step_play_export_and_errors_in_a_real_browser(server, browser, tmp_path
     steps.press("Enter")
     page.get_by_role("button", name="Step", exact=True).click()
     src1 = wait_for_new_picture(page, src0)
-    expect(page.get_by_text("paused · step 50 of 2000")).to_be_visible(timeout=WAIT_MS)
+    expect(page.get_by_text(f"paused · step 50 of {DEFAULT.optim.iters}")).to_be_visible(timeout=WAIT_MS)
     assert picture.screenshot() != shot0                         # the region map redrew with new weights
 
     page.get_by_role("button", name="Play", exact=True).click()
@@ -123,11 +121,8 @@ def paused_step(page) -> int:
     return int(caption.first.inner_text().split("step ", 1)[1].split()[0])
 
 
-def open_page(browser, server, viewport=(1400, 1000), **kw):
-    page = browser.new_page(viewport={"width": viewport[0], "height": viewport[1]}, **kw)
-    page.goto(f"{server}/?width=480&resolution=64")
-    page.locator(PICTURE).first.wait_for(timeout=WAIT_MS)
-    return page
+def open_page(browser, server):
+    return harness.open_page(browser, server, "?width=480&resolution=64", viewport=(1400, 1000))
 
 
 def test_config_hides_the_developer_toolbar(server, browser):
@@ -210,8 +205,8 @@ def test_step_d_moves_the_map_and_step_g_the_points(server, browser):
 
 
 def test_two_visitors_on_different_presets(server, browser):
-    """One visitor loads a 4-layer D (bre-toy), another keeps ring8 (3 layers); both step in turn and draw with
-    their own layers (the shared renderer cache once raised KeyError 'regions/l4' here)."""
+    """One visitor loads a 4-layer D (bre-toy), another keeps the default preset (2 layers); both step in turn and
+    draw with their own layers (the shared renderer cache once raised KeyError 'regions/l4' here)."""
     ctx_a, ctx_b = browser.new_context(viewport={"width": 1400, "height": 1000}), \
         browser.new_context(viewport={"width": 1400, "height": 1000})
     a, b = ctx_a.new_page(), ctx_b.new_page()
@@ -222,7 +217,7 @@ def test_two_visitors_on_different_presets(server, browser):
     a.locator('[data-testid="stSelectbox"]').filter(has_text="preset").click()
     a.get_by_role("option", name="bre-toy", exact=True).click()
     a.get_by_role("button", name="Load preset (a new run)").click()
-    expect(a.get_by_text("of 3000")).to_be_visible(timeout=WAIT_MS)
+    settle(a)
     for _ in range(2):
         for p in (a, b):
             old = p.locator(PICTURE).first.get_attribute("src")
@@ -232,7 +227,7 @@ def test_two_visitors_on_different_presets(server, browser):
             no_exception(p)
     a.get_by_text("Panels", exact=True).click()
     b.get_by_text("Panels", exact=True).click()
-    for p, layers, iters in ((a, 4, 3000), (b, 3, 2000)):
+    for p, layers, iters in ((a, 4, 3000), (b, DEFAULT.nets.d.depth, DEFAULT.optim.iters)):
         expect(p.get_by_text(f"of {iters}")).to_be_visible(timeout=WAIT_MS)
         p.locator('[data-testid="stMultiSelect"]').first.locator("input").click()
         listbox = p.locator('[role="listbox"]')
@@ -330,4 +325,18 @@ def test_click_and_draw_on_the_data_panel(server, browser):
     settle(page)
     no_exception(page)
     assert not errors, errors
+    page.close()
+
+
+def test_bench_harness_counts_distinct_pictures_while_playing(server, browser):
+    """`bench browser`'s counting on the real page: a couple of seconds of Play bring more than one distinct
+    picture to the screen, and the page trained meanwhile."""
+    page = open_page(browser, server)
+    harness.start_watching(page)
+    harness.play(page)
+    count, = harness.count_window([page], 2.5)
+    harness.pause(page)
+    assert count.pictures > 1, f"only {count.pictures} distinct picture(s) decoded in {count.seconds:.1f} s"
+    assert count.steps > 0
+    no_exception(page)
     page.close()

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from toyviz.engine import presets
 from toyviz.engine.config import Config
 from toyviz.page.session import (
     MAX_CSV_POINTS,
@@ -220,9 +221,9 @@ def test_panel_options_expand_layers():
     assert "regions:3" in opts and "cumulative:1" in opts and "regions:4" not in opts and "regions:L" not in opts
 
 
-def test_default_session_is_ring8():
+def test_default_session_is_the_classroom_preset():
     s = Session()
-    assert s.cfg.preset == "ring8" and list(s.runs) == ["A"] and isinstance(s.cfg, Config)
+    assert s.cfg.preset == presets.DEFAULT == "classroom" and list(s.runs) == ["A"] and isinstance(s.cfg, Config)
 
 
 def test_exports_gif_side_by_side_and_paper_figure(sess, tmp_path):
@@ -247,7 +248,6 @@ def test_clicked_centres_become_a_mixture(sess):
 
 
 def test_mosaic_is_computed_only_when_shown_or_hovered():
-    from toyviz.engine import presets
     s = Session(presets.get("bre-toy"), steps_per_update=2)
     s.advance()
     assert s.frame_data("A", ["regions", "grad"], 32).raster.mosaic.size == 0

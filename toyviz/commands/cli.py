@@ -21,7 +21,7 @@ from ..engine.config import describe
 from ..engine.phases import MAX_LOSS
 from ..engine.run_folder import RunFolder
 from ..engine.trainer import TrainingDiverged
-from ..experiments.bench import BENCHES, check_markdown_path, iter_names, run_benches
+from ..experiments.bench import BENCHES, BY_NAME_ONLY, check_markdown_path, iter_names, run_benches
 from ..experiments.bench_tools import bench_device_of
 from ..experiments.runs import resume_run, train_run
 from ..experiments.tensorboard_log import TensorBoardLog
@@ -141,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(fn=cmd_config)
 
     b = sub.add_parser("bench", help="print speed figures")
-    b.add_argument("what", help=f"one of: {', '.join(BENCHES)}, or all")
+    b.add_argument("what", help=f"one of: {', '.join(BENCHES)}, or all; or {' or '.join(BY_NAME_ONLY)} (a real "
+                   "browser on the page: need Chromium and Playwright)")
     b.add_argument("--steps", type=int, help="bench train: steps a round (default 300; 20 with --quick)")
     b.add_argument("--quick", action="store_true", help="fewer steps and rounds: a smoke test, not figures")
     b.add_argument("--device", help="bench train, regions, device: run on this device (cpu, cuda, cuda:N, mps; "

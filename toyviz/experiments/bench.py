@@ -2,9 +2,9 @@
 
 Each benchmark is a function of the parsed arguments registered in `BENCHES` (here, one line each); its docstring
 says what its numbers mean (the markdown page quotes it). They live in bench_training (train, app, export),
-bench_geometry (regions, exact, choices), seed_batch_bench (sweep) and device_bench (device); what they share in
-bench_tools. Stage timings come from `bench_tools.StageClock`: the library itself carries no timing code. Ratios are
-measured in one run.
+bench_geometry (regions, exact, choices), seed_batch_bench (sweep), device_bench (device) and browser_bench (browser,
+load: run only when named, never by `all`); what they share in bench_tools. Stage timings come from
+`bench_tools.StageClock`: the library itself carries no timing code. Ratios are measured in one run.
 """
 from __future__ import annotations
 
@@ -29,18 +29,22 @@ from .bench_tools import (
     markdown_page,
 )
 from .bench_training import bench_app, bench_export, bench_train
+from .browser_bench import bench_browser, bench_load
 from .device_bench import bench_device
 from .seed_batch_bench import bench_sweep
 
 BENCHES: dict[str, Callable] = {}
+# Run only when named, never by `all`: they need Chromium and Playwright and serve the page themselves.
+BY_NAME_ONLY: dict[str, Callable] = {}
 # Seconds each benchmark takes (full, --quick) on the 2-core machine that wrote docs/PERFORMANCE.md, for the line
 # a benchmark prints before it starts.
 EXPECTED_SECONDS: dict[str, tuple[float, float]] = {}
 
 
-def register(name: str, seconds: float, quick_seconds: float):
+def register(name: str, seconds: float, quick_seconds: float, in_all: bool = True):
     def add(fn):
-        BENCHES[name], EXPECTED_SECONDS[name] = fn, (seconds, quick_seconds)
+        (BENCHES if in_all else BY_NAME_ONLY)[name] = fn
+        EXPECTED_SECONDS[name] = (seconds, quick_seconds)
         return fn
     return add
 
@@ -53,6 +57,8 @@ register("exact", 10, 2)(bench_exact)
 register("choices", 35, 12)(bench_choices)
 register("sweep", 80, 15)(bench_sweep)
 register("device", 30, 8)(bench_device)
+register("browser", 50, 25, in_all=False)(bench_browser)
+register("load", 120, 60, in_all=False)(bench_load)
 
 
 def expected_time(name: str, args) -> str:
@@ -69,9 +75,10 @@ def run_bench(name: str, args) -> Section:
     print(expected_time(name, args), file=sys.stderr, flush=True)
     buffer = io.StringIO()
     t0 = time.perf_counter()
+    fn = BENCHES.get(name) or BY_NAME_ONLY[name]
     with contextlib.redirect_stdout(_Tee(sys.stdout, buffer)):
-        BENCHES[name](args)
-    return Section(name, inspect.getdoc(BENCHES[name]) or "", buffer.getvalue(), time.perf_counter() - t0)
+        fn(args)
+    return Section(name, inspect.getdoc(fn) or "", buffer.getvalue(), time.perf_counter() - t0)
 
 
 def run_benches(names: list[str], args, markdown=None, note: Optional[str] = None,
@@ -93,7 +100,8 @@ def iter_names(what: str) -> Iterator[str]:
     """The benchmarks `what` names: one, or every one for 'all'; ValueError for an unknown name."""
     if what == "all":
         yield from BENCHES
-    elif what in BENCHES:
+    elif what in BENCHES or what in BY_NAME_ONLY:
         yield what
     else:
-        raise ValueError(f"bench: unknown benchmark {what!r} (choose from: {', '.join(BENCHES)}, all)")
+        raise ValueError(f"bench: unknown benchmark {what!r} (choose from: {', '.join([*BENCHES, *BY_NAME_ONLY])}, "
+                         "all)")

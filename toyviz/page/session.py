@@ -30,6 +30,10 @@ from ..geometry.raster import rasterize_latent
 from . import data_edits
 from .uploads import MAX_CSV_POINTS, check_size
 
+PLAY_EVERY = 0.1           # seconds between updates while playing, at most 10 a second: a light run (the default
+                           # preset) keeps up; a heavier one (ring8 at 256²) runs its updates back to back, since
+                           # Streamlit queues a tick that comes while one is running (`python -m toyviz bench
+                           # browser` counts the pictures that reach the screen)
 RESET_KEYS = ("nets", "seed", "device")          # changing these makes a new run: weights cannot carry over
 HIDDEN_FIELDS = ("data.points", "device", "preset")   # set by upload / fixed / informational
 
@@ -188,12 +192,11 @@ class Session:
     def __init__(self, cfg: Optional[Config] = None, steps_per_update: int = 5, start: bool = True):
         """`start=False`: no runs yet (`runs` empty) until `reset()`; the page's server-wide cap (`live_runs`)
         decides when a session gets them."""
-        self.cfg = (cfg or presets.get("ring8")).validate()
+        self.cfg = (cfg or presets.get(presets.DEFAULT)).validate()
         self.ab: Optional[dict] = None
         self.playing = False
         self.steps_per_update = steps_per_update
-        self.play_every = 0.2                 # seconds between updates while playing (the page's speed control;
-                                              # `python -m toyviz bench app` times one update)
+        self.play_every = PLAY_EVERY          # seconds between updates while playing (the page's speed control)
         self.view: Optional[int] = None
         self.pending: Optional[Config] = None
         self.version = 0                      # bumped when the config changes from outside the widgets
