@@ -51,6 +51,8 @@ LIMITS: dict[str, tuple[float, float]] = {
     "nets.minibatch_kernels": (0, 1024),
     "nets.minibatch_dims": (1, 1024),
     "nets.pack": (1, 64),
+    # learning rates: far above any that trains, yet Adam's step (≈ lr) must stay a float32 (≤ 3.4e38)
+    "optim.lr_g": (0, 1e6), "optim.lr_d": (0, 1e6), "optim.lr_floor": (0, 1e6),
     "optim.batch_size": (2, 65_536),
     "optim.d_steps": (1, 100),
     "optim.iters": (0, 10_000_000),
@@ -71,6 +73,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "image.nets.minibatch_kernels": (0, 1024),
     "image.nets.minibatch_dims": (1, 1024),
     "image.nets.slope": (0, 100),
+    "image.optim.lr_g": (0, 1e6), "image.optim.lr_d": (0, 1e6), "image.optim.lr_floor": (0, 1e6),
     "image.optim.batch_size": (4, 65_536),
     "image.optim.d_steps": (1, 100),
     "image.optim.iters": (0, 10_000_000),
