@@ -6,7 +6,7 @@ import imageio.v2 as imageio
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from toyviz.page.session import Session
+from toyviz.page.session import PLAY_EVERY, Session
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -307,7 +307,7 @@ def test_speed_slider_from_slow_motion_to_fast(at):
     assert s.trainer.iteration == 1                                # one step per update
     at.button(key="pause").click().run()
     at.select_slider(key="speed").set_value("fast").run()
-    assert s.steps_per_update == 20 and s.play_every == 0.2
+    assert s.steps_per_update == 20 and s.play_every == PLAY_EVERY     # back to back: as fast as it draws
     at.button(key="step").click().run()
     assert s.trainer.iteration == 1 + 20 and not at.exception
 
