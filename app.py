@@ -55,9 +55,20 @@ def sync_url(s: Session) -> None:
     """Keep the run's preset, seed and changed options in the URL (a link rebuilds this run); the picture's own
     parameters stay."""
     now = st.query_params.to_dict()
-    want = {k: v for k, v in now.items() if k in url_state.VIEW_KEYS} | url_state.query_of(s.cfg)
+    want = {k: v for k, v in now.items() if k in url_state.VIEW_KEYS} | run_query(s)
     if now != want:
         st.query_params.from_dict(want)
+
+
+def run_query(s: Session) -> dict[str, str]:
+    """`url_state.query_of(s.cfg)`, worked out again only when the session holds another config: every update of
+    a playing page syncs the URL, and comparing every option with the preset's is a real share of an update's CPU.
+    The page never changes a Config in place (it makes a new one with `Config.replace`), so the same object means
+    the same query."""
+    cached = st.session_state.get("run_query")
+    if cached is None or cached[0] is not s.cfg:
+        cached = st.session_state.run_query = (s.cfg, url_state.query_of(s.cfg))
+    return cached[1]
 
 
 def attempt(fn, *args, errors=(ValueError,)):
