@@ -3,6 +3,7 @@ session (in st.session_state), drawing with toyviz.draw.render / toyviz.draw.plo
 """
 from __future__ import annotations
 
+import base64
 import sys
 
 import numpy as np
@@ -386,11 +387,18 @@ def view_frame(s: Session, label: str, view: dict):
     return s.frame_data(label, view["panels"], view["resolution"], hover=view["interactive"])
 
 
+def inline_jpeg(frame: np.ndarray) -> str:
+    """A picture as a data: URL of our own JPEG encoding (`render.frame_jpeg`, a fraction of the bytes of
+    Streamlit's quality-100 encoding of an array). Inline, it reaches the browser in the same message as the rest
+    of the update: a media URL is one more request per picture, which a playing page's next update can overtake
+    (the picture it named is then never shown, or is gone from the server: a 404)."""
+    return "data:image/jpeg;base64," + base64.b64encode(frame_jpeg(frame)).decode("ascii")
+
+
 def pictures(s: Session, view: dict, frame_a=None) -> None:
     """Each run's picture at the column's full width (A/B: one above the other, so both stay legible), then one
     table of the numbers with the runs side by side. `frame_a`: run A's FrameData when the data panel already
-    computed it in this update (each computation copies the nets and runs G; the raster the most of it). The
-    picture goes out as JPEG bytes of our own encoding (`render.frame_jpeg`), a fraction of Streamlit's."""
+    computed it in this update (each computation copies the nets and runs G; the raster the most of it)."""
     width = view["width"]
     numbers, table = s.numbers(), {}
     for label in s.runs:
@@ -405,8 +413,8 @@ def pictures(s: Session, view: dict, frame_a=None) -> None:
                 st.plotly_chart(plotly_panel(fd, p), key=f"plot_{label}_{p}")
         else:
             size = picture_size(width, len(view["panels"]), screen_width())
-            st.image(frame_jpeg(draw_frame(fd, view["panels"], size)), caption=f"run {label} · step {fd.step}",
-                     width="stretch", output_format="JPEG")
+            st.image(inline_jpeg(draw_frame(fd, view["panels"], size)), caption=f"run {label} · step {fd.step}",
+                     width="stretch")
         if label == "A" or view["interactive"]:
             st.caption("  \n".join(panel_caption(p) for p in view["panels"]))
         table[label] = run_numbers(s, label, numbers[label], fd)
