@@ -3,6 +3,7 @@ session (in st.session_state), drawing with toyviz.draw.render / toyviz.draw.plo
 """
 from __future__ import annotations
 
+import base64
 import sys
 
 import numpy as np
@@ -13,7 +14,7 @@ import torch
 
 from toyviz.draw.frames import DEFAULT_PANELS
 from toyviz.draw.plotly_figures import plotly_panel
-from toyviz.draw.render import draw_frame
+from toyviz.draw.render import draw_frame, frame_jpeg
 from toyviz.engine import presets
 from toyviz.geometry.divergences import minibatch_curves
 from toyviz.malloc_tuning import reuse_freed_memory
@@ -55,9 +56,20 @@ def sync_url(s: Session) -> None:
     """Keep the run's preset, seed and changed options in the URL (a link rebuilds this run); the picture's own
     parameters stay."""
     now = st.query_params.to_dict()
-    want = {k: v for k, v in now.items() if k in url_state.VIEW_KEYS} | url_state.query_of(s.cfg)
+    want = {k: v for k, v in now.items() if k in url_state.VIEW_KEYS} | run_query(s)
     if now != want:
         st.query_params.from_dict(want)
+
+
+def run_query(s: Session) -> dict[str, str]:
+    """`url_state.query_of(s.cfg)`, worked out again only when the session holds another config: every update of
+    a playing page syncs the URL, and comparing every option with the preset's is a real share of an update's CPU.
+    The page never changes a Config in place (it makes a new one with `Config.replace`), so the same object means
+    the same query."""
+    cached = st.session_state.get("run_query")
+    if cached is None or cached[0] is not s.cfg:
+        cached = st.session_state.run_query = (s.cfg, url_state.query_of(s.cfg))
+    return cached[1]
 
 
 def attempt(fn, *args, errors=(ValueError,)):
@@ -370,13 +382,27 @@ def picture_size(width: int, n_panels: int, screen: int) -> tuple[int, int]:
     return width, int(width * 0.75)
 
 
-def pictures(s: Session, view: dict) -> None:
+def view_frame(s: Session, label: str, view: dict):
+    """Run `label`'s FrameData for the picture's panels at the current view (`Session.frame_data`)."""
+    return s.frame_data(label, view["panels"], view["resolution"], hover=view["interactive"])
+
+
+def inline_jpeg(frame: np.ndarray) -> str:
+    """A picture as a data: URL of our own JPEG encoding (`render.frame_jpeg`, a fraction of the bytes of
+    Streamlit's quality-100 encoding of an array). Inline, it reaches the browser in the same message as the rest
+    of the update: a media URL is one more request per picture, which a playing page's next update can overtake
+    (the picture it named is then never shown, or is gone from the server: a 404)."""
+    return "data:image/jpeg;base64," + base64.b64encode(frame_jpeg(frame)).decode("ascii")
+
+
+def pictures(s: Session, view: dict, frame_a=None) -> None:
     """Each run's picture at the column's full width (A/B: one above the other, so both stay legible), then one
-    table of the numbers with the runs side by side."""
-    width, resolution = view["width"], view["resolution"]
+    table of the numbers with the runs side by side. `frame_a`: run A's FrameData when the data panel already
+    computed it in this update (each computation copies the nets and runs G; the raster the most of it)."""
+    width = view["width"]
     numbers, table = s.numbers(), {}
     for label in s.runs:
-        fd = s.frame_data(label, view["panels"], resolution, hover=view["interactive"])
+        fd = frame_a if label == "A" and frame_a is not None else view_frame(s, label, view)
         if len(s.runs) > 1:
             a_values = option_values(s.cfg, s.ab)
             diff = "the reference run" if label == "A" else "differs from A in " + ", ".join(
@@ -387,7 +413,7 @@ def pictures(s: Session, view: dict) -> None:
                 st.plotly_chart(plotly_panel(fd, p), key=f"plot_{label}_{p}")
         else:
             size = picture_size(width, len(view["panels"]), screen_width())
-            st.image(draw_frame(fd, view["panels"], size), caption=f"run {label} · step {fd.step}",
+            st.image(inline_jpeg(draw_frame(fd, view["panels"], size)), caption=f"run {label} · step {fd.step}",
                      width="stretch")
         if label == "A" or view["interactive"]:
             st.caption("  \n".join(panel_caption(p) for p in view["panels"]))
@@ -424,9 +450,9 @@ def live(s: Session, view: dict) -> None:
                    "snapshots")
         editor, picture = st.columns([1, 2])
         with editor:
-            data_editor(s)
+            frame_a = data_editor(s, view)
         with picture:
-            pictures(s, view)
+            pictures(s, view, frame_a)
         if view.get("g_map"):
             g_map_view(s, view)
     body()
@@ -478,9 +504,10 @@ DATA_TOOLS = {"click": "click: add a mode (on a ×: remove it)", "draw": "draw a
 CANVAS_POINTS = 600                      # real and fake points sent to the browser's data panel: enough to see
 
 
-def data_editor(s: Session) -> None:
+def data_editor(s: Session, view: dict):
     """The data panel the visitor edits (toyviz/page/data_canvas): click to add a Gaussian mode or remove one, drag
-    to draw a cloud, undo. Gestures are applied before the panel is drawn, so it shows their result at once."""
+    to draw a cloud, undo. Gestures are applied before the panel is drawn, so it shows their result at once.
+    Returns run A's FrameData for the `view`'s panels, which the picture beside it reuses."""
     st.markdown("**The data** · blue: real points, red: G's points, ×: the modes' centres")
     tool = st.radio("data tool", list(DATA_TOOLS), format_func=DATA_TOOLS.get, key="data_tool", horizontal=True,
                     label_visibility="collapsed")
@@ -503,7 +530,7 @@ def data_editor(s: Session) -> None:
         if message:
             st.info(message)
     del seen[:-500]
-    fd = s.frame_data("A", ["data"])
+    fd = view_frame(s, "A", view)
     centers = [] if s.cfg.data.kind == "points" else fd.centers.round(4).tolist()
     hint = "drag to draw; each stroke adds points" if tool == "draw" else "click to add a mode, click a × to remove"
     with panel:
@@ -511,6 +538,7 @@ def data_editor(s: Session) -> None:
                     fake=fd.fake[:CANVAS_POINTS].round(3).tolist(), centers=centers, tool=tool, hint=hint,
                     screen=screen_width(), key="data_canvas", default=None)
     sync_url(s)                                # an edit made in this fragment's rerun: the link follows it
+    return fd
 
 
 def undo_data(s: Session) -> None:

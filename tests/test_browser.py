@@ -168,8 +168,13 @@ def test_pause_play_cycles_and_double_steps_show_no_exception(server, browser):
 
 
 def picture_array(page, server):
+    """The picture's pixels: inline (a data: URL, as the page sends it) or fetched from the server's media URL."""
+    import base64
+
     import numpy as np
     src = page.locator(PICTURE).first.get_attribute("src")
+    if src.startswith("data:"):
+        return np.asarray(imageio.imread(base64.b64decode(src.partition(",")[2])))
     return np.asarray(imageio.imread(page.request.get(server + src if src.startswith("/") else src).body()))
 
 

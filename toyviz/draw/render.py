@@ -1,14 +1,16 @@
 """Matplotlib drawing of `FrameData`: frames as (H, W, 3) uint8 arrays, and paper figures (rows = steps).
 
-`draw_frame(fd, panels, size)` for one frame; `FrameRenderer` keeps one Agg figure and only updates its artists
-from frame to frame (videos); `draw_figure(rows, panels)` lays out a BRE-paper-style figure (Cao et al. 2018, Fig. 2),
-at a fixed panel size or the width of one or two columns of a paper. Both put the extent on the maps' axes and
-key every encoding (colour bars, the ∇ₓD wheel, the markers' legend).
+`draw_frame(fd, panels, size)` for one frame, `frame_jpeg(frame)` its bytes as the page sends them;
+`FrameRenderer` keeps one Agg figure and only updates its artists from frame to frame (videos);
+`draw_figure(rows, panels)` lays out a BRE-paper-style figure (Cao et al. 2018, Fig. 2), at a fixed panel size or
+the width of one or two columns of a paper. Both put the extent on the maps' axes and key every encoding (colour
+bars, the ∇ₓD wheel, the markers' legend).
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import math
 import threading
 from collections import OrderedDict
@@ -229,6 +231,22 @@ def draw_frame(fd: FrameData, panels: Sequence[str] = DEFAULT_PANELS, size=(512,
         while len(_CACHE) > CACHE_SIZE:
             _CACHE.popitem(last=False)
         return out
+
+
+JPEG_QUALITY = 85          # the page's pictures: far fewer bytes than Streamlit's own encoding (quality 100)
+
+
+def frame_jpeg(frame: np.ndarray, quality: int = JPEG_QUALITY) -> bytes:
+    """An (H, W, 3) uint8 frame as JPEG bytes for the page. Streamlit encodes an array as JPEG at quality 100:
+    the same encoding time, but several times the bytes to send and for the browser to decode per picture. Both
+    use 4:2:0 colour subsampling, so the region colours look alike; PNG would keep every colour exactly but its
+    zlib pass costs more per update than the rest of the encoding."""
+    from PIL import Image
+    if not 1 <= quality <= 95:
+        raise ValueError(f"quality: a JPEG quality must lie in 1..95 (got {quality})")
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(frame)).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
 
 
 PAPER_WIDTHS = {1: 3.5, 2: 7.0}      # inches: one column, two columns (the whole text width) of a paper

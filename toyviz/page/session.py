@@ -30,10 +30,10 @@ from ..geometry.raster import rasterize_latent
 from . import data_edits
 from .uploads import MAX_CSV_POINTS, check_size
 
-PLAY_EVERY = 0.1           # seconds between updates while playing, at most 10 a second: a light run (the default
-                           # preset) keeps up; a heavier one (ring8 at 256²) runs its updates back to back, since
-                           # Streamlit queues a tick that comes while one is running (`python -m toyviz bench
-                           # browser` counts the pictures that reach the screen)
+PLAY_EVERY = 0.05          # seconds between updates while playing: shorter than any update takes, so the page
+                           # runs its updates back to back (Streamlit queues a tick that comes while one is
+                           # running) and the rate is set by each update's CPU, not by this interval
+                           # (`python -m toyviz bench browser` counts the pictures that reach the screen)
 RESET_KEYS = ("nets", "seed", "device")          # changing these makes a new run: weights cannot carry over
 HIDDEN_FIELDS = ("data.points", "device", "preset")   # set by upload / fixed / informational
 
