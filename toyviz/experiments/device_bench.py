@@ -53,15 +53,17 @@ def raster_section(args, device: torch.device) -> None:
                                rasterize(D, EXTENT, 256, fields=PARTITION, backend="torch"))
         print(f"check at 256²: the torch backend's ids, colours and counts equal the numpy backend's: "
               f"{'yes' if same else 'NO'}")
-    print(f"{'R':>6}{'regions':>9}{'ids+colours+counts+prob ms':>28}{'full (+∇ₓD, mosaic) ms':>24}"
-          f"{'colours only ms':>17}")
+    rows = []          # printed once the bar is gone: a row written beside a live bar shares its terminal line
     with contextlib.closing(progress(len(sizes), "bench device: rasterize", "size")) as bar:
         for R in sizes:
             times = [device_seconds(lambda f=f, R=R: rasterize(D, EXTENT, R, fields=f), device, rounds)
                      for f in (PARTITION, None, COLOURS)]
             n = rasterize(D, EXTENT, R, fields=()).cumulative_counts[-1]
-            print(f"{R:>5}²{n:>9}" + "".join(f"{1e3 * t:>{w}.1f}" for t, w in zip(times, (28, 24, 17))))
+            rows.append(f"{R:>5}²{n:>9}" + "".join(f"{1e3 * t:>{w}.1f}" for t, w in zip(times, (28, 24, 17))))
             bar.update(1)
+    print(f"{'R':>6}{'regions':>9}{'ids+colours+counts+prob ms':>28}{'full (+∇ₓD, mosaic) ms':>24}"
+          f"{'colours only ms':>17}")
+    print("\n".join(rows))
     if gpu:
         print("goal on an H200: the ids+colours+counts+prob call ≤ 5 ms at 256², ≤ 59 ms at 2048² (1.5x the "
               "39.5 ms of issue 17's prototype)")
