@@ -239,12 +239,13 @@ def test_exports_gif_side_by_side_and_paper_figure(sess, tmp_path):
         sess.paper_figure_bytes(["data"], "svgz")
 
 
-def test_clicked_centres_become_a_mixture(sess):
+CENTRES = {"data.kind": "mixture", "data.stds": None, "data.weights": None, "data.points": None}
+
+
+def test_new_centres_mid_run_keep_the_run(sess):
     sess.step(2)
-    assert "2 Gaussian centres" in sess.set_centers([(0.5, 0.5), (-0.5, 0.0)])
+    assert sess.edit_data({**CENTRES, "data.centers": [[0.5, 0.5], [-0.5, 0.0]]}, "2 modes") == "2 modes"
     assert sess.cfg.data.kind == "mixture" and sess.trainer.data.n_modes == 2 and sess.trainer.iteration == 2
-    with pytest.raises(ValueError, match="data.centers"):
-        sess.set_centers([])
 
 
 def test_mosaic_is_computed_only_when_shown_or_hovered():
@@ -357,7 +358,7 @@ def test_sessions_on_different_presets_draw_their_own_layers_and_points(tiny_cfg
     from toyviz.draw.render import FrameRenderer
     a = Session(toyviz_preset("bre-toy", tiny_cfg))
     b = Session(tiny_cfg)
-    b.set_centers([[-1.5, 1.5], [1.5, -1.5], [0.0, 0.0]])
+    b.edit_data({**CENTRES, "data.centers": [[-1.5, 1.5], [1.5, -1.5], [0.0, 0.0]]}, "3 modes")
     panels = ["data", "regions", "curves"]
     for s in (a, b, a, b):
         s.step()

@@ -26,10 +26,9 @@ import torch
 
 from .. import __version__
 from ..engine.atomic_files import atomic_path
-from ..engine.nets import KPlusOneDiscriminator
+from ..engine.nets import KPlusOneDiscriminator, eval_mode
 from ..engine.run_folder import RunFolder
 from ..engine.trainer import Trainer
-from ..geometry.raster import eval_mode
 from .frames import (
     DEFAULT_PANELS,
     PROB_CMAP,

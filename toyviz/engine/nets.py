@@ -55,14 +55,18 @@ class Features:
 
 
 @contextlib.contextmanager
-def eval_mode(net: nn.Module):
-    """`net` in eval mode (batch norm reads its running statistics), then back in the mode it was in."""
-    was = net.training
-    net.eval()
+def eval_mode(net):
+    """`net` in eval mode (batch norm reads its running statistics; spectral norm runs no power iteration), then back
+    in the mode it was in. A net that is not an nn.Module (any object with `forward_features`) is left as it is."""
+    module = isinstance(net, nn.Module)
+    was = net.training if module else False
+    if module:
+        net.eval()
     try:
         yield net
     finally:
-        net.train(was)
+        if module:
+            net.train(was)
 
 
 def activation_fn(name: str, slope: float):

@@ -8,10 +8,11 @@ from typing import Optional
 import numpy as np
 
 from ..engine.coverage import Coverage, mode_coverage  # noqa: F401  (public as toyviz.metrics.mode_coverage)
+from ..engine.nets import eval_mode
 from ..engine.trainer import Callback
 from .patterns import unique_rows
 from .polygons import exact_partition
-from .raster import Probe, eval_mode, forward_patterns, rasterize, reference_of
+from .raster import Probe, forward_patterns, rasterize, reference_of
 
 
 @dataclass

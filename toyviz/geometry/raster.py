@@ -8,7 +8,6 @@ CPU.
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ import numpy as np
 import torch
 
 from ..engine.config import LIMITS
-from ..engine.nets import MLP
+from ..engine.nets import MLP, eval_mode
 from . import device_patterns
 from .patterns import PatternWords, host_array, partition_grid
 
@@ -316,19 +315,6 @@ def forward_patterns(probe: Probe, pts: np.ndarray, chunk: Optional[int] = None,
             packer.write(s, bits)
         del out, feats, bits      # free this chunk's activations before the next chunk's are made: one set in cache
     return (packer.words if packer is not None else []), widths if patterns else [], out_all, grad_all
-
-
-@contextlib.contextmanager
-def eval_mode(net):
-    """Evaluate in eval mode (spectral norm must not run its power iteration on grid points), then restore."""
-    was = getattr(net, "training", False)
-    if isinstance(net, torch.nn.Module):
-        net.eval()
-    try:
-        yield net
-    finally:
-        if isinstance(net, torch.nn.Module):
-            net.train(was)
 
 
 def _check_chunk(chunk) -> Optional[int]:

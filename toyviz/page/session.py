@@ -466,17 +466,6 @@ class Session:
             raise ValueError("unexpected: new data needed a reset")    # data never changes the networks
         return f"{len(pts)} points loaded as the data"
 
-    def set_centers(self, centers) -> str:
-        """Clicked points become the centres of a custom mixture (σ = data.std, equal weights); the run carries on."""
-        pts = [[float(x), float(y)] for x, y in centers]
-        if not pts:
-            raise ValueError("data.centers: select at least one point to place a Gaussian")
-        cfg = self.cfg.replace(**{"data.kind": "mixture", "data.centers": pts, "data.stds": None,
-                                  "data.weights": None, "data.points": None})
-        self.apply_config(cfg)
-        self.version += 1
-        return f"{len(pts)} Gaussian centres placed"
-
     # ---- direct manipulation of the data (toyviz.page.data_edits) ------------------------------------------------
     def gesture(self, event: dict) -> str:
         """Apply one gesture of the data panel ({"id", "kind": "click" | "stroke", "points": [[x, y], ...]}): a click
