@@ -13,7 +13,7 @@ from browser_support import ENABLE, IN_CI, find_chromium, missing, streamlit_ser
 
 from toyviz.engine import presets
 from toyviz.experiments import browser as harness
-from toyviz.experiments.browser import CHROMIUM_ARGS, PICTURE, WAIT_MS
+from toyviz.experiments.browser import CHROMIUM_ARGS, MANY_RUNS, PICTURE, WAIT_MS
 
 if sync_playwright is not None:
     from playwright.sync_api import expect
@@ -27,7 +27,7 @@ DEFAULT = presets.get(presets.DEFAULT)                # the page's first run
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with streamlit_server(tmp_path_factory.mktemp("streamlit") / "server.log") as url:
+    with streamlit_server(tmp_path_factory.mktemp("streamlit") / "server.log", env=MANY_RUNS) as url:
         yield url
 
 

@@ -67,6 +67,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# The live-run cap for a page a test or benchmark serves: Streamlit keeps a closed tab's session (and so its live
+# run) for server.disconnectedSessionTTL (120 s), so pages opened one after another would meet the default cap
+# (page.live_runs) that only tests/test_browser_classroom.py is about.
+MANY_RUNS = {"TOYVIZ_MAX_RUNS": "64"}
+
+
 @contextlib.contextmanager
 def serve_page(log_path, app: Path = ROOT / "app.py", timeout: float = 60.0,
                env: Optional[dict] = None) -> Iterator[tuple[str, subprocess.Popen]]:

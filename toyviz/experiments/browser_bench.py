@@ -19,6 +19,7 @@ from .bench_tools import _quick, load_average
 from .browser import (
     CHROMIUM_ARGS,
     ENABLE,
+    MANY_RUNS,
     count_window,
     find_chromium,
     load_preset,
@@ -44,7 +45,7 @@ def _browser_and_page_server():
     if why:
         raise RuntimeError(f"bench browser needs a Chromium and Playwright: {why}; enable it with: {ENABLE}")
     with tempfile.TemporaryDirectory(prefix="toyviz-bench-") as tmp, \
-            serve_page(Path(tmp) / "server.log") as (url, server), playwright_entry()() as pw:
+            serve_page(Path(tmp) / "server.log", env=MANY_RUNS) as (url, server), playwright_entry()() as pw:
         browser = pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         try:
             yield url, server, browser
