@@ -419,8 +419,8 @@ def pictures(s: Session, view: dict, frame_a=None) -> None:
             st.caption("  \n".join(panel_caption(p) for p in view["panels"]))
         table[label] = run_numbers(s, label, numbers[label], fd)
     keys = list(dict.fromkeys(k for n in table.values() for k in n))
-    st.dataframe({"stat": keys} | {f"run {label}": [f"{n[k]:.4g}" if k in n else "" for k in keys]
-                                   for label, n in table.items()}, hide_index=True, key="numbers")
+    st.table({"stat": keys} | {f"run {label}": [f"{n[k]:.4g}" if k in n else "" for k in keys]
+                                   for label, n in table.items()}, hide_index=True)
     if any(s.config_of(label).data.kind == "points" for label in s.runs):
         st.caption(CLOUD_NOTE)
 

@@ -98,8 +98,8 @@ def test_ab_side_by_side(at):
     at.button(key="step").click().run()
     s = sess(at)
     assert list(s.runs) == ["A", "B"] and s.runs["B"].iteration == 3 == s.runs["A"].iteration
-    assert len(at.image) == 2 and len(at.dataframe) == 1              # one above the other; one table
-    assert list(at.dataframe[0].value.columns) == ["stat", "run A", "run B"]
+    assert len(at.image) == 2 and len(at.table) == 1              # one above the other; one table
+    assert list(at.table[0].value.columns) == ["stat", "run A", "run B"]
     assert any("reg.bre.weight = 1.0 (A: 0.0)" in m.value for m in at.markdown)
     at.text_area(key="ab_text").set_value("seed=4")
     at.button(key="ab_start").click().run()
@@ -274,7 +274,7 @@ def test_click_draw_and_undo_on_the_data_panel(at):
     at.session_state["data_tool"] = "draw"
     gesture(at, add, remove, outside, {"id": "t-4", "kind": "stroke", "points": [[-1, -1], [1, 1]]})
     assert s.cfg.data.kind == "points" and s.trainer.iteration == 3
-    stats = at.dataframe[0].value["stat"].tolist()        # a cloud has no modes: a distance instead of coverage
+    stats = at.table[0].value["stat"].tolist()        # a cloud has no modes: a distance instead of coverage
     assert "sliced W₁, G's points to the data" in stats and "eval/modes" not in stats
     assert "sliced Wasserstein-1 distance" in caption(at)
     gesture(at, add, remove, outside, {"id": "t-4"}, {"id": "t-5", "kind": "stroke", "points": [[0, 0]]})

@@ -193,8 +193,11 @@ def test_curves_axes_follow_the_run(frames):
                                              in fd0.curves.items()})
     img = r.draw(later)
     lo1, hi1 = ax.get_ylim()
-    assert hi1 > 50 > hi0 and (lo1, hi1) != (lo0, hi0)
-    np.testing.assert_array_equal(img, FrameRenderer(["curves"], (320, 400), header=False).draw(later))
+    top = 50.0 + max(len(v) for _, v in later.curves.values()) - 1
+    assert hi1 > top > 50 > hi0 and lo1 < 50 and (lo1, hi1) != (lo0, hi0)
+    assert hi1 - top >= 0.2 * (top - 50)                  # room above: the next larger value need not rescale
+    r.background = None                                   # the same frame, its background drawn afresh
+    np.testing.assert_array_equal(img, r.draw(later))
 
 
 def test_frame_jpeg_keeps_the_picture_and_refuses_a_bad_quality():

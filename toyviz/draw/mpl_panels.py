@@ -339,6 +339,9 @@ class MosaicPanel(_MapPanel):
         direction_wheel(self.fig.add_axes(rect, label="key"), color, self.style["small"], caption=not vertical)
 
 
+RESCALE_ROOM = 0.25      # share of a curve's span added above and below when its axes follow it
+
+
 class CurvesPanel:
     """Stacked small plots of the run's history up to the frame's step; y ranges fixed over the whole run (and
     over both runs of an A/B video, whose two sides show the same groups: `style['curve_layout']`). Each group's
@@ -405,7 +408,10 @@ class CurvesPanel:
                 continue
             lo, hi = ax.get_ylim()
             if new[0] < lo or new[1] > hi or (new[1] - new[0]) < (hi - lo) / 3:
-                ax.set_ylim(*new)
+                # a quarter of the span of room on each side: the next values that stray a little stay inside,
+                # since each rescale redraws the whole background (several frames' worth of drawing)
+                room = RESCALE_ROOM * (new[1] - new[0])
+                ax.set_ylim(new[0] - room, new[1] + room)
                 self.rescaled = True
         if self.axes and self.axes[0].get_xlim()[1] != fd.total_steps:
             for ax in self.axes:
