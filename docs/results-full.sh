@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The converged tables of docs/RESULTS.md (sections "plateau", "converged-*", "pacgan-*"): runs long enough that
+# the methods' HQ and modes have stopped improving, so a verdict speaks of the method, not of the run length.
+#   RUNS=/tmp/results-full WORKERS=2 bash docs/results-full.sh [SECTION ...]   (default: every section, in order)
+# Sections: plateau converged-ring8 converged-grid25 pacgan
+#   ROWS="ring8 ring8-bre ..." limits the converged sections to some rows (default: every protocol row);
+#   LENGTH=N sets the converged length (default: the plateau's, see below); PACGAN_STEPS=N the PacGAN fraction.
+# Seeds 100–103 choose the length (section plateau); seeds 0–9 are reported.
+#
+# Cost (rows × steps ÷ seed-steps per second; the figures below are this machine's, 2 CPU cores, seed batches of
+# 5 seeds a core at about 200 seed-steps/s for the 3×128 nets, so about 400 seed-steps/s in all):
+#   plateau            4 configs × 4 seeds × 20,000 steps =   320,000 seed-steps ≈  13 min
+#   converged-ring8   11 rows × 10 seeds × LENGTH         = 1,100,000 seed-steps at 10,000 ≈ 46 min, more for
+#   converged-grid25  11 rows × 10 seeds × LENGTH           the rows with several D steps or D copies a step
+#                                                           (unrolled 6×, WGAN-GP 5 critic steps, MDGAN, MBD)
+#   pacgan             4 rows × 10 seeds × PACGAN_STEPS   at 35 steps/s a core (G 4×400 BN, D 3×200 maxout-5)
+#   The PacGAN protocol at its full length (400,000 steps × 10 seeds × 8 rows) is 32 M steps: about 250 core-hours
+#   here; set PACGAN_STEPS=400000 and every pacgan-* row where that hardware exists (a GPU: --device cuda).
+# The wall times of the run that made the committed tables are in RESULTS.md ("What was run").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-/tmp/results-full}
+WORKERS=${WORKERS:-2}
+PAGE=${PAGE:-docs/RESULTS.md}
+PY=${PY:-python}
+LENGTH=${LENGTH:-10000}
+PACGAN_STEPS=${PACGAN_STEPS:-5000}
+PLATEAU_STEPS=${PLATEAU_STEPS:-20000}
+sweep() {       # exit status 1 = some runs failed (they are listed in the report): go on; anything else: stop
+  local rc=0
+  $PY -m toyviz sweep --workers "$WORKERS" "$@" || rc=$?
+  if [ "$rc" -gt 1 ]; then exit "$rc"; fi
+}
+report() { $PY -m toyviz report "$@" --into "$PAGE" > /dev/null; }
+
+GRID25=(--set data.kind=grid --set data.std=0.05 --set 'viz.extent=[-5.5,5.5,-5.5,5.5]')
+TECHNIQUES=(fm mbd ha smooth wgan-gp unrolled pac4 modereg mdgan)
+# one protocol row: the ring8 presets as they are; on grid25 the same overrides applied to grid25's data
+row() {  # row DATASET NAME EXTRA-ARGS...
+  local data=$1 name=$2; shift 2
+  case "$data:$name" in
+    ring8:*) sweep --preset "$name" "$@" ;;
+    grid25:grid25|grid25:grid25-bre) sweep --preset "$name" "$@" ;;
+    grid25:*) sweep --preset "ring8-${name#grid25-}" --name "$name" "${GRID25[@]}" "$@" ;;
+  esac
+}
+
+PLATEAU=(--seeds 4 --seed 100 --set optim.iters="$PLATEAU_STEPS" --set viz.metrics_every=$((PLATEAU_STEPS / 20)))
+plateau() {      # 1. how long is long enough: the plain GAN and the best 2,000-step method, seeds 100–103
+  local out="$RUNS/plateau"
+  for n in ring8 ring8-smooth; do row ring8 "$n" "${PLATEAU[@]}" --out "$out/ring8"; done
+  for n in grid25 grid25-smooth; do row grid25 "$n" "${PLATEAU[@]}" --out "$out/grid25"; done
+  local at=$((PLATEAU_STEPS / 10)),$((PLATEAU_STEPS / 4)),$((PLATEAU_STEPS / 2)),$((PLATEAU_STEPS * 3 / 4)),final
+  report "$out/ring8" --section plateau-ring8 --at "$at" --extras regions
+  report "$out/grid25" --section plateau-grid25 --at "$at" --extras regions
+}
+
+converged() {    # 2. every protocol row at LENGTH steps, seeds 0–9 (seed batches)
+  local data=$1 out="$RUNS/converged-$1" names
+  if [ -n "${ROWS:-}" ]; then read -r -a names <<< "$ROWS"
+  else names=("$data" "$data-bre"); for t in "${TECHNIQUES[@]}"; do names+=("$data-$t"); done; fi
+  for n in "${names[@]}"; do
+    case "$n" in "$data"*) row "$data" "$n" --seeds 10 --set optim.iters="$LENGTH" \
+                             --set viz.metrics_every=$((LENGTH / 10)) --out "$out" ;; esac
+  done
+  report "$out" --section "converged-$data" --at $((LENGTH / 5)),$((LENGTH / 2)),final --pair "$data,$data-bre" --extras regions
+}
+converged_ring8() { converged ring8; }
+converged_grid25() { converged grid25; }
+
+pacgan() {       # 3. PacGAN's own protocol (METHODS §8) for PACGAN_STEPS of its 400,000 steps, seeds 0–9
+  local out="$RUNS/pacgan"
+  for d in ring8 grid25; do
+    for p in "pacgan-$d" "pacgan-$d-pac4"; do
+      sweep --preset "$p" --seeds 10 --set optim.iters="$PACGAN_STEPS" \
+        --set viz.metrics_every=$((PACGAN_STEPS / 10)) --out "$out/$d"
+    done
+    report "$out/$d" --section "pacgan-$d" --at $((PACGAN_STEPS / 2)),final --pair "pacgan-$d,pacgan-$d-pac4" \
+      --extras regions
+  done
+}
+
+for s in "${@:-plateau converged-ring8 converged-grid25 pacgan}"; do
+  for one in $s; do
+    start=$(date +%s)
+    "${one//-/_}"
+    echo "results-full.sh: section $one took $(( $(date +%s) - start )) s" >&2
+  done
+done

@@ -1,0 +1,32 @@
+"""docs/results-full.sh end to end at a tiny length: its sweeps train seed batches, and its report lands in the
+page's block for the section, with the paired verdict."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_results_full_converged_section_fills_its_block(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("# page\n\nprose above\n\n<!-- report:converged-ring8 -->\nold\n<!-- /report:converged-ring8 -->\n"
+                    "\nprose below\n")
+    env = dict(os.environ, PY=sys.executable, PAGE=str(page), RUNS=str(tmp_path / "runs"), WORKERS="2",
+               LENGTH="40", ROWS="ring8 ring8-bre")
+    done = subprocess.run(["bash", str(ROOT / "docs" / "results-full.sh"), "converged-ring8"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "section converged-ring8 took" in done.stderr
+    text = page.read_text()
+    assert text.startswith("# page\n\nprose above\n") and text.rstrip().endswith("prose below")
+    block = text.split("<!-- report:converged-ring8 -->")[1].split("<!-- /report:converged-ring8 -->")[0]
+    assert "old" not in block.splitlines()
+    rows = [line.split("|")[1].strip() for line in block.splitlines() if line.startswith("| ring8")]
+    assert rows == ["ring8", "ring8-bre"]
+    assert "modes (step 8)" in block and "modes (step 20)" in block           # LENGTH / 5 and LENGTH / 2
+    assert "**ring8-bre** vs **ring8**" in block                               # the paired verdict
+    for seed in range(10):                                                     # seeds 0–9, each its own run folder
+        assert (tmp_path / "runs" / "converged-ring8" / "ring8-bre" / f"seed{seed}" / "stats.jsonl").is_file()
