@@ -215,3 +215,16 @@ def test_cli_report_names_every_file_it_wrote(sweep, capsys):
     assert (sweep / "report.md").read_text() == out                   # stdout: the markdown alone
     assert last.startswith(f"report -> {sweep / 'report.md'}; plots in {sweep / 'plots'}: modes.png, HQ.png")
     assert all(name in last for name in ("reverse_KL.png", "regions.png"))
+
+
+def test_a_verdict_with_an_infinite_difference_says_so_and_keeps_its_sign_test():
+    """A seed whose reverse KL is ∞ (no HQ sample) makes the mean difference undefined, not '+inf ± nan'; the
+    sign test still counts that seed as higher."""
+    from toyviz.experiments.report import _verdict
+    text = _verdict("reverse KL at the end", [math.inf, 0.1, 0.2, 0.3, 0.4, 0.5],
+                    words=("higher", "as high", "lower"), digits=3)
+    assert text.startswith("higher reverse KL at the end on 6, as high on 0, lower on 0: ")
+    assert "mean difference undefined (a seed's value is infinite)" in text and "inf" not in text.split(":")[1][:40]
+    assert "p = 0.031" in text
+    assert "mean difference -0.50 ± 0.60" in _verdict("modes", [0.1, -1.1])          # finite: as before
+    assert "mean difference undefined" in _verdict("reverse KL", [-math.inf, 0.1])  # the base arm's ∞

@@ -253,8 +253,11 @@ def _verdict(name: str, d: list[float], words=("more", "as many", "fewer"), unit
     """'more modes at the end on 7, as many on 1, fewer on 2: mean difference +1.90 ± 0.80, sign test p = 0.18
     (not significant)' for per-seed differences `d` (other − base)."""
     pd = paired_differences(d)
-    diff = "mean difference " + ("–" if math.isnan(pd.mean) else f"{pd.mean:+.{digits}f}" + (
-        "" if math.isnan(pd.se) else f" ± {pd.se:.{digits}f}") + unit)
+    if math.isinf(pd.mean):        # a reverse KL of ∞ (a seed without HQ samples): the sign test still counts it
+        diff = "mean difference undefined (a seed's value is infinite)"
+    else:
+        diff = "mean difference " + ("–" if math.isnan(pd.mean) else f"{pd.mean:+.{digits}f}" + (
+            "" if math.isnan(pd.se) else f" ± {pd.se:.{digits}f}") + unit)
     return (f"{words[0]} {name} on {pd.more}, {words[1]} on {pd.same}, {words[2]} on {pd.fewer}: {diff}, "
             f"{p_text(pd.p)}")
 
