@@ -4,7 +4,8 @@
 #   RUNS=/tmp/results-full WORKERS=2 bash docs/results-full.sh [SECTION ...]   (default: every section, in order)
 # Sections: plateau converged-ring8 converged-grid25 pacgan
 #   ROWS="ring8 ring8-bre ..." limits the converged sections to some rows (default: every protocol row);
-#   LENGTH=N sets the converged length (default: the plateau's, see below); PACGAN_STEPS=N the PacGAN fraction.
+#   LENGTH=N sets the converged length (default: the plateau's, see below); PACGAN_STEPS=N the PacGAN fraction,
+#   PACGAN_DATA="ring8" its mixtures (default: ring8 grid25).
 # Seeds 100–103 choose the length (section plateau); seeds 0–9 are reported.
 #
 # Cost (rows × steps ÷ seed-steps per second; the figures below are this machine's, 2 CPU cores, seed batches of
@@ -20,28 +21,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-/tmp/results-full}
-WORKERS=${WORKERS:-2}
-PAGE=${PAGE:-docs/RESULTS.md}
-PY=${PY:-python}
+source docs/results-common.sh
 LENGTH=${LENGTH:-10000}
 PACGAN_STEPS=${PACGAN_STEPS:-5000}
 PLATEAU_STEPS=${PLATEAU_STEPS:-20000}
-sweep() {       # exit status 1 = some runs failed (they are listed in the report): go on; anything else: stop
-  local rc=0
-  $PY -m toyviz sweep --workers "$WORKERS" "$@" || rc=$?
-  if [ "$rc" -gt 1 ]; then exit "$rc"; fi
-}
-report() { $PY -m toyviz report "$@" --into "$PAGE" > /dev/null; }
+PACGAN_DATA=${PACGAN_DATA:-ring8 grid25}
 
-GRID25=(--set data.kind=grid --set data.std=0.05 --set 'viz.extent=[-5.5,5.5,-5.5,5.5]')
-TECHNIQUES=(fm mbd ha smooth wgan-gp unrolled pac4 modereg mdgan)
 # one protocol row: the ring8 presets as they are; on grid25 the same overrides applied to grid25's data
 row() {  # row DATASET NAME EXTRA-ARGS...
   local data=$1 name=$2; shift 2
   case "$data:$name" in
     ring8:*) sweep --preset "$name" "$@" ;;
     grid25:grid25|grid25:grid25-bre) sweep --preset "$name" "$@" ;;
-    grid25:*) sweep --preset "ring8-${name#grid25-}" --name "$name" "${GRID25[@]}" "$@" ;;
+    grid25:*) sweep --preset "ring8-${name#grid25-}" --name "$name" "${GRID25_DATA[@]}" "$@" ;;
   esac
 }
 
@@ -70,7 +62,7 @@ converged_grid25() { converged grid25; }
 
 pacgan() {       # 3. PacGAN's own protocol (METHODS §8) for PACGAN_STEPS of its 400,000 steps, seeds 0–9
   local out="$RUNS/pacgan"
-  for d in ring8 grid25; do
+  for d in $PACGAN_DATA; do
     for p in "pacgan-$d" "pacgan-$d-pac4"; do
       sweep --preset "$p" --seeds 10 --set optim.iters="$PACGAN_STEPS" \
         --set viz.metrics_every=$((PACGAN_STEPS / 10)) --out "$out/$d"
@@ -80,10 +72,4 @@ pacgan() {       # 3. PacGAN's own protocol (METHODS §8) for PACGAN_STEPS of it
   done
 }
 
-for s in "${@:-plateau converged-ring8 converged-grid25 pacgan}"; do
-  for one in $s; do
-    start=$(date +%s)
-    "${one//-/_}"
-    echo "results-full.sh: section $one took $(( $(date +%s) - start )) s" >&2
-  done
-done
+run_sections results-full.sh "plateau converged-ring8 converged-grid25 pacgan" "$@"

@@ -6,16 +6,7 @@
 # Seeds 0–9 are reported; seeds 100+ are only used to choose settings (section tune).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUNS=${RUNS:-/tmp/results}
-WORKERS=${WORKERS:-2}
-PAGE=docs/RESULTS.md
-PY=${PY:-python}
-sweep() {       # exit status 1 = some runs failed (they are listed in the report): go on; anything else: stop
-  local rc=0
-  $PY -m toyviz sweep --workers "$WORKERS" "$@" || rc=$?
-  if [ "$rc" -gt 1 ]; then exit "$rc"; fi
-}
-report() { $PY -m toyviz report "$@" --into "$PAGE" > /dev/null; }
+source docs/results-common.sh
 EXTRAS=regions,div/patterns,div/entropy
 
 bre_toy() {      # 1. baseline vs BRE on the paper's toy, seeds 0–9: the presets as they are, and BRE at the weight
@@ -49,8 +40,7 @@ tune() {         # the settings the paper leaves open, one at a time, on seeds 1
 }
 
 SHORT=(--set optim.iters=2000)    # the protocol's length for ring8 and grid25 alike: it fits the 2-hour budget
-GRID25=(--set data.kind=grid --set data.std=0.05 --set 'viz.extent=[-5.5,5.5,-5.5,5.5]' "${SHORT[@]}")
-TECHNIQUES=(fm mbd ha smooth wgan-gp unrolled pac4 modereg mdgan)
+GRID25=("${GRID25_DATA[@]}" "${SHORT[@]}")
 protocol_ring8() {   # 2. one network (3×128 MLPs) and length (2000 steps) for every method, seeds 0–9
   local out="$RUNS/protocol-ring8"
   for p in ring8 ring8-bre; do sweep --preset "$p" --seeds 10 --out "$out"; done
@@ -69,10 +59,4 @@ modereg_toy() {      # 3. Che et al.'s toy with and without their regularizers
   report "$RUNS/modereg-toy" --section modereg-toy --at 1000,final --pair modereg-toy,modereg-toy-reg --extras regions
 }
 
-for s in "${@:-bre-toy tune protocol-ring8 protocol-grid25 modereg-toy}"; do
-  for one in $s; do
-    start=$(date +%s)
-    "${one//-/_}"
-    echo "results.sh: section $one took $(( $(date +%s) - start )) s" >&2
-  done
-done
+run_sections results.sh "bre-toy tune protocol-ring8 protocol-grid25 modereg-toy" "$@"

@@ -30,3 +30,14 @@ def test_results_full_converged_section_fills_its_block(tmp_path):
     assert "**ring8-bre** vs **ring8**" in block                               # the paired verdict
     for seed in range(10):                                                     # seeds 0–9, each its own run folder
         assert (tmp_path / "runs" / "converged-ring8" / "ring8-bre" / f"seed{seed}" / "stats.jsonl").is_file()
+
+
+def test_results_scripts_refuse_an_unknown_section(tmp_path):
+    """A misspelt section stops before anything runs, naming the sections there are (exit 2)."""
+    env = dict(os.environ, PY="false", PAGE=str(tmp_path / "p.md"), RUNS=str(tmp_path))
+    for script, sections in (("results.sh", "bre-toy tune protocol-ring8"), ("results-full.sh", "plateau")):
+        done = subprocess.run(["bash", str(ROOT / "docs" / script), "nosuch"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, done.stderr
+        assert f"{script}: unknown section 'nosuch'" in done.stderr and sections in done.stderr
+        assert not (tmp_path / "p.md").exists()
