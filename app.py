@@ -33,10 +33,11 @@ from toyviz.page.session import (
 
 torch.set_num_threads(1)                 # small nets: one thread per visitor is fastest on a shared machine
 reuse_freed_memory()                     # every rerun's rasters reuse the last one's freed arrays (no page faults)
-BRE_MEASURED = ("Measured over seeds 0–9 (docs/RESULTS.md): with BRE as in the paper (λ = 1 on D's 2nd layer, "
-                "decayed), D's 2nd layer cuts the plane into more regions on 9 of 10 seeds, but G captured fewer "
-                "modes at the end on 9 of 10; the claim that BRE helps G find the modes did not reproduce in any "
-                "setting tried on this toy.")
+BRE_MEASURED = ("Measured over seeds 0–9 (docs/RESULTS.md). On the BRE paper's toy (λ = 1 on D's 2nd layer, "
+                "decayed), BRE gives that layer more regions on 8 of 10 seeds, but G fewer high-quality samples on "
+                "9 of 10. Trained to convergence (10,000 steps), BRE ends with fewer modes on ring8 on 6 of 10 seeds "
+                "(as many on 4) and level with the plain GAN on grid25. The claim that BRE helps G find the modes "
+                "did not reproduce in any setting tried.")
 UPLOAD_ERRORS = (ValueError, KeyError, RuntimeError, TypeError)
 
 
@@ -155,7 +156,8 @@ point follows the arrow of the region it sits in; points in one region all move 
 few large regions herd the fake points onto too few modes.
 
 **BRE** (binarized representation entropy) rewards D for splitting the plane into more, more varied regions
-near the data: the maps get finer and the arrows more diverse. **The mode regularizers** (an encoder E, so
+near the data: the maps get finer and the arrows more diverse (on the paper's toy they do; on these toys it did not
+help G find more modes, see the A/B panel's note). **The mode regularizers** (an encoder E, so
 G(E(x)) stays near x) pull fake points towards every real mode: watch the rings (captured modes) in the data
 panel and the modes curve.
 

@@ -4,9 +4,10 @@ RUNS=${RUNS:-/tmp/results}
 WORKERS=${WORKERS:-2}
 PAGE=${PAGE:-docs/RESULTS.md}
 PY=${PY:-python}
+# DEVICE=cuda (or cuda:N) trains the sweeps there; default: the CPU
 sweep() {       # exit status 1 = some runs failed (they are listed in the report): go on; anything else: stop
   local rc=0
-  $PY -m toyviz sweep --workers "$WORKERS" "$@" || rc=$?
+  $PY -m toyviz sweep --workers "$WORKERS" ${DEVICE:+--device "$DEVICE"} "$@" || rc=$?
   if [ "$rc" -gt 1 ]; then exit "$rc"; fi
 }
 report() { $PY -m toyviz report "$@" --into "$PAGE" > /dev/null; }

@@ -4,20 +4,21 @@
 #   RUNS=/tmp/results-full WORKERS=2 bash docs/results-full.sh [SECTION ...]   (default: every section, in order)
 # Sections: plateau converged-ring8 converged-grid25 pacgan
 #   ROWS="ring8 ring8-bre ..." limits the converged sections to some rows (default: every protocol row);
-#   LENGTH=N sets the converged length (default: the plateau's, see below); PACGAN_STEPS=N the PacGAN fraction,
-#   PACGAN_DATA="ring8" its mixtures (default: ring8 grid25).
+#   LENGTH=N sets the converged length (default 10,000: the plateau's); PACGAN_STEPS=N the PacGAN fraction
+#   (default 5,000), PACGAN_DATA its mixtures (default "ring8 grid25"), PACGAN_PACKS its packed rows (default "4";
+#   the full protocol: "2 3 4").
 # Seeds 100–103 choose the length (section plateau); seeds 0–9 are reported.
 #
-# Cost (rows × steps ÷ seed-steps per second; the figures below are this machine's, 2 CPU cores, seed batches of
-# 5 seeds a core at about 200 seed-steps/s for the 3×128 nets, so about 400 seed-steps/s in all):
-#   plateau            4 configs × 4 seeds × 20,000 steps =   320,000 seed-steps ≈  13 min
-#   converged-ring8   11 rows × 10 seeds × LENGTH         = 1,100,000 seed-steps at 10,000 ≈ 46 min, more for
-#   converged-grid25  11 rows × 10 seeds × LENGTH           the rows with several D steps or D copies a step
-#                                                           (unrolled 6×, WGAN-GP 5 critic steps, MDGAN, MBD)
-#   pacgan             4 rows × 10 seeds × PACGAN_STEPS   at 35 steps/s a core (G 4×400 BN, D 3×200 maxout-5)
-#   The PacGAN protocol at its full length (400,000 steps × 10 seeds × 8 rows) is 32 M steps: about 250 core-hours
-#   here; set PACGAN_STEPS=400000 and every pacgan-* row where that hardware exists (a GPU: --device cuda).
-# The wall times of the run that made the committed tables are in RESULTS.md ("What was run").
+# Cost = rows × seeds × steps ÷ seed-steps per second. Measured on this 2-core machine (2026-12-04) for the run that
+# made RESULTS.md's section 3:
+#   plateau            4 configs × 4 seeds × 20,000 =   320,000 seed-steps:  1,291 s (about 6 min of it paused)
+#   converged-ring8    6 rows × 10 seeds × 10,000   =   600,000 seed-steps:  1,806 s  } about 330 seed-steps/s:
+#   converged-grid25   6 rows × 10 seeds × 10,000   =   600,000 seed-steps:  1,711 s  } batched and separate rows
+#   pacgan (ring8)     2 rows × 10 seeds × 5,000    =   100,000 steps:       1,605 s (about 60 steps/s: separate
+#                                                                             runs, G 4×400 BN, D 3×200 maxout-5)
+#   The five converged rows not run there (mbd, ha, wgan-gp, unrolled, mdgan) are several times a plain row each.
+#   PacGAN's protocol at its full length, PACGAN_STEPS=400000 PACGAN_PACKS="2 3 4" (8 rows × 10 seeds × 400,000
+#   steps = 32 M steps), is about 250 core-hours here; DEVICE=cuda trains the sweeps on a GPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-/tmp/results-full}
@@ -26,6 +27,7 @@ LENGTH=${LENGTH:-10000}
 PACGAN_STEPS=${PACGAN_STEPS:-5000}
 PLATEAU_STEPS=${PLATEAU_STEPS:-20000}
 PACGAN_DATA=${PACGAN_DATA:-ring8 grid25}
+PACGAN_PACKS=${PACGAN_PACKS:-4}
 
 # one protocol row: the ring8 presets as they are; on grid25 the same overrides applied to grid25's data
 row() {  # row DATASET NAME EXTRA-ARGS...
@@ -61,10 +63,12 @@ converged_ring8() { converged ring8; }
 converged_grid25() { converged grid25; }
 
 pacgan() {       # 3. PacGAN's own protocol (METHODS §8) for PACGAN_STEPS of its 400,000 steps, seeds 0–9
-  local out="$RUNS/pacgan"
+  local out="$RUNS/pacgan" d k
   for d in $PACGAN_DATA; do
-    for p in "pacgan-$d" "pacgan-$d-pac4"; do
-      sweep --preset "$p" --seeds 10 --set optim.iters="$PACGAN_STEPS" \
+    sweep --preset "pacgan-$d" --seeds 10 --set optim.iters="$PACGAN_STEPS" \
+      --set viz.metrics_every=$((PACGAN_STEPS / 10)) --out "$out/$d"
+    for k in $PACGAN_PACKS; do
+      sweep --preset "pacgan-$d-pac$k" --seeds 10 --set optim.iters="$PACGAN_STEPS" \
         --set viz.metrics_every=$((PACGAN_STEPS / 10)) --out "$out/$d"
     done
     report "$out/$d" --section "pacgan-$d" --at $((PACGAN_STEPS / 2)),final --pair "pacgan-$d,pacgan-$d-pac4" \
