@@ -422,7 +422,7 @@ def pictures(s: Session, view: dict, frame_a=None) -> None:
         table[label] = run_numbers(s, label, numbers[label], fd)
     keys = list(dict.fromkeys(k for n in table.values() for k in n))
     st.table({"stat": keys} | {f"run {label}": [f"{n[k]:.4g}" if k in n else "" for k in keys]
-                                   for label, n in table.items()}, hide_index=True)
+                               for label, n in table.items()}, hide_index=True)
     if any(s.config_of(label).data.kind == "points" for label in s.runs):
         st.caption(CLOUD_NOTE)
 

@@ -88,14 +88,9 @@ def test_a_divergence_rolls_the_whole_iteration_back(tiny_cfg):
     assert "loss/d became" in str(e.value)
 
 
-def test_checkpoint_resume_continues_the_same_numbers(tiny_cfg, tmp_path):
-    cfg = tiny_cfg.replace(**GRAPH, **{"reg.bre.weight": 1.0, "optim.lr_schedule": "linear"})
-    whole = Trainer(cfg)
-    whole.run(8)
-    half = Trainer(cfg)
-    half.run(4)
-    half.save(tmp_path / "ck.pt")
-    resumed = Trainer.load(tmp_path / "ck.pt")
+def test_checkpoint_resume_continues_the_same_numbers(tiny_cfg, whole_and_resumed):
+    whole, resumed = whole_and_resumed(tiny_cfg.replace(**GRAPH, **{"reg.bre.weight": 1.0,
+                                                                   "optim.lr_schedule": "linear"}), 8)
     assert all(torch.is_tensor(g["lr"]) for o in resumed.optims.values() for g in o.param_groups)
     for expected in whole.history[4:]:
         _close(expected, resumed.step())

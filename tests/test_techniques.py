@@ -116,15 +116,9 @@ def test_each_technique_trains_alone_and_with_bre(name, bre):
             assert "reg/D2/bre" in hist[-1]          # the 'd' regularizers join both discriminators
 
 
-def test_resume_is_bit_exact_with_encoder_and_running_means(tiny_cfg, tmp_path):
-    cfg = tiny_cfg.replace(**{"reg.mode_lambda1": 0.2, "reg.mode_lambda2": 0.4, "reg.historical_averaging": 0.1,
-                              "nets.g_vbn": True})
-    full = Trainer(cfg)
-    full.run(6)
-    half = Trainer(cfg)
-    half.run(3)
-    half.save(tmp_path / "ck.pt")
-    resumed = Trainer.load(tmp_path / "ck.pt")
+def test_resume_is_bit_exact_with_encoder_and_running_means(tiny_cfg, whole_and_resumed):
+    full, resumed = whole_and_resumed(tiny_cfg.replace(**{
+        "reg.mode_lambda1": 0.2, "reg.mode_lambda2": 0.4, "reg.historical_averaging": 0.1, "nets.g_vbn": True}), 6)
     assert any(k.startswith("ha/G/") for k in resumed.reg_state)
     resumed.run(3)
     assert resumed.history == full.history

@@ -22,14 +22,8 @@ def test_same_seed_identical_other_seed_differs(tiny_cfg):
     assert c[-1]["loss/d"] != a[-1]["loss/d"]
 
 
-def test_resume_is_bit_exact(tiny_cfg, tmp_path):
-    cfg = tiny_cfg.replace(**{"reg.bre.weight": 1.0, "optim.lr_schedule": "linear"})
-    full = Trainer(cfg)
-    full.run(10)
-    half = Trainer(cfg)
-    half.run(5)
-    half.save(tmp_path / "ck.pt")
-    resumed = Trainer.load(tmp_path / "ck.pt")
+def test_resume_is_bit_exact(tiny_cfg, whole_and_resumed):
+    full, resumed = whole_and_resumed(tiny_cfg.replace(**{"reg.bre.weight": 1.0, "optim.lr_schedule": "linear"}), 10)
     resumed.run(5)
     assert resumed.history == full.history
     for name in full.nets:

@@ -255,9 +255,11 @@ def _verdict(name: str, d: list[float], words=("more", "as many", "fewer"), unit
     pd = paired_differences(d)
     if math.isinf(pd.mean):        # a reverse KL of ∞ (a seed without HQ samples): the sign test still counts it
         diff = "mean difference undefined (a seed's value is infinite)"
+    elif math.isnan(pd.mean):
+        diff = "mean difference –"
     else:
-        diff = "mean difference " + ("–" if math.isnan(pd.mean) else f"{pd.mean:+.{digits}f}" + (
-            "" if math.isnan(pd.se) else f" ± {pd.se:.{digits}f}") + unit)
+        se = "" if math.isnan(pd.se) else f" ± {pd.se:.{digits}f}"
+        diff = f"mean difference {pd.mean:+.{digits}f}{se}{unit}"
     return (f"{words[0]} {name} on {pd.more}, {words[1]} on {pd.same}, {words[2]} on {pd.fewer}: {diff}, "
             f"{p_text(pd.p)}")
 
