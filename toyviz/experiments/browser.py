@@ -1,10 +1,13 @@
 """The page in a real browser, for the browser benchmarks and tests: find a Chromium, serve `app.py` headless on a
 free port, open Playwright pages on it, press Play and count the distinct pictures that reach the screen.
 
-Counting: the page's picture is an `<img>` whose `src` names a media file by its content hash, so a new `src` is
-a new picture. A `requestAnimationFrame` loop in the page records each `src` the moment the image has decoded
-(`complete` with a natural width): what the screen can show at the next paint, not what the server sent. The
-page's own update rate comes from its status caption ("playing · step N of M"): steps trained over the window.
+Counting: the page's picture is an `<img>` whose `src` is the picture itself (an inline data: URL), so a new `src`
+is a new picture. A `requestAnimationFrame` loop in the page records each `src` the moment the image has decoded
+(`complete` with a natural width): what the screen can show at the next paint, not what the server sent. A
+wrapper around the page's websocket counts the distinct pictures that arrived in the browser at all, so a picture
+lost on the way can be placed: before the browser (the server dropped it) or in it (superseded before it was
+drawn). The page's own update rate comes from its status caption ("playing · step N of M"): steps trained over
+the window.
 
 Playwright is imported only when a browser is launched (the `dev` extra brings it).
 """
@@ -127,6 +130,30 @@ _WATCH = """sel => {
   };
   requestAnimationFrame(tick);
 }"""
+# Records each distinct picture that arrives over the page's websocket, before the frontend renders anything: the
+# pictures travel inline as data: URLs inside Streamlit's binary messages; each is keyed by its length and a hash
+# of its whole base64 text (consecutive pictures share long stretches: titles, axes, the panels' top rows).
+# Installed before the page loads (an init script), so it wraps the socket Streamlit opens; window.__toyvizWire
+# holds the keys.
+_WIRE = r"""(() => {
+  const w = window.__toyvizWire = {seen: new Set(), on: false};
+  const Native = window.WebSocket, marker = "data:image/jpeg;base64,";
+  const base64 = /[A-Za-z0-9+\/=]/;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", e => {
+        if (!w.on || !(e.data instanceof ArrayBuffer)) return;
+        const bytes = new Uint8Array(e.data), text = new TextDecoder("latin1").decode(bytes);
+        for (let i = text.indexOf(marker); i >= 0; i = text.indexOf(marker, i + 1)) {
+          let j = i + marker.length, h = 2166136261;
+          for (; j < bytes.length && base64.test(text[j]); j++) h = Math.imul(h ^ bytes[j], 16777619);
+          w.seen.add(`${j - i}:${h >>> 0}`);
+        }
+      });
+    }
+  };
+})();"""
 _STEP = re.compile(r"(?:playing|paused|snapshot) · step (\d+)")
 
 
@@ -142,6 +169,7 @@ def shown_step(page) -> int:
 def open_page(browser_or_context, url: str, query: str = "", viewport=(1440, 900)):
     """A new page on `url` + `query` (e.g. "?resolution=256"), waited for until its first picture shows."""
     page = browser_or_context.new_page()
+    page.add_init_script(_WIRE)
     page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
     page.goto(url + "/" + query)
     page.locator(PICTURE).first.wait_for(timeout=WAIT_MS)
@@ -163,6 +191,7 @@ class Count:
     pictures: int          # distinct pictures decoded in the browser during the window
     seconds: float         # the window
     steps: int             # training steps the page took during the window
+    arrived: int = 0       # distinct pictures that reached the browser over the websocket meanwhile
 
     @property
     def per_second(self) -> float:
@@ -185,12 +214,16 @@ def count_window(pages, seconds: float) -> list[Count]:
     step0 = [shown_step(p) for p in pages]
     for p in pages:
         p.evaluate("sel => { const w = window.__toyviz; w.seen.clear(); w.times.length = 0; "
-                   "w.last = document.querySelector(sel)?.currentSrc ?? null; w.on = true; }", PICTURE)
+                   "w.last = document.querySelector(sel)?.currentSrc ?? null; w.on = true; "
+                   "const wire = window.__toyvizWire; if (wire) { wire.seen.clear(); wire.on = true; } }", PICTURE)
     t0 = time.perf_counter()
     time.sleep(seconds)
-    counts = [p.evaluate("() => { window.__toyviz.on = false; return window.__toyviz.seen.size; }") for p in pages]
+    counts = [p.evaluate("() => { const w = window.__toyviz, wire = window.__toyvizWire; w.on = false; "
+                         "if (wire) wire.on = false; return [w.seen.size, wire ? wire.seen.size : 0]; }")
+              for p in pages]
     elapsed = time.perf_counter() - t0
-    return [Count(n, elapsed, shown_step(p) - s0) for n, p, s0 in zip(counts, pages, step0)]
+    return [Count(n, elapsed, shown_step(p) - s0, arrived)
+            for (n, arrived), p, s0 in zip(counts, pages, step0)]
 
 
 def pause(page) -> None:
