@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import sys
+import time
 
 import numpy as np
 import plotly.graph_objects as go
@@ -115,6 +116,11 @@ def transport(s: Session) -> None:
         note.caption(f"Step D / Step G: off for this run. {refused}.")
 
 
+# While playing, the next update starts as soon as this one ends, and Streamlit drops from its send queue whatever
+# a fragment's last run had not yet sent when the fragment runs again: on a busy server a whole picture now and
+# then. A short pause at the end of each playing update lets the server's event loop hand the update to the
+# websocket first (`python -m toyviz bench browser`: "arrived" against "page updates").
+HAND_OVER = 0.01
 SPEEDS = {          # the speed slider's words -> (training steps per update, seconds between updates while playing)
     "slow motion": (1, 0.5), "slow": (1, 0.2), "steady": (5, PLAY_EVERY), "fast": (20, PLAY_EVERY),
     "fastest": (100, PLAY_EVERY)}
@@ -457,6 +463,8 @@ def live(s: Session, view: dict) -> None:
             pictures(s, view, frame_a)
         if view.get("g_map"):
             g_map_view(s, view)
+        if s.playing:
+            time.sleep(HAND_OVER)
     body()
 
 
