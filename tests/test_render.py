@@ -54,10 +54,23 @@ def test_titles_carry_region_counts(frames):
     assert panel_title(fd, "cumulative:1") == f"layer 1: {fd.raster.cumulative_counts[0]} regions"
 
 
-def test_grid_is_closest_to_square():
+def test_grid_gives_the_largest_square_panels_and_the_fewest_blank_cells():
     assert _grid(4, 512, 512) == (2, 2)
     assert _grid(3, 768, 256) == (1, 3)
     assert _grid(6, 512, 768) == (3, 2)
+    assert _grid(4, 800, 520) == (2, 2)       # the page's 4:3 picture: 3×2 has the same side and 2 blank cells
+    assert _grid(4, 480, 1400) == (4, 1)      # a phone: one panel per row
+    assert _grid(3, 800, 520) == (1, 3)
+
+
+def test_curves_panel_before_any_step_says_why_it_is_empty(frames):
+    step0 = dataclasses.replace(frames[0], curves={})
+    r = FrameRenderer(["data", "curves"], size=(512, 256))
+    r.draw(step0)
+    assert any("curves start" in t.get_text() for t in r.fig.texts)
+    r = FrameRenderer(["data", "curves"], size=(512, 256))
+    r.draw(frames[-1])
+    assert not any("curves start" in t.get_text() for t in r.fig.texts) and frames[-1].curves
 
 
 def test_bad_requests(frames):

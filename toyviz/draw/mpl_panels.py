@@ -392,6 +392,9 @@ class CurvesPanel:
                       handletextpad=0.3, columnspacing=0.8, borderaxespad=0.1, borderpad=0.0,
                       ncol=len(keys))
             self.axes.append(ax)
+        if not layout:                              # step 0: nothing logged yet, say so rather than leave a hole
+            fig.text(x + w / 2, y + h / 2, "the run's curves start\nonce it has trained", ha="center",
+                     va="center", fontsize=sm, color="0.4")
         self.fixed = "curve_layout" in style        # lined up with another run's: keep those ranges
         self.rescaled = False
 

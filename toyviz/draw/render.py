@@ -82,8 +82,12 @@ def _wheel_rect(key_rect, style):
 
 
 def _grid(n, W, H):
-    """(rows, cols) for n panels whose cells are closest to square."""
-    cols = min(range(1, n + 1), key=lambda c: abs(math.log((W / c) / (H / math.ceil(n / c)))))
+    """(rows, cols) for n panels: the largest square panel (the maps are square: side min(W/cols, H/rows)), and
+    among grids within 5 % of that side, the one with the fewest empty cells (4 panels in a 4:3 picture: 2×2,
+    where 3×2 gives the same side and leaves two cells blank)."""
+    side = {c: min(W / c, H / math.ceil(n / c)) for c in range(1, n + 1)}
+    best = max(side.values())
+    cols = min((c for c in side if side[c] >= 0.95 * best), key=lambda c: (c * math.ceil(n / c), -side[c]))
     return math.ceil(n / cols), cols
 
 
