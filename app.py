@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import sys
 import time
+from typing import Optional
 
 import numpy as np
 import plotly.graph_objects as go
@@ -23,6 +24,7 @@ from toyviz.page import config_form, data_edits, url_state
 from toyviz.page.image_runs import open_image_run, runs_root
 from toyviz.page.live_runs import for_server as live_runs
 from toyviz.page.session import (
+    MAX_FPS,
     PLAY_EVERY,
     Session,
     config_fields,
@@ -468,16 +470,37 @@ def live(s: Session, view: dict) -> None:
     body()
 
 
+def video_frames(s: Session, col) -> tuple[Optional[list[int]], float]:
+    """The video's frames (indices of stored snapshots: a range of steps, every k-th) and its frames per second,
+    chosen in `col`, with the length they make; (None, fps) when the choice is refused (the message says why)."""
+    steps = s.snapshot_steps()
+    fps = col.number_input("frames per second", 1, MAX_FPS, 10, key="video_fps",
+                           help="one frame per stored snapshot; the run stores one every viz.snapshot_every steps")
+    first, last = (steps[0], steps[-1]) if steps else (None, None)
+    if len(steps) > 1:
+        chosen = st.session_state.get("video_steps")
+        if not (isinstance(chosen, (tuple, list)) and len(chosen) == 2 and all(x in steps for x in chosen)):
+            st.session_state.video_steps = (steps[0], steps[-1])     # new snapshots since: the whole run again
+        first, last = col.select_slider("video: from step … to step", steps, key="video_steps")
+    every = col.number_input("every k-th snapshot", 1, max(1, len(steps)), 1, key="video_every")
+    indices = attempt(s.video_indices, first, last, int(every))
+    if indices is not None:
+        n = len(indices)
+        col.caption(f"{n} frame{'s' if n != 1 else ''} · {n / fps:.1f} s")
+    return indices, float(fps)
+
+
 def export(s: Session, view: dict) -> None:
     st.subheader("Export")
     c = st.columns(4)
     fmt = c[0].selectbox("video format", ["mp4", "gif"], key="video_fmt")
-    if c[0].button("Prepare video", key="video_go"):
+    indices, fps = video_frames(s, c[0])
+    if c[0].button("Prepare video", key="video_go", disabled=indices is None):
         bar = st.progress(0.0, "encoding")
         size = (view["width"] // 16 * 16, view["width"] * 3 // 64 * 16)       # MP4 sides: multiples of 16
         data = attempt(s.export_video_bytes, fmt, view["panels"], size,
                        lambda done, total: bar.progress(min(done / max(total, 1), 1.0),
-                                                        f"encoding {done}/{total}"))
+                                                        f"encoding {done}/{total}"), fps, indices)
         if data is not None:
             st.session_state.video = (fmt, data)
         bar.empty()

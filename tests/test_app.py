@@ -122,6 +122,22 @@ def test_export_mp4_decodes_and_downloads_appear(at, tmp_path):
     assert not at.exception and not at.error
 
 
+def test_export_chooses_the_videos_frames_and_fps(at, tmp_path):
+    at.number_input(key="spu").set_value(10).run()
+    at.button(key="step").click().run()                    # 10 steps, a snapshot every 2: steps 0, 2, ..., 10
+    assert sess(at).snapshot_steps() == [0, 2, 4, 6, 8, 10]
+    at.select_slider(key="video_steps").set_value((2, 10)).run()
+    at.number_input(key="video_every").set_value(2).run()
+    at.number_input(key="video_fps").set_value(4).run()
+    assert any("3 frames · 0.8 s" in c.value for c in at.caption)       # steps 2, 6, 10 at 4 a second
+    at.button(key="video_go").click().run()
+    _, data = at.session_state["video"]
+    (tmp_path / "v.mp4").write_bytes(data)
+    reader = imageio.get_reader(str(tmp_path / "v.mp4"))
+    assert len(list(reader.iter_data())) == 3 and reader.get_meta_data()["fps"] == 4
+    assert not at.exception and not at.error
+
+
 BAD_UPLOADS = [
     ("upload_csv", "bad.csv", b"x,y\n1,nan\n", "NaN"),
     ("upload_csv", "empty.csv", b"", "empty"),

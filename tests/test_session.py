@@ -233,6 +233,16 @@ def test_exports_gif_side_by_side_and_paper_figure(sess, tmp_path):
     gif = imageio.mimread(sess.export_video_bytes("gif", ["data"], size=(96, 96)), format="GIF")
     assert len(gif) == 3 and gif[0].shape[:2] == (96, 192)          # A beside B
     assert sess.paper_figure_bytes(["data", "regions"], "pdf")[:5] == b"%PDF-"
+    assert sess.video_indices() == [0, 1, 2] and sess.video_indices(2, 4) == [1, 2]
+    assert sess.video_indices(every=2) == [0, 2]
+    gif = imageio.mimread(sess.export_video_bytes("gif", ["data"], size=(96, 96), indices=[0, 2]), format="GIF")
+    assert len(gif) == 2 and gif[0].shape[:2] == (96, 192)          # the chosen snapshots, side by side
+    for args, message in [((3,), "stored snapshot"), ((4, 0), "comes after"), ((None, None, 0), "≥ 1")]:
+        with pytest.raises(ValueError, match=message):
+            sess.video_indices(*args)
+    for fps in (0, -1, 61):
+        with pytest.raises(ValueError, match="fps"):
+            sess.export_video_bytes("gif", ["data"], fps=fps)
     with pytest.raises(ValueError, match="mp4 or gif"):
         sess.export_video_bytes("avi", ["data"])
     with pytest.raises(ValueError, match="png or pdf"):

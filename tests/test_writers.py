@@ -75,6 +75,11 @@ def test_a_snapshot_taken_during_export_is_not_counted(tmp_path, monkeypatch):
     assert n == n0 == len(decode(tmp_path / "v.mp4")) and done[-1] == (n0, n0)
 
 
+def test_a_video_of_chosen_snapshots(run_dir, tmp_path):
+    assert export_video(run_dir, tmp_path / "v.gif", size=(128, 128), indices=[0, 2]) == 2
+    assert len(decode(tmp_path / "v.gif")) == 2
+
+
 def test_mp4_is_h264_yuv420p_faststart(run_dir, tmp_path):
     path = tmp_path / "v.mp4"
     export_video(run_dir, path, size=(128, 128), panels=["data", "curves"])
@@ -99,6 +104,8 @@ def test_list_of_frames_round_trip_gif(tmp_path):
     ("v.gif", {"size": (32, 32)}, "too small"),
     ("v.mp4", {"panels": ["data", "nope"]}, "unknown panel 'nope'"),
     ("v.gif", {"fps": 0}, "fps"),
+    ("v.gif", {"indices": [0, 999]}, "snapshot indices"),
+    ("v.gif", {"indices": []}, "snapshot indices"),
 ])
 def test_bad_video_requests_write_nothing(run_dir, tmp_path, name, kwargs, match):
     out = tmp_path / "out"

@@ -63,16 +63,18 @@ def run_frames(trainer, *, panels=DEFAULT_PANELS, size=(512, 512), resolution: O
 
 
 def side_by_side(a, b, labels=("A", "B"), *, panels=DEFAULT_PANELS, size=(1024, 512),
-                 resolution: Optional[int] = None, palette="default", regions: str = "hashed") -> Iterator[np.ndarray]:
-    """Frames of two runs side by side (each half W/2 wide), snapshot i beside snapshot i. Both halves show the
-    same curve groups on the same y ranges (a group one run did not log stays empty on its side) and a header of
-    the same height, so their panels line up."""
+                 resolution: Optional[int] = None, palette="default", regions: str = "hashed",
+                 indices: Optional[Sequence[int]] = None) -> Iterator[np.ndarray]:
+    """Frames of two runs side by side (each half W/2 wide), snapshot i beside snapshot i (every snapshot both
+    runs hold, or `indices`). Both halves show the same curve groups on the same y ranges (a group one run did
+    not log stays empty on its side) and a header of the same height, so their panels line up."""
     W, H = size
     n = min(len(a.snapshots), len(b.snapshots))
     half = (W // 2, H)
     layout = {"curve_layout": curve_layout([(curves_of(t.history), t.data.n_modes) for t in (a, b)]),
               "header_lines": 2}
-    common = {"resolution": resolution, "indices": range(n), "palette": palette, "regions": regions, **layout}
+    indices = range(n) if indices is None else indices
+    common = {"resolution": resolution, "indices": indices, "palette": palette, "regions": regions, **layout}
     fa = run_frames(a, panels=panels, size=half, label=labels[0], **common)
     fb = run_frames(b, panels=panels, size=(W - W // 2, H), label=labels[1], **common)
     for x, y in zip(fa, fb):
@@ -129,10 +131,11 @@ def write_video(frames: Iterable[np.ndarray], path, *, fps: float = 10, total: O
 
 def export_video(run, path, *, fps: float = 10, panels=DEFAULT_PANELS, size=(512, 512),
                  progress_fn: Optional[ProgressFn] = None, resolution: Optional[int] = None, palette="default",
-                 regions: str = "hashed") -> int:
+                 regions: str = "hashed", indices: Optional[Sequence[int]] = None) -> int:
     """Write a video of `run` to `path` (.mp4 or .gif) and return its frame count.
 
-    run: a `Trainer` (one frame per stored snapshot), a run folder path, or frames ((H, W, 3) uint8 arrays).
+    run: a `Trainer` (one frame per stored snapshot, or per snapshot of `indices`), a run folder path, or frames
+    ((H, W, 3) uint8 arrays).
     panels: names from `toyviz.frames.PANELS`; size: (W, H) pixels; progress_fn(done, total); resolution: raster
     pixels a side (default: the panels' on-screen size); palette: a name from `frames.PALETTES`; regions: a style
     from `frames.REGION_STYLES`. A failure leaves no file at `path`.
@@ -146,7 +149,10 @@ def export_video(run, path, *, fps: float = 10, panels=DEFAULT_PANELS, size=(512
     size = check_size(size, path)
     if not trainer.snapshots:
         raise ValueError("the run stored no snapshots (its checkpoint's list is empty): nothing to draw")
-    indices = range(len(trainer.snapshots))        # fixed now: a snapshot taken meanwhile is not half-counted
+    if indices is None:
+        indices = range(len(trainer.snapshots))    # fixed now: a snapshot taken meanwhile is not half-counted
+    elif not indices or not all(0 <= i < len(trainer.snapshots) for i in indices):
+        raise ValueError(f"indices must be a non-empty list of snapshot indices in 0..{len(trainer.snapshots) - 1}")
     frames = run_frames(trainer, panels=panels, size=size, resolution=resolution, indices=indices,
                         palette=palette, regions=regions)
     return write_video(frames, path, fps=fps, total=len(indices), progress_fn=progress_fn)

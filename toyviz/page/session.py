@@ -34,6 +34,7 @@ PLAY_EVERY = 0.05          # seconds between updates while playing: shorter than
                            # runs its updates back to back (Streamlit queues a tick that comes while one is
                            # running) and the rate is set by each update's CPU, not by this interval
                            # (`python -m toyviz bench browser` counts the pictures that reach the screen)
+MAX_FPS = 60                                     # a video's frames per second, at most
 RESET_KEYS = ("nets", "seed", "device")          # changing these makes a new run: weights cannot carry over
 HIDDEN_FIELDS = ("data.points", "device", "preset")   # set by upload / fixed / informational
 
@@ -530,21 +531,45 @@ class Session:
                 write_figure(list(self.runs.items()), path, steps=steps, panels=list(panels))
             return path.read_bytes()
 
+    def video_indices(self, first_step: Optional[int] = None, last_step: Optional[int] = None,
+                      every: int = 1) -> list[int]:
+        """The stored snapshots a video shows: from the one at `first_step` to the one at `last_step` (steps of
+        stored snapshots, `snapshot_steps()`; default the first and the last), every `every`-th of them."""
+        steps = self.snapshot_steps()
+        if not steps:
+            raise ValueError("the run stored no snapshots yet: nothing to put in a video")
+        first = steps[0] if first_step is None else first_step
+        last = steps[-1] if last_step is None else last_step
+        for name, step in (("first step", first), ("last step", last)):
+            if step not in steps:
+                raise ValueError(f"video {name} must be the step of a stored snapshot (got {step}; stored: "
+                                 f"{steps[0]}..{steps[-1]})")
+        if first > last:
+            raise ValueError(f"video: the first step ({first}) comes after the last ({last})")
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"video: every must be a whole number of snapshots ≥ 1 (got {every!r})")
+        return list(range(steps.index(first), steps.index(last) + 1, every))
+
     def export_video_bytes(self, fmt: str, panels: Sequence[str], size=(640, 480), progress_fn=None,
-                           fps: float = 10) -> bytes:
-        """The stored snapshots so far as an MP4 or GIF by `toyviz.draw.writers` (A/B: side by side, each `size`)."""
+                           fps: float = 10, indices: Optional[Sequence[int]] = None) -> bytes:
+        """The stored snapshots so far (or those of `indices`, see `video_indices`) as an MP4 or GIF at `fps`
+        frames a second, by `toyviz.draw.writers` (A/B: side by side, each `size`)."""
         if fmt not in ("mp4", "gif"):
             raise ValueError(f"video format must be mp4 or gif (got {fmt!r})")
+        if not 0 < fps <= MAX_FPS:
+            raise ValueError(f"video fps must lie in (0, {MAX_FPS}] (got {fps!r})")
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / f"run.{fmt}"
             if "B" in self.runs:
                 label_b = "B: " + ", ".join(f"{k}={v}" for k, v in self.ab.items())
                 run = side_by_side(self.runs["A"], self.runs["B"], ("A", label_b), panels=list(panels),
-                                   size=(2 * size[0], size[1]))
+                                   size=(2 * size[0], size[1]), indices=indices)
+                indices = None                                      # the side-by-side frames are those already
             else:
                 run = self.trainer
             with self.lock:
-                export_video(run, path, fps=fps, panels=list(panels), size=size, progress_fn=progress_fn)
+                export_video(run, path, fps=fps, panels=list(panels), size=size, progress_fn=progress_fn,
+                             indices=indices)
             return path.read_bytes()
 
     def export_html_bytes(self, panels: Sequence[str], size=(640, 480), fps: float = 10) -> bytes:
