@@ -354,10 +354,16 @@ def half_key(s: Session) -> str:
 
 
 def timeline(s: Session) -> None:
+    """The stored snapshots and the live weights on one slider. While playing it stays in its place, at "live"
+    and disabled (the page keeps its layout, and the snapshots can be seen to accumulate); paused, it scrubs."""
     steps = s.snapshot_steps()
-    if s.playing or len(steps) < 2:
+    if len(steps) < 2:
         return
     labels = [f"{i}: step {st_}" for i, st_ in enumerate(steps)] + ["live"]
+    if s.playing:
+        st.select_slider("timeline (stored snapshots)", labels, "live", key="timeline_playing", disabled=True,
+                         help="Pause to go back to a stored snapshot")
+        return
     current = labels[-1] if s.view is None else labels[s.view]
     choice = st.select_slider("timeline (stored snapshots)", labels, current,
                               key=f"timeline{s.trainer.iteration}{half_key(s)}")

@@ -44,10 +44,13 @@ def test_step_then_play_and_pause(at):
     assert image_urls(at) != before                               # the picture changed with the weights
     at.button(key="play").click().run()                           # the live fragment trains one update per run
     assert sess(at).playing and sess(at).trainer.iteration == 6
+    playing = at.select_slider(key="timeline_playing")            # the timeline keeps its place, at "live"
+    assert playing.disabled and playing.value == "live" and playing.options[-2] == "3: step 6"
     at.button(key="pause").click().run()
     it = sess(at).trainer.iteration
     at.run()
     assert not sess(at).playing and sess(at).trainer.iteration == it
+    assert not at.select_slider(key=f"timeline{it}").disabled       # paused: it scrubs
     at.button(key="reset").click().run()
     assert sess(at).trainer.iteration == 0
     assert not at.exception and not at.error

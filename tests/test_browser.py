@@ -179,7 +179,7 @@ def picture_array(page, server):
 
 
 def test_step_d_moves_the_map_and_step_g_the_points(server, browser):
-    """Default panels data | regions | grad over curves (three columns at 480×360): Step D changes the ∇ₓD panel
+    """Default panels in a 2×2 grid at 480×360 (data | regions over grad | curves): Step D changes the ∇ₓD panel
     (D's map) and leaves the data panel (G's points) as it was; Step G the other way round."""
     page = open_page(browser, server)
     settle(page)
@@ -187,7 +187,7 @@ def test_step_d_moves_the_map_and_step_g_the_points(server, browser):
     def crops():
         img = picture_array(page, server)
         H, W = img.shape[:2]
-        return img[int(0.1 * H):int(0.5 * H), :int(0.3 * W)], img[int(0.1 * H):int(0.5 * H), int(0.68 * W):int(0.9 * W)]
+        return img[int(0.1 * H):int(0.48 * H), :int(0.48 * W)], img[int(0.53 * H):int(0.92 * H), :int(0.48 * W)]
     data0, grad0 = crops()
     old = page.locator(PICTURE).first.get_attribute("src")
     for _ in range(3):
