@@ -680,8 +680,14 @@ def image_runs_page() -> None:
         st.json(run.config)
 
 
+# Streamlit's status widget ("Running…" and a Stop button) shows in the page's corner during every run, so while
+# playing it never leaves, and Stop would halt a student's page mid-update: the page has its own Pause.
+HIDE_STATUS = '<style>[data-testid="stStatusWidget"] { visibility: hidden; }</style>'
+
+
 def main() -> None:
     st.set_page_config(page_title="toyviz", layout="wide")
+    st.html(HIDE_STATUS)
     st.navigation([st.Page(explore_page, title="Explore a run", default=True),
                    st.Page(divergences_page, title="Minibatch divergences", url_path="divergences"),
                    st.Page(image_runs_page, title="Image-scale runs", url_path="image-runs")]).run()

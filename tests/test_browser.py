@@ -126,13 +126,19 @@ def open_page(browser, server):
 
 
 def test_config_hides_the_developer_toolbar(server, browser):
-    """.streamlit/config.toml (client.toolbarMode = viewer) takes effect: no Deploy button, no developer menu."""
+    """.streamlit/config.toml (client.toolbarMode = viewer) takes effect: no Deploy button, no developer menu; and
+    while playing, no "Running… Stop" status widget either."""
     page = open_page(browser, server)
     settle(page)
     assert page.locator('[data-testid="stAppDeployButton"]').count() == 0
     assert page.get_by_role("button", name="Deploy").count() == 0
     host = urllib.request.urlopen(f"{server}/_stcore/host-config", timeout=5).read().decode()
     assert "toolbarMode" not in host or '"developer"' not in host
+    harness.play(page)                       # while playing, Streamlit's "Running… Stop" widget stays hidden
+    status = page.locator('[data-testid="stStatusWidget"]')
+    status.first.wait_for(state="attached", timeout=WAIT_MS)
+    assert not status.first.is_visible() and not page.get_by_role("button", name="Stop").first.is_visible()
+    harness.pause(page)
     page.close()
 
 
