@@ -14,7 +14,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 import torch
 
-from toyviz.draw.frames import DEFAULT_PANELS
+from toyviz.draw.frames import COVERAGE_KEYS, DEFAULT_PANELS
 from toyviz.draw.plotly_figures import plotly_panel
 from toyviz.draw.render import draw_frame, frame_jpeg
 from toyviz.engine import presets
@@ -372,7 +372,6 @@ def timeline(s: Session) -> None:
 
 NARROW_SCREEN = 640        # CSS pixels: below it Streamlit stacks columns, and the picture stacks its panels
 STAT_KEYS = ("step", "loss/d", "loss/g", "eval/modes", "eval/hq", "eval/reverse_kl", "reg/bre/me", "reg/bre/ac")
-COVERAGE_KEYS = ("eval/modes", "eval/hq", "eval/reverse_kl")
 CLOUD_DISTANCE = "sliced W₁, G's points to the data"
 CLOUD_NOTE = (f"The data is a point cloud, which has no modes to cover: *{CLOUD_DISTANCE}* is the sliced "
               f"Wasserstein-1 distance (the mean over {data_edits.SLICES} directions of the 1D transport distance "

@@ -16,6 +16,7 @@ from browser_support import ENABLE, IN_CI, find_chromium, missing, sync_playwrig
 
 import toyviz
 from toyviz.commands.cli import main
+from toyviz.draw.frames import header_text, iter_frame_data, panel_title
 from toyviz.draw.html_export import export_html, json_for_script, pack_field
 from toyviz.engine.run_folder import RunFolder
 
@@ -283,6 +284,23 @@ def test_a_preset_name_cannot_break_out_of_the_page(browser, tmp_path, tiny_cfg)
     assert page.js("document.querySelectorAll('script').length") == 4
     assert page.js("document.getElementById('bold')") is None
     assert name in page.text("#tv-meta")
+    page.page.close()
+
+
+def test_a_point_cloud_has_no_modes_in_the_page(browser, tmp_path, tiny_cfg):
+    """A drawn cloud: the header and the data panels say so instead of counting modes (frames.header_text and
+    panel_title, which the player mirrors), and the push panel is named apart from the plain data panel."""
+    cloud = [[0.1 * i, -0.05 * i] for i in range(-5, 6)]
+    t = train(tiny_cfg.replace(**{"data.kind": "points", "data.points": cloud}), 4)
+    path = tmp_path / "run.html"
+    export_html(t, path, panels="data,data:push,curves")
+    fd = next(iter_frame_data(t, [0], raster=False))
+    page = Page(browser, path)
+    assert page.text("#tv-header") == header_text(fd, regions=False) == f"{t.cfg.preset} · step 0 · " \
+        "data: a point cloud (no modes)"
+    assert page.text('.tv-panel[data-panel="data"] .tv-title') == panel_title(fd, "data") == "data: a point cloud"
+    assert page.text('.tv-panel[data-panel="data:push"] .tv-title') == "data, G's push: a point cloud"
+    assert page.errors == []
     page.page.close()
 
 

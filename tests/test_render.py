@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import toyviz
-from toyviz.draw.frames import iter_frame_data, panel_title
+from toyviz.draw.frames import header_text, iter_frame_data, panel_title
 from toyviz.draw.render import FrameRenderer, _grid, draw_figure, draw_frame, frame_jpeg
 
 
@@ -52,6 +52,26 @@ def test_titles_carry_region_counts(frames):
     assert panel_title(fd, "regions:2") == f"layer 2: {fd.raster.counts[1]} patterns"
     assert panel_title(fd, "cumulative:2") == f"layers 1–2: {fd.raster.cumulative_counts[1]} regions"
     assert panel_title(fd, "cumulative:1") == f"layer 1: {fd.raster.cumulative_counts[0]} regions"
+
+
+def test_each_panel_kind_has_its_own_title(frames):
+    fd = frames[-1]
+    titles = [panel_title(fd, p) for p in ("data", "data:push", "data:motion", "grad", "grad:stream")]
+    assert len(set(titles)) == 5 and titles[1].startswith("data, G's push: ")
+
+
+def test_a_point_cloud_is_drawn_without_modes(tiny_cfg):
+    from toyviz.engine.trainer import Trainer
+    t = Trainer(tiny_cfg.replace(**{"data.kind": "points", "data.points": [[0.1 * i, 0.0] for i in range(9)]}))
+    t.run(10)
+    fd = next(iter_frame_data(t, [-1], resolution=32))
+    assert fd.centers.shape == (0, 2) and fd.modes == 0 and not set(fd.curves) & {"eval/modes", "eval/hq"}
+    assert "point cloud" in header_text(fd) and "modes" not in header_text(fd).replace("no modes", "")
+    assert panel_title(fd, "data") == "data: a point cloud"
+    r = FrameRenderer(["data", "curves"], size=(512, 256))
+    r.draw(fd)
+    labels = [t.get_text() for legend in r.fig.legends for t in legend.get_texts()]
+    assert labels == ["real", "fake G(z)"]                              # no captured / missed modes to mark
 
 
 def test_grid_gives_the_largest_square_panels_and_the_fewest_blank_cells():

@@ -70,9 +70,9 @@ class FrameData:
     extent: tuple[float, float, float, float]       # (x0, x1, y0, y1)
     real: np.ndarray                                # (N, 2) a fixed sample of the data
     fake: np.ndarray                                # (M, 2) G(z_eval)
-    centers: np.ndarray                             # (K, 2)
+    centers: np.ndarray                             # (K, 2); K = 0 for a point cloud (no modes)
     captured: np.ndarray                            # (K,) bool: mode has at least one HQ fake point
-    hq: float
+    hq: float                                       # NaN for a point cloud, as is reverse_kl
     reverse_kl: float
     curves: dict                                    # key -> (steps (n,), values (n,))
     probability: bool                               # D's map is P(real); else a critic value
@@ -134,6 +134,9 @@ def iter_frame_data(trainer, indices: Optional[Sequence[int]] = None, *, raster:
     real = data.sample(n_real, torch.Generator().manual_seed(cfg.seed * 1000 + 13)).cpu().numpy()
     curves = curves_of(trainer.history)
     centers, w = data.centers.cpu().numpy(), data.weights.cpu().numpy()
+    cloud = cfg.data.kind == "points"
+    if cloud:       # a point cloud has no modes: no centres, and no coverage numbers or curves to show
+        curves = {k: v for k, v in curves.items() if k not in COVERAGE_KEYS}
     # G in eval mode: a batch-norm G draws with its running statistics, as the trainer's evaluation does
     G, D = copy.deepcopy(trainer.G).eval(), copy.deepcopy(trainer.D)
 
@@ -147,12 +150,16 @@ def iter_frame_data(trainer, indices: Optional[Sequence[int]] = None, *, raster:
         fake_t = fakes(i)
         D.load_state_dict(snaps[i]["nets"]["D"])
         fake = fake_t.cpu().numpy()
-        cov = mode_coverage(fake, centers, data.coverage_std, w)
         r = raster_of(trainer, resolution, snapshot=i, mosaic=mosaic) if raster else None
+        if cloud:
+            shown, captured, hq, rkl = np.zeros((0, 2), np.float32), np.zeros(0, bool), math.nan, math.nan
+        else:
+            cov = mode_coverage(fake, centers, data.coverage_std, w)
+            shown, captured, hq, rkl = centers, cov.counts > 0, cov.hq, cov.reverse_kl
         yield FrameData(
             preset=cfg.preset, step=snaps[i]["iteration"], total_steps=max(cfg.optim.iters, 1),
-            extent=tuple(float(v) for v in cfg.viz.extent), real=real, fake=fake, centers=centers,
-            captured=cov.counts > 0, hq=cov.hq, reverse_kl=cov.reverse_kl, curves=curves,
+            extent=tuple(float(v) for v in cfg.viz.extent), real=real, fake=fake, centers=shown,
+            captured=captured, hq=hq, reverse_kl=rkl, curves=curves,
             probability=cfg.loss in ("ns", "minimax"), raster=r, push=_push(trainer, D, fake_t[:arrows]),
             motion=None if nxt is None else (nxt - fake_t[:arrows]).cpu().numpy(),
             partition=exact_partition(D, cfg.viz.extent) if exact else None)
@@ -263,7 +270,8 @@ def panel_title(fd: FrameData, panel: str) -> str:
     """A panel's title; region panels say whose count it is: 'layer 2: 40 patterns' (that layer's own activation
     patterns) or 'layers 1–2: 146 regions' (D's linear regions up to layer 2)."""
     if panel.startswith("data"):
-        return f"data: {fd.modes}/{len(fd.centers)} modes"
+        what = {"data:push": "data, G's push", "data:motion": "data, motion"}.get(panel, "data")
+        return f"{what}: {fd.modes}/{len(fd.centers)} modes" if len(fd.centers) else f"{what}: a point cloud"
     if panel.startswith(("regions", "cumulative")):
         l, cum = _layer(panel, fd.raster)
         n = (fd.raster.cumulative_counts if cum else fd.raster.counts)[l]
@@ -271,7 +279,7 @@ def panel_title(fd: FrameData, panel: str) -> str:
     if panel == "prob":
         return "D(x) = P(real)" if fd.probability else "critic D(x)"
     if panel.startswith("grad"):
-        return "∇ₓD"
+        return "∇ₓD streamlines" if panel == "grad:stream" else "∇ₓD"
     if panel == "mosaic":
         return "∇ₓD mosaic"
     return "curves"
@@ -292,8 +300,12 @@ def header_text(fd: FrameData, regions: bool = True) -> str:
 
 def header_parts(fd: FrameData, regions: bool = True) -> list[str]:
     """`header_text`'s parts, for a header split over two lines."""
-    parts = [f"{fd.preset}", f"step {fd.step}", f"modes {fd.modes}/{len(fd.centers)}", f"HQ {100 * fd.hq:.0f}%",
-             f"reverse KL {reverse_kl_text(fd.reverse_kl, short=True)}"]
+    parts = [f"{fd.preset}", f"step {fd.step}"]
+    if len(fd.centers):
+        parts += [f"modes {fd.modes}/{len(fd.centers)}", f"HQ {100 * fd.hq:.0f}%",
+                  f"reverse KL {reverse_kl_text(fd.reverse_kl, short=True)}"]
+    else:
+        parts.append("data: a point cloud (no modes)")
     if regions and fd.raster is not None:
         parts.append(f"{fd.raster.cumulative_counts[-1]} regions")
     return parts
@@ -305,6 +317,7 @@ def _last_layer(keys, prefix):
     return sorted(ks, key=lambda k: int(k.rsplit("l", 1)[1]))[-1:] if ks else []
 
 
+COVERAGE_KEYS = ("eval/modes", "eval/hq", "eval/reverse_kl")     # mode coverage (METHODS §5): none for a cloud
 CURVE_GROUPS = (   # (title, history keys -> the keys drawn)
     ("losses", lambda ks: sorted(k for k in ks if k.startswith("loss/"))),
     ("BRE", lambda ks: [k for k in ("reg/bre/me", "reg/bre/ac") if k in ks]),

@@ -598,7 +598,11 @@ if (typeof module !== "undefined" && module.exports) module.exports = toyvizKern
   }
 
   function panelTitle(p, fr) {              // frames.panel_title
-    if (p.startsWith("data")) return `data: ${fr.meta.captured.reduce((a, b) => a + b, 0)}/${K_MODES} modes`;
+    if (p.startsWith("data")) {
+      const what = {"data:push": "data, G's push", "data:motion": "data, motion"}[p] || "data";
+      return K_MODES ? `${what}: ${fr.meta.captured.reduce((a, b) => a + b, 0)}/${K_MODES} modes`
+                     : `${what}: a point cloud`;
+    }
     if (p.startsWith("regions") || p.startsWith("cumulative")) {
       const [l, cum] = regionPanel(p), n = (cum ? fr.cumCounts : fr.counts)[l];
       const name = cum && l ? `layers 1–${l + 1}` : `layer ${l + 1}`;     // frames.layers_name
@@ -785,8 +789,10 @@ if (typeof module !== "undefined" && module.exports) module.exports = toyvizKern
 
   function header(fr) {                     // frames.header_text
     const m = fr.meta, modes = m.captured.reduce((a, b) => a + b, 0);
-    let s = `${M.preset} · step ${m.step} · modes ${modes}/${K_MODES} · HQ ${Math.round(100 * m.hq)}% · reverse KL `
-      + (m.rkl === null ? "undefined (no HQ sample)" : m.rkl.toFixed(2));     // frames.reverse_kl_text
+    let s = `${M.preset} · step ${m.step} · ` + (K_MODES
+      ? `modes ${modes}/${K_MODES} · HQ ${Math.round(100 * m.hq)}% · reverse KL `
+        + (m.rkl === null ? "undefined (no HQ sample)" : m.rkl.toFixed(2))     // frames.reverse_kl_text
+      : "data: a point cloud (no modes)");
     if (fr.cumCounts) s += ` · ${fr.cumCounts[depth - 1]} regions`;
     return s;
   }

@@ -132,10 +132,10 @@ class FrameRenderer:
         head = self.lines * 1.3 * st["fs"] * PT + (4 if self.header else 0)
         foot = 0.0
         if any(p.startswith("data") for p in panels):
-            handles = data_legend_handles(st)
+            handles = data_legend_handles(st, modes=len(fd.centers) > 0)
             width = sum(text_width(h.get_label(), st["small"]) + 2.6 * st["small"] for h in handles) * PT
-            ncol = 4 if width <= W - 8 else 2
-            foot = (4 // ncol) * 1.35 * st["small"] * PT + 4
+            ncol = len(handles) if width <= W - 8 else 2
+            foot = math.ceil(len(handles) / ncol) * 1.35 * st["small"] * PT + 4
             self.fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1 / H), ncol=ncol,
                             fontsize=st["small"], frameon=False, handletextpad=0.3, columnspacing=1.0,
                             borderaxespad=0.1, borderpad=0.1, labelspacing=0.25)
