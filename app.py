@@ -21,7 +21,7 @@ from toyviz.engine import presets
 from toyviz.geometry.divergences import minibatch_curves
 from toyviz.malloc_tuning import reuse_freed_memory
 from toyviz.page import config_form, data_edits, url_state
-from toyviz.page.image_runs import open_image_run, runs_root
+from toyviz.page.image_runs import find_image_runs, open_image_run, runs_root
 from toyviz.page.live_runs import for_server as live_runs
 from toyviz.page.session import (
     MAX_FPS,
@@ -657,8 +657,15 @@ def image_runs_page() -> None:
     root = runs_root(argv=sys.argv[1:])
     st.caption(f"This page opens run folders under `{root}` only: the server's runs root (`TOYVIZ_RUNS_ROOT`, or "
                "`streamlit run app.py -- --runs-root DIR`).")
-    path = st.text_input("run folder under the runs root (holds config.json, stats.jsonl, samples_XXXXXX.png)",
-                         key="image_run")
+    found = find_image_runs(root)
+    picked = st.selectbox("run folder", found, index=None, key="image_run_pick",
+                          placeholder=f"choose one of the {len(found)} run folders under the runs root"
+                          if found else "no run folders under the runs root yet")
+    if not found:
+        st.caption(f"`python -m toyviz.image train --dataset digits --iters 2000 --out {root / 'img'}` makes one.")
+    typed = st.text_input("or type a run folder under the runs root (holds config.json, stats.jsonl, "
+                          "samples_XXXXXX.png)", key="image_run")
+    path = typed or picked
     if not path:
         return
     run = attempt(open_image_run, path, root)

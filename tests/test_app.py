@@ -199,6 +199,10 @@ def test_image_runs_page(tmp_path, monkeypatch):
                              default_timeout=30)
     at.run()
     assert f"under `{tmp_path / 'runs'}` only" in at.caption[0].value
+    assert at.selectbox(key="image_run_pick").options == ["img"]       # the runs root's folders, to choose from
+    at.selectbox(key="image_run_pick").set_value("img").run()
+    assert not at.exception and "samples at step 20" in at.image[0].captions[0]
+    at.selectbox(key="image_run_pick").set_value(None)
     at.text_input(key="image_run").set_value("img").run()
     assert not at.exception and "samples at step 20" in at.image[0].captions[0]
     assert at.select_slider(key="image_step").options == ["10", "20"]

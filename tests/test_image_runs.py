@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from toyviz.page.image_runs import inside, open_image_run, runs_root
+from toyviz.page.image_runs import LIST_DEPTH, find_image_runs, inside, open_image_run, runs_root
 from toyviz.page.uploads import LIMITS
 
 
@@ -70,3 +70,16 @@ def test_the_runs_root_from_arguments_environment_or_default(tmp_path, monkeypat
     assert runs_root({"TOYVIZ_RUNS_ROOT": str(tmp_path / "a")}, []) == (tmp_path / "a").resolve()
     assert runs_root({"TOYVIZ_RUNS_ROOT": "x"}, ["--runs-root", "b"]) == (tmp_path / "b").resolve()
     assert runs_root({}, ["--runs-root=c"]) == Path(tmp_path / "c").resolve()
+
+
+def test_the_run_folders_under_the_root_are_listed_and_no_link_out(tmp_path):
+    root, outside = tmp_path / "runs", tmp_path / "elsewhere"
+    for d in ("b/img", "a", "deep/" + "/".join("x" * (LIST_DEPTH + 1)), "notarun"):
+        (root / d).mkdir(parents=True)
+    for d in ("b/img", "a", "deep/" + "/".join("x" * (LIST_DEPTH + 1))):
+        (root / d / "config.json").write_text("{}")
+    outside.mkdir()
+    (outside / "config.json").write_text("{}")
+    (root / "link").symlink_to(outside)
+    assert find_image_runs(root) == ["a", "b/img"]          # too deep, not a run, or a link out: not listed
+    assert find_image_runs(tmp_path / "missing") == []

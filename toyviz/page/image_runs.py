@@ -47,6 +47,25 @@ def inside(root: Path, typed: str) -> Path:
     return real
 
 
+MAX_LISTED, LIST_DEPTH = 500, 3      # run folders the page lists to choose from, and how deep it looks for them
+
+
+def find_image_runs(root: Path) -> list[str]:
+    """The run folders (holding a config.json) under `root`, at most LIST_DEPTH levels down and MAX_LISTED of
+    them, as paths relative to the root, sorted; links are not followed, so nothing outside the root is listed."""
+    found: list[str] = []
+    if not root.is_dir():
+        return found
+    for here, dirs, files in os.walk(root, followlinks=False):
+        rel = Path(here).relative_to(root)
+        if "config.json" in files and rel.parts and not os.path.islink(Path(here) / "config.json"):
+            found.append(rel.as_posix())
+        if len(rel.parts) >= LIST_DEPTH or len(found) >= MAX_LISTED:
+            dirs.clear()
+        dirs.sort()
+    return sorted(found)[:MAX_LISTED]
+
+
 def _within(root: Path, path: Path) -> bool:
     return path == root or root in path.parents
 
