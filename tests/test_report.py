@@ -185,6 +185,23 @@ def test_cli_report_writes_markdown_and_rejects_bad_input(sweep, tmp_path, capsy
         assert match in err and len(err.splitlines()) == 1
 
 
+def test_a_plot_widens_for_long_method_names(tmp_path):
+    """Eight methods with long names in one panel: the legend's three columns would overflow a 4.8-inch figure;
+    the figure widens to hold them (what the converged grid25 plots need)."""
+    from PIL import Image
+
+    from toyviz.experiments.report import build_report
+    root = tmp_path / "sw"
+    names = [f"grid25-a-long-method-name-{i}" for i in range(8)]
+    for name in names:
+        write_run(root, name, 0, [2, 5, 8], [0.5, 0.8, 0.9], [0.5, 0.3, 0.1])
+    report = build_report(root, plot_dir=tmp_path / "plots")
+    with Image.open(tmp_path / "plots" / "HQ.png") as im:
+        width_in = im.size[0] / im.info["dpi"][0]
+    assert width_in > 4.8 + 1                               # 3 columns of ~36-character labels need far more
+    assert report.plots
+
+
 def test_plots_at_print_resolution_with_labelled_axes(sweep, tmp_path):
     from PIL import Image
 

@@ -383,7 +383,10 @@ def plot_keys(groups: dict[str, list[Run]], keys: list[str], path: Path, title: 
                 handles.append(h)
                 names.append(nm)
     fig.suptitle(f"{title}: mean ± standard error over seeds", fontsize=10)
-    fig.legend(handles, names, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
+    legend = fig.legend(handles, names, loc="lower center", ncol=ncol, fontsize=8, frameon=False)
+    wide = legend.get_window_extent(fig.canvas.get_renderer()).width / fig.dpi + 0.2      # inches, with a margin
+    if wide > fig.get_figwidth():                        # long method names: widen the figure, not clip them
+        fig.set_figwidth(wide)
     if gaps:
         fig.text(0.5, 0.02 + 0.2 * legend_rows / fig.get_figheight(), "gaps: reverse KL undefined where a seed had "
                  "no high-quality sample", ha="center", va="bottom", fontsize=7, color="0.35")
