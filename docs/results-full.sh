@@ -16,7 +16,13 @@
 #   converged-grid25   6 rows × 10 seeds × 10,000   =   600,000 seed-steps:  1,711 s  } batched and separate rows
 #   pacgan (ring8)     2 rows × 10 seeds × 5,000    =   100,000 steps:       1,605 s (about 60 steps/s: separate
 #                                                                             runs, G 4×400 BN, D 3×200 maxout-5)
-#   The five converged rows not run there (mbd, ha, wgan-gp, unrolled, mdgan) are several times a plain row each.
+#   then, added with ROWS / PACGAN_DATA (separate runs):
+#   grid25-mdgan       1 row × 10 seeds × 10,000    =   100,000 seed-steps:  2,302 s (about 10 min of it paused)
+#   ring8-mdgan        1 row × 10 seeds × 10,000    =   100,000 seed-steps:  1,066 s
+#   pacgan (grid25)    2 rows × 10 seeds × 5,000    =   100,000 steps:       1,621 s (4 runs done before)
+#   grid25-ha, ring8-ha 2 rows × 10 seeds × 10,000  =   200,000 seed-steps:    651 s
+#   The three converged rows not run (mbd, wgan-gp, unrolled) take several D steps or D copies a step: at 2,000
+#   steps 384-547 s for 10 runs, so about 2.5 h of the 2 cores for mbd and unrolled on both mixtures at 10,000.
 #   PacGAN's protocol at its full length, PACGAN_STEPS=400000 PACGAN_PACKS="2 3 4" (8 rows × 10 seeds × 400,000
 #   steps = 32 M steps), is about 250 core-hours here; DEVICE=cuda trains the sweeps on a GPU.
 set -euo pipefail
