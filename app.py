@@ -485,7 +485,7 @@ def video_frames(s: Session, col) -> tuple[Optional[list[int]], float]:
     if len(steps) > 1:
         chosen = st.session_state.get("video_steps")
         if not (isinstance(chosen, (tuple, list)) and len(chosen) == 2 and all(x in steps for x in chosen)):
-            st.session_state.video_steps = (steps[0], steps[-1])     # new snapshots since: the whole run again
+            st.session_state.video_steps = (steps[0], steps[-1])     # none chosen yet, or a new run: all of it
         first, last = col.select_slider("video: from step … to step", steps, key="video_steps")
     every = col.number_input("every k-th snapshot", 1, max(1, len(steps)), 1, key="video_every")
     indices = attempt(s.video_indices, first, last, int(every))

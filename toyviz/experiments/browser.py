@@ -138,7 +138,7 @@ _WATCH = """sel => {
 _WIRE = r"""(() => {
   const w = window.__toyvizWire = {seen: new Set(), on: false};
   const Native = window.WebSocket, marker = "data:image/jpeg;base64,";
-  const base64 = /[A-Za-z0-9+\/=]/;
+  const base64 = c => (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 47 && c <= 57) || c === 43 || c === 61;
   window.WebSocket = class extends Native {
     constructor(...args) {
       super(...args);
@@ -147,7 +147,7 @@ _WIRE = r"""(() => {
         const bytes = new Uint8Array(e.data), text = new TextDecoder("latin1").decode(bytes);
         for (let i = text.indexOf(marker); i >= 0; i = text.indexOf(marker, i + 1)) {
           let j = i + marker.length, h = 2166136261;
-          for (; j < bytes.length && base64.test(text[j]); j++) h = Math.imul(h ^ bytes[j], 16777619);
+          for (; j < bytes.length && base64(bytes[j]); j++) h = Math.imul(h ^ bytes[j], 16777619);
           w.seen.add(`${j - i}:${h >>> 0}`);
         }
       });
