@@ -163,12 +163,13 @@ def data_legend_handles(style, modes: bool = True) -> list:
     """Proxy artists for the data panel's markers: real and fake points, and (`modes`: not for a point cloud)
     captured and missed modes' centres."""
     pal, ms = palette_of(style.get("palette", "default")), style["small"] * 0.6
-    points = [Line2D([], [], ls="", marker="o", ms=ms, color=pal.real, label="real"),
-              Line2D([], [], ls="", marker="o", ms=ms, color=pal.fake, label="fake G(z)")]
-    return points + ([Line2D([], [], ls="", marker="o", ms=ms * 1.6, mfc="none", mec=pal.captured, mew=1,
-                             label="mode captured"),
-                      Line2D([], [], ls="", marker="x", ms=ms * 1.4, color="black", mew=1, label="mode missed")]
-                     if modes else [])
+    handles = [Line2D([], [], ls="", marker="o", ms=ms, color=pal.real, label="real"),
+               Line2D([], [], ls="", marker="o", ms=ms, color=pal.fake, label="fake G(z)")]
+    if modes:
+        handles += [Line2D([], [], ls="", marker="o", ms=ms * 1.6, mfc="none", mec=pal.captured, mew=1,
+                           label="mode captured"),
+                    Line2D([], [], ls="", marker="x", ms=ms * 1.4, color="black", mew=1, label="mode missed")]
+    return handles
 
 
 class DataPanel(_MapPanel):
