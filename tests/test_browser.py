@@ -348,8 +348,9 @@ def test_bench_harness_counts_distinct_pictures_while_playing(server, browser):
     count, = harness.count_window([page], 2.5)
     harness.pause(page)
     assert count.pictures > 1, f"only {count.pictures} distinct picture(s) decoded in {count.seconds:.1f} s"
-    # every picture drawn came over the websocket, seen there by the harness's wrapper before the frontend had it
-    assert count.arrived >= count.pictures, (count.arrived, count.pictures)
+    # every picture drawn came over the websocket, seen there by the harness's wrapper before the frontend had it;
+    # one picture may have arrived just before the window opened and been drawn just after (counted drawn only)
+    assert count.arrived >= count.pictures - 1 and count.arrived > 1, (count.arrived, count.pictures)
     assert count.steps > 0
     no_exception(page)
     page.close()
