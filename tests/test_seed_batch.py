@@ -85,7 +85,11 @@ def test_one_bre_step_moves_adam_as_its_run_does(name):
 
 @pytest.mark.parametrize("overrides", [{"nets.pack": 4}, {"reg.real_target": 0.9, "loss": "minimax"},
                                        {"loss": "lsgan", "optim.d_steps": 2},
-                                       {"reg.bre.weight": 1.0, "reg.bre.samples": ["fake", "real"], "loss": "hinge"}])
+                                       {"reg.bre.weight": 1.0, "reg.bre.samples": ["fake", "real"], "loss": "hinge"},
+                                       {"loss": "wgan", "reg.gp_weight": 10.0, "optim.d_steps": 2},
+                                       {"reg.bre.weight": 1.0, "reg.bre.samples": ["interp"], "reg.gp_weight": 1.0},
+                                       {"nets.minibatch_kernels": 4, "nets.minibatch_dims": 3},
+                                       {"reg.unrolled_steps": 3, "nets.pack": 2}])
 def test_batched_techniques_match_their_runs(overrides):
     cfg = tiny("ring8", **overrides)
     batch = SeedBatch(cfg, [2, 5])
@@ -105,12 +109,12 @@ def test_per_seed_losses_are_the_losses_of_each_seed(name):
 
 
 def test_what_cannot_be_batched_is_refused_by_name():
-    for name in ("ring8", "ring8-bre", "bre-toy", "bre-toy-bre", "ring8-pac4", "ring8-smooth", "grid25-bre"):
+    for name in ("ring8", "ring8-bre", "bre-toy", "bre-toy-bre", "ring8-pac4", "ring8-smooth", "grid25-bre",
+                 "ring8-mbd", "ring8-wgan-gp", "ring8-unrolled"):
         assert refusal(presets.get(name)) is None, name
-    named = {"ring8-sn": "spectral normalization", "ring8-mbd": "minibatch discrimination",
-             "ring8-vbn": "virtual batch norm", "ring8-unrolled": "unrolled D", "ring8-semi": "K+1",
-             "ring8-modereg": "mode regularizers", "ring8-mdgan": "MDGAN", "ring8-wgan-gp": "gradient penalty",
-             "ring8-fm": "feature matching", "ring8-ha": "historical averaging"}
+    named = {"ring8-sn": "spectral normalization", "ring8-vbn": "virtual batch norm", "ring8-semi": "K+1",
+             "ring8-modereg": "mode regularizers", "ring8-mdgan": "MDGAN", "ring8-fm": "feature matching",
+             "ring8-ha": "historical averaging"}
     for preset, technique in named.items():
         reason = refusal(presets.get(preset))
         assert reason is not None and technique in reason and "\n" not in reason, preset
@@ -187,10 +191,10 @@ def test_train_seeds_bad_input_and_fallback(tmp_path, capsys):
         assert main(["train", "--preset", "ring8", *TINY_ARGS, *bad, "--out", str(out)]) == 2
         assert message in capsys.readouterr().err
     assert not out.exists()
-    assert main(["train", "--preset", "ring8-mbd", *TINY_ARGS, "--iters", "4", "--seeds", "0,1", "--out",
+    assert main(["train", "--preset", "ring8-ha", *TINY_ARGS, "--iters", "4", "--seeds", "0,1", "--out",
                  str(out)]) == 0
     err = capsys.readouterr().err
-    assert "minibatch discrimination" in err and "one after another" in err
+    assert "historical averaging" in err and "one after another" in err
     assert json.loads((out / "seed-1" / "config.json").read_text())["seed"] == 1
     assert main(["train", "--preset", "ring8", *TINY_ARGS, "--seeds", "1", "--out", str(out)]) == 2
     assert "already holds a run" in capsys.readouterr().err

@@ -99,6 +99,12 @@ def normal_init(layers, std: float) -> None:
                 layer.bias.zero_()
 
 
+def batch_closeness(m: torch.Tensor) -> torch.Tensor:
+    """Minibatch discrimination's o_b(x_i) = Σ_{j≠i} exp(−‖M_{i,b} − M_{j,b}‖₁) for M (..., B, N, C): (..., B, N).
+    j = i is left out by subtracting its exp(0) = 1."""
+    return torch.exp(-torch.cdist(m, m, p=1)).sum(-1) - 1.0
+
+
 class MinibatchDiscrimination(nn.Module):
     """Salimans et al. 2016, §3.2: M_i = f(x_i)·T, T ∈ R^{A×B×C}; c_b(i,j) = exp(−‖M_{i,b} − M_{j,b}‖₁);
     o_b(x_i) = Σ_{j≠i} c_b(i,j). Returns [f(x_i), o(x_i)] ∈ R^{A+B}. When `reference` (R, A) is given, the sums run
@@ -113,7 +119,7 @@ class MinibatchDiscrimination(nn.Module):
     def forward(self, f: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
         m = (f @ self.T).view(-1, self.kernels, self.dims).transpose(0, 1)          # (B, N, C)
         if reference is None:
-            o = torch.exp(-torch.cdist(m, m, p=1)).sum(2) - 1.0     # (B, N); exclude j = i: exp(0) = 1
+            o = batch_closeness(m)                                                      # (B, N)
         else:
             r = (reference @ self.T).view(-1, self.kernels, self.dims).transpose(0, 1)   # (B, R, C)
             o = torch.exp(-torch.cdist(m, r, p=1)).sum(2)                               # (B, N)

@@ -311,10 +311,16 @@ def gradient_penalty(D: Callable[[torch.Tensor], torch.Tensor], real: torch.Tens
 
     Returns (penalty, per-sample gradient norms (N,), detached). Differentiable in D's parameters.
     """
-    x = interpolate(real, fake, "paper", generator).requires_grad_(True)
-    (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
-    norm = grad.flatten(1).norm(dim=1)
+    norm = input_gradients(D, interpolate(real, fake, "paper", generator)).flatten(1).norm(dim=1)
     return ((norm - 1) ** 2).mean(), norm.detach()
+
+
+def input_gradients(D: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """∇ₓ D(x) of every sample of x (shaped like x), as a graph differentiable in D's parameters: the gradient of
+    Σ D(x), which is each sample's own where D reads each sample alone (and, stacked, each seed's own)."""
+    x = x.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
+    return grad
 
 
 def feature_matching_loss(real_feat: torch.Tensor, fake_feat: torch.Tensor,

@@ -12,9 +12,10 @@ folder and checkpoint are those of a normal run. A seed whose loss becomes NaN, 
 alone, its Trainer rolled back to the end of the previous step as `PhasedTrainer` rolls back, with the message a
 Trainer raises (`failed[seed]`); the others go on.
 
-Batched: every adversarial loss, label smoothing, PacGAN, several D steps, the lr schedule and BRE (any layers,
-samples, schedule). `refusal(cfg)` names what is not, and why. The phases are those of `phases.PhasedTrainer`
-(D half then G half, whole iterations only); callbacks' `after_step` is not called (the nets are synced on
+Batched: every adversarial loss, label smoothing, PacGAN, several D steps, the lr schedule, BRE (any layers,
+samples, schedule), the gradient penalty, minibatch discrimination and unrolled D. `refusal(cfg)` names what is
+not, and why. The phases are those of `phases.PhasedTrainer` (D half then G half, whole iterations only);
+callbacks' `after_step` is not called (the nets are synced on
 evaluations and snapshots only).
 """
 from __future__ import annotations
@@ -26,25 +27,21 @@ import torch
 
 from .config import Config
 from .phases import MAX_LOSS, TrainingDiverged
-from .regularizers import REGISTRY, bre_layer_indices, bre_stacked, mix
+from .regularizers import REGISTRY, bre_layer_indices, bre_stacked, input_gradients, mix
 from .stacked import SEED_LOSSES, StackedAdam, StackedMLP, unstacked
-from .trainer import Callback, Trainer
+from .trainer import Callback, Trainer, unrolled_adam
 
 # ---- what a seed batch cannot do, and why --------------------------------------------------------------------------
 # (technique, is it on?, why a batch does not run it). Registry regularizers not named here are refused by name.
 _TECHNIQUES: list[tuple[str, Callable[[Config], bool], str]] = [
     ("spectral normalization (nets.d_spectral_norm)", lambda c: c.nets.d_spectral_norm,
      "each net's power iteration keeps its own state vectors"),
-    ("minibatch discrimination (nets.minibatch_kernels)", lambda c: c.nets.minibatch_kernels > 0,
-     "its layer compares the samples of a batch, a module the stacked MLP does not have"),
     ("virtual batch norm (nets.g_vbn)", lambda c: c.nets.g_vbn,
      "each G normalizes by its own reference batch, a module the stacked MLP does not have"),
     ("batch norm in G (nets.g.batch_norm)", lambda c: c.nets.g.batch_norm,
      "each G keeps its own running statistics, a module the stacked MLP does not have"),
     ("maxout units (nets.d.activation maxout)", lambda c: c.nets.d.activation == "maxout",
      "the stacked MLP has elementwise activations only"),
-    ("unrolled D (reg.unrolled_steps)", lambda c: c.reg.unrolled_steps > 0,
-     "it differentiates through per-net Adam steps"),
     ("the K+1 semi-supervised D (reg.semi_supervised_fraction)", lambda c: c.reg.semi_supervised_fraction > 0,
      "its classifier D and labelled batches are not stacked"),
     ("mode regularizers (reg.mode_lambda1/2)", lambda c: c.reg.mode_lambda1 > 0 or c.reg.mode_lambda2 > 0,
@@ -53,9 +50,8 @@ _TECHNIQUES: list[tuple[str, Callable[[Config], bool], str]] = [
     ("a captured step (optim.cuda_graph)", lambda c: c.optim.cuda_graph,
      "the batch runs its own stacked step, and the per-seed streams live on the CPU"),
 ]
-_BRE = next(reg for reg in REGISTRY if reg.name == "bre")
-_BATCHED_REGULARIZERS = {_BRE.name}
-_REGULARIZER_NAMES = {"gp": "the gradient penalty (reg.gp_weight)", "fm": "feature matching (reg.feature_matching)",
+_BATCHED_REGULARIZERS = ("bre", "gp")            # D's terms a batch computes per seed (`SeedBatch.terms`)
+_REGULARIZER_NAMES = {"fm": "feature matching (reg.feature_matching)",
                       "ha_d": "historical averaging (reg.historical_averaging)",
                       "ha_g": "historical averaging (reg.historical_averaging)"}
 
@@ -68,7 +64,7 @@ def refusal(cfg: Config) -> Optional[str]:
     for reg in REGISTRY:
         if reg.name not in _BATCHED_REGULARIZERS and reg.weight(cfg, 0) != 0:
             name = _REGULARIZER_NAMES.get(reg.name, f"the regularizer {reg.name}")
-            return f"{name} cannot run as a seed batch: the batch computes only BRE's terms per seed"
+            return f"{name} cannot run as a seed batch: the batch computes only BRE and the gradient penalty per seed"
     return None
 
 
@@ -149,8 +145,10 @@ class SeedBatch:
         for name, opt in self.optims.items():
             opt.lr = self.base_lr[name] + (o.lr_floor - self.base_lr[name]) * frac
 
-    def d_phase(self, stats: dict) -> None:
-        """`PhasedTrainer.d_phase` for every seed: D's adversarial loss plus BRE, one update."""
+    def d_phase(self, stats: dict) -> torch.Tensor:
+        """`PhasedTrainer.d_phase` for every seed: D's adversarial loss plus its regularizers (in the registry's
+        order, as `PhasedTrainer._apply_regularizers` adds and logs them), one update. Returns the real batch as D
+        read it."""
         real = self.as_d_input(self.real_batch())
         with torch.no_grad():
             fake = self.as_d_input(self.nets["G"](self.latent_batch()))
@@ -159,23 +157,54 @@ class SeedBatch:
         fake_out, fake_pre = D.forward_features(fake)
         loss = self.loss_d(real_out, fake_out, self.cfg.reg.real_target)
         stats["loss/d"] = loss.detach()
-        w = _BRE.weight(self.cfg, self.iteration)
-        if w != 0:                                    # as `PhasedTrainer._apply_regularizers` logs a term
-            value, reg_stats = self.bre(real, fake, real_pre, fake_pre)
-            stats["reg/bre"] = value.detach()
-            stats["reg/bre/weighted"] = w * value.detach().double()
-            stats.update({f"reg/bre/{k}": v for k, v in reg_stats.items()})
-            loss = loss + w * value
-        self._update("D", loss, "loss/d", stats)
+        for reg in REGISTRY:
+            w = reg.weight(self.cfg, self.iteration) if reg.player == "d" else 0
+            if w != 0:
+                value, reg_stats = self.terms[reg.name](real, fake, real_pre, fake_pre)
+                key = f"reg/{reg.name}"
+                stats[key] = value.detach()
+                stats[f"{key}/weighted"] = w * value.detach().double()
+                stats.update({f"{key}/{k}": v for k, v in reg_stats.items()})
+                loss = loss + w * value
+        kept = self._update("D", loss, "loss/d", stats)
+        return real if kept is None else real[kept]
 
-    def g_phase(self, stats: dict) -> None:
-        """`PhasedTrainer.g_phase` for every seed: G's adversarial loss through the current D, one update (only
-        G's gradients are computed: D's would be discarded)."""
-        fake = self.nets["G"](self.latent_batch())
-        fake_out, _ = self.nets["D"].forward_features(self.as_d_input(fake))
+    def g_phase(self, stats: dict, real: torch.Tensor) -> None:
+        """`PhasedTrainer.g_phase` for every seed: G's adversarial loss through the current D, or through D unrolled
+        on `real` (this iteration's last real batch) and the fake batch (`Trainer.unrolled_d_logits`); one update
+        (only G's gradients are computed: D's would be discarded)."""
+        fake = self.as_d_input(self.nets["G"](self.latent_batch()))
+        if self.cfg.reg.unrolled_steps > 0:
+            fake_out = self.unrolled_d_logits(real, fake)
+        else:
+            fake_out, _ = self.nets["D"].forward_features(fake)
         loss = self.loss_g(fake_out)
         stats["loss/g"] = loss.detach()
         self._update("G", loss, "loss/g", stats)
+
+    def unrolled_d_logits(self, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """`Trainer.unrolled_d_logits` for every seed: `unrolled_adam` over the stacked weights and moments (Adam is
+        elementwise and the seeds' losses are summed, so each seed's slice takes its own k steps)."""
+        D, opt = self.nets["D"], self.optims["D"]
+
+        def loss(weights):
+            return self.loss_d(D.forward_features(real, params=weights)[0],
+                               D.forward_features(fake, params=weights)[0], self.cfg.reg.real_target).sum()
+        weights = unrolled_adam(loss, list(D.params), opt.exp_avg, opt.exp_avg_sq, float(opt.steps[0]), opt.lr,
+                                (opt.beta1, opt.beta2), opt.eps, self.cfg.reg.unrolled_steps)
+        return D.forward_features(fake, params=weights)[0]
+
+    @property
+    def terms(self) -> dict[str, Callable]:
+        """D's batched regularizers by registry name: (real, fake, real_pre, fake_pre) -> (value (S,), stats)."""
+        return {"bre": self.bre, "gp": self.gradient_penalty}
+
+    def gradient_penalty(self, real, fake, *_) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """`GradientPenalty` per seed: E[(‖∇ₓ̂ D(x̂)‖₂ − 1)²] over each seed's interpolates x̂ = α·x + (1−α)·x̃, α
+        drawn from each seed's reg stream as `regularizers.interpolate` draws it."""
+        alpha = torch.stack([torch.rand(real.shape[1], 1, generator=t.rngs["reg"]) for t in self._live()])
+        norm = input_gradients(self.nets["D"], mix(real, fake, alpha.to(self.device), "paper")).norm(dim=2)  # (S, N)
+        return ((norm - 1) ** 2).mean(1), {"grad_norm": norm.detach().mean(1)}
 
     def bre(self, real, fake, real_pre, fake_pre) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """`BRERegularizer` per seed: (Σ over the sample sets of R_BRE (S,), its stats (S,) each, in the order the
@@ -211,10 +240,11 @@ class SeedBatch:
         total = r.total.view(n, S)
         return sum(total[j] for j in range(n)), reg_stats
 
-    def _update(self, name: str, loss: torch.Tensor, stat: str, stats: dict) -> None:
+    def _update(self, name: str, loss: torch.Tensor, stat: str, stats: dict) -> Optional[torch.Tensor]:
         """One backward of the seeds' summed losses (S,) and one Adam step. A seed whose loss is NaN, infinite or
         beyond ±MAX_LOSS (`PhasedTrainer._check_finite`'s rule; one host read for all seeds) stops first, its
-        Trainer put back at the end of the previous step (`_stop`); the others take the update."""
+        Trainer put back at the end of the previous step (`_stop`); the others take the update. Returns the batch
+        indices of the seeds kept when some stopped (None when none did)."""
         ok = loss.detach().abs() <= MAX_LOSS                         # False for NaN
         bad = [] if bool(ok.all()) else (~ok).nonzero().flatten().tolist()
         for i in bad:
@@ -223,8 +253,9 @@ class SeedBatch:
             self.optims[name].zero_grad()
             (loss[ok] if bad else loss).sum().backward(inputs=self.nets[name].params)
             self.optims[name].step()
-        if bad:
-            self._keep([i for i in range(len(self.seeds)) if i not in bad], stats)
+        if not bad:
+            return None
+        return self._keep([i for i in range(len(self.seeds)) if i not in bad], stats)
 
     def _stop(self, i: int, stat: str, value: torch.Tensor) -> None:
         """Seed i diverged: its Trainer gets the state a `Trainer` rolls back to (`PhasedTrainer._roll_back`), the
@@ -258,8 +289,9 @@ class SeedBatch:
         self._start = {"live": live, "copies": copies, "D": (copies[:n], copies[n:]),
                        "rngs": [t.rngs.state_dict() for t in self._live()]}
 
-    def _keep(self, keep: list[int], stats: dict) -> None:
-        """Go on with the seeds at batch indices `keep` only: nets, optimizers, this iteration's stats."""
+    def _keep(self, keep: list[int], stats: dict) -> torch.Tensor:
+        """Go on with the seeds at batch indices `keep` only: nets, optimizers, this iteration's stats. Returns
+        `keep` as an index tensor."""
         index = torch.tensor(keep, dtype=torch.long, device=self.device)
         self.seeds = [self.seeds[i] for i in keep]
         for name, net in self.nets.items():
@@ -267,6 +299,7 @@ class SeedBatch:
             self.optims[name].keep(net.params, index)
         for k, v in stats.items():
             stats[k] = v[index.to(v.device)]
+        return index
 
     # ---- whole iterations ------------------------------------------------------------------------------------------
     def evaluates(self, step: int) -> bool:
@@ -279,11 +312,12 @@ class SeedBatch:
         self.monitoring = self.iteration == 0 or self.evaluates(self.iteration + 1)
         self._set_lr()
         self._mark()
+        real = None
         for _ in range(self.cfg.optim.d_steps):
             if self.seeds:
-                self.d_phase(stats)
+                real = self.d_phase(stats)
         if self.seeds:
-            self.g_phase(stats)
+            self.g_phase(stats, real)
         self.iteration += 1
         if not self.seeds:
             return {}

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch.optim.adam import adam
 
-from .nets import MLP
+from .nets import MLP, batch_closeness
 
 
 # ---- per-seed adversarial losses: `losses.LOSSES` reduced over every axis but the seed's ---------------------------
@@ -39,8 +39,9 @@ SEED_LOSSES: dict[str, tuple[Callable, Callable]] = {        # name -> (d(real, 
 
 # ---- stacked networks ------------------------------------------------------------------------------------------------
 class StackedMLP:
-    """S `nets.MLP`s of one shape as stacked parameters: each Linear's weight (S, out, in) and bias (S, out, 1), in
-    the order of `MLP.parameters()`; inputs (S, N, in). `output` post-processes the last layer (G's tanh).
+    """S `nets.MLP`s of one shape as stacked parameters: each Linear's weight (S, out, in) and bias (S, out, 1), and
+    minibatch discrimination's T (S, A, B·C) where the nets have it, in the order of `MLP.parameters()`; inputs
+    (S, N, in). `output` post-processes the last layer (G's tanh).
 
     Inside, activations are feature-major, (S, width, N): a product is W (S, out, in) @ h (S, in, N), which the
     CPU's batched GEMM runs 4–6× faster than h @ Wᵀ for the narrow layers of the toy nets (10 units: 6 µs against
@@ -50,21 +51,38 @@ class StackedMLP:
     def __init__(self, mlps: Sequence[MLP], output: Optional[Callable] = None):
         self.act, self.output = mlps[0].act, output
         self.depth = mlps[0].depth
+        mb = mlps[0].minibatch
+        self.minibatch = None if mb is None else (mb.kernels, mb.dims)
         self.params: list[torch.nn.Parameter] = []
-        for layers in zip(*([*m.hidden, m.out] for m in mlps)):
-            self.params.append(torch.nn.Parameter(torch.stack([l.weight.detach() for l in layers])))
-            self.params.append(torch.nn.Parameter(torch.stack([l.bias.detach() for l in layers]).unsqueeze(2)))
 
-    def forward_features(self, x: torch.Tensor, upto: Optional[int] = None):
-        """(out (S, N, out) or None, pre-activations [(S, N, width)] of hidden layers 0..upto), as MLP's."""
+        def stack(tensors, *shape):
+            self.params.append(torch.nn.Parameter(torch.stack([t.detach() for t in tensors]).view(len(mlps), *shape)))
+        for layers in zip(*(m.hidden for m in mlps)):
+            stack([l.weight for l in layers], *layers[0].weight.shape)
+            stack([l.bias for l in layers], -1, 1)
+        if mb is not None:
+            stack([m.minibatch.T for m in mlps], *mb.T.shape)
+        stack([m.out.weight for m in mlps], *mlps[0].out.weight.shape)
+        stack([m.out.bias for m in mlps], -1, 1)
+
+    def forward_features(self, x: torch.Tensor, upto: Optional[int] = None,
+                         params: Optional[Sequence[torch.Tensor]] = None):
+        """(out (S, N, out) or None, pre-activations [(S, N, width)] of hidden layers 0..upto), as MLP's; `params`
+        in place of the net's own (unrolled D's updated weights)."""
+        p = self.params if params is None else params
         preacts, h = [], x.transpose(1, 2)                                         # (S, in, N)
         for i in range(self.depth):
-            pre = torch.baddbmm(self.params[2 * i + 1], self.params[2 * i], h)      # (S, width, N)
+            pre = torch.baddbmm(p[2 * i + 1], p[2 * i], h)                           # (S, width, N)
             preacts.append(pre.transpose(1, 2))
             if i == upto:
                 return None, preacts
             h = self.act(pre)
-        out = torch.baddbmm(self.params[-1], self.params[-2], h).transpose(1, 2)   # (S, N, out)
+        if self.minibatch is not None:                     # MinibatchDiscrimination per seed: [f, o] (S, A+B, N)
+            kernels, dims = self.minibatch
+            m = torch.bmm(h.transpose(1, 2), p[2 * self.depth])                      # (S, N, B·C)
+            m = m.view(m.shape[0], m.shape[1], kernels, dims).transpose(1, 2)        # (S, B, N, C)
+            h = torch.cat([h, batch_closeness(m)], dim=1)
+        out = torch.baddbmm(p[-1], p[-2], h).transpose(1, 2)                         # (S, N, out)
         return (out if self.output is None else self.output(out)), preacts
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:

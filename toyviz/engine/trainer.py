@@ -9,7 +9,7 @@ global RNG in turn.
 from __future__ import annotations
 
 import threading
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -43,6 +43,28 @@ class Callback:
 
     def after_step(self, trainer: "Trainer", stats: dict[str, float]) -> None:
         pass
+
+
+def unrolled_adam(loss_of: Callable[[list[torch.Tensor]], torch.Tensor], params: list[torch.Tensor],
+                  exp_avg: list[torch.Tensor], exp_avg_sq: list[torch.Tensor], step: float, lr: float,
+                  betas: tuple[float, float], eps: float, k: int) -> list[torch.Tensor]:
+    """k differentiable Adam steps on `loss_of(weights)` from `params` and Adam's moments after `step` steps
+    (Metz et al. 2017, unrolled GAN): m ← β1·m + (1−β1)·g, v ← β2·v + (1−β2)·g², t ← t + 1,
+    w ← w − lr·(m/(1−β1ᵗ)) / (√(v/(1−β2ᵗ)) + ε). Returns the k-th weights, whose graph reaches whatever the
+    loss reads besides the weights (G's fake batch). The moments given are not changed."""
+    (b1, b2), m, v, t = betas, list(exp_avg), list(exp_avg_sq), step
+    for _ in range(k):
+        grads = torch.autograd.grad(loss_of(params), params, create_graph=True)
+        t += 1
+        new = []
+        for i, (p, g) in enumerate(zip(params, grads)):
+            m[i] = b1 * m[i] + (1 - b1) * g
+            v[i] = b2 * v[i] + (1 - b2) * g * g
+            # + 1e-30 inside the root: a finite derivative where a moment is exactly 0
+            denom = torch.sqrt(v[i] / (1 - b2 ** t) + 1e-30) + eps
+            new.append(p - lr * (m[i] / (1 - b1 ** t)) / denom)
+        params = new
+    return params
 
 
 class Trainer(PhasedTrainer):
@@ -148,26 +170,19 @@ class Trainer(PhasedTrainer):
         D itself is not changed. The regularizers are not part of the unrolled loss."""
         D, opt, cfg = self.D, self.optims["D"], self.cfg
         group = opt.param_groups[0]
-        (b1, b2), lr, eps = group["betas"], group["lr"], group["eps"]
-        params = dict(D.named_parameters())
-        state = {name: opt.state.get(p, {}) for name, p in params.items()}
-        m = {k: st["exp_avg"] if st else torch.zeros_like(params[k]) for k, st in state.items()}
-        v = {k: st["exp_avg_sq"] if st else torch.zeros_like(params[k]) for k, st in state.items()}
-        t = float(next(iter(state.values())).get("step", 0.0))
-        for _ in range(cfg.reg.unrolled_steps):
-            loss = self.loss.d(functional_call(D, params, (real,)), functional_call(D, params, (fake,)),
-                               cfg.reg.real_target)
-            grads = torch.autograd.grad(loss, list(params.values()), create_graph=True)
-            t += 1
-            new = {}
-            for (k, p), g in zip(params.items(), grads):
-                m[k] = b1 * m[k] + (1 - b1) * g
-                v[k] = b2 * v[k] + (1 - b2) * g * g
-                # + 1e-30 inside the root: a finite derivative where a moment is exactly 0
-                denom = torch.sqrt(v[k] / (1 - b2 ** t) + 1e-30) + eps
-                new[k] = p - lr * (m[k] / (1 - b1 ** t)) / denom
-            params = new
-        return functional_call(D, params, (fake,))
+        names, params = zip(*D.named_parameters())
+        state = [opt.state.get(p, {}) for p in params]
+
+        def moments(name):               # zeros before D's first step
+            return [st[name] if st else torch.zeros_like(p) for st, p in zip(state, params)]
+
+        def logits(weights, x):
+            return functional_call(D, dict(zip(names, weights)), (x,))
+        weights = unrolled_adam(lambda w: self.loss.d(logits(w, real), logits(w, fake), cfg.reg.real_target),
+                                list(params), moments("exp_avg"), moments("exp_avg_sq"),
+                                float(state[0].get("step", 0.0)), group["lr"], group["betas"], group["eps"],
+                                cfg.reg.unrolled_steps)
+        return logits(weights, fake)
 
     # ---- evaluation -------------------------------------------------------------------------------------------
     @torch.no_grad()
