@@ -50,7 +50,6 @@ _TECHNIQUES: list[tuple[str, Callable[[Config], bool], str]] = [
     ("a captured step (optim.cuda_graph)", lambda c: c.optim.cuda_graph,
      "the batch runs its own stacked step, and the per-seed streams live on the CPU"),
 ]
-_BATCHED_REGULARIZERS = ("bre", "gp")            # D's terms a batch computes per seed (`SeedBatch.terms`)
 _REGULARIZER_NAMES = {"fm": "feature matching (reg.feature_matching)",
                       "ha_d": "historical averaging (reg.historical_averaging)",
                       "ha_g": "historical averaging (reg.historical_averaging)"}
@@ -62,7 +61,7 @@ def refusal(cfg: Config) -> Optional[str]:
         if on(cfg):
             return f"{name} cannot run as a seed batch: {why}"
     for reg in REGISTRY:
-        if reg.name not in _BATCHED_REGULARIZERS and reg.weight(cfg, 0) != 0:
+        if reg.name not in SeedBatch.TERMS and reg.weight(cfg, 0) != 0:
             name = _REGULARIZER_NAMES.get(reg.name, f"the regularizer {reg.name}")
             return f"{name} cannot run as a seed batch: the batch computes only BRE and the gradient penalty per seed"
     return None
@@ -84,6 +83,11 @@ def _check_resumable(cfg: Config, seeds: list[int], trainers: dict[int, Trainer]
 class SeedBatch:
     """`step() -> {seed: stats}`, `run(n)`, `trainer(seed)` (that seed's up-to-date Trainer), `seeds` (those still
     training, in batch order), `failed` ({seed: message} of seeds that stopped on a non-finite loss)."""
+
+    # D's registry regularizers a batch computes per seed: registry name -> the method, called with
+    # (real, fake, real_pre, fake_pre) as D reads them and returning (value (S,), {stat: (S,)}). `refusal` refuses
+    # any other regularizer.
+    TERMS = {"bre": "bre", "gp": "gradient_penalty"}
 
     def __init__(self, cfg: Config, seeds: Sequence[int], callbacks: Sequence[Callback] = (),
                  trainers: Optional[dict[int, Trainer]] = None):
@@ -160,7 +164,7 @@ class SeedBatch:
         for reg in REGISTRY:
             w = reg.weight(self.cfg, self.iteration) if reg.player == "d" else 0
             if w != 0:
-                value, reg_stats = self.terms[reg.name](real, fake, real_pre, fake_pre)
+                value, reg_stats = getattr(self, self.TERMS[reg.name])(real, fake, real_pre, fake_pre)
                 key = f"reg/{reg.name}"
                 stats[key] = value.detach()
                 stats[f"{key}/weighted"] = w * value.detach().double()
@@ -193,11 +197,6 @@ class SeedBatch:
         weights = unrolled_adam(loss, list(D.params), opt.exp_avg, opt.exp_avg_sq, float(opt.steps[0]), opt.lr,
                                 (opt.beta1, opt.beta2), opt.eps, self.cfg.reg.unrolled_steps)
         return D.forward_features(fake, params=weights)[0]
-
-    @property
-    def terms(self) -> dict[str, Callable]:
-        """D's batched regularizers by registry name: (real, fake, real_pre, fake_pre) -> (value (S,), stats)."""
-        return {"bre": self.bre, "gp": self.gradient_penalty}
 
     def gradient_penalty(self, real, fake, *_) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """`GradientPenalty` per seed: E[(‖∇ₓ̂ D(x̂)‖₂ − 1)²] over each seed's interpolates x̂ = α·x + (1−α)·x̃, α
