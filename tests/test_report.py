@@ -245,3 +245,30 @@ def test_a_verdict_with_an_infinite_difference_says_so_and_keeps_its_sign_test()
     assert "p = 0.031" in text
     assert "mean difference -0.50 ± 0.60" in _verdict("modes", [0.1, -1.1])          # finite: as before
     assert "mean difference undefined" in _verdict("reverse KL", [-math.inf, 0.1])  # the base arm's ∞
+
+
+def test_until_reads_each_run_as_it_stood_at_that_step(sweep):
+    runs = {(r.label, r.seed): r for r in load_runs(sweep, until=200)}
+    assert all(r.complete for r in runs.values())                  # the diverged seed got past step 200
+    assert value_at(runs[("plain", 0)], "eval/modes", None) == 5 and steps_to_all_modes(runs[("bre", 0)]) == 200
+    assert not any(r.complete for r in load_runs(sweep, until=250))    # no evaluation at 250: nobody stood there
+    folder = sweep / "plain" / "seed0"
+    presets.get("bre-toy").replace(**{"optim.iters": 300}).to_json(folder / "config.json")
+    with pytest.raises(ValueError, match="optim.lr_schedule 'linear'.*allowed: 'constant'"):
+        load_runs(sweep, until=200)
+
+
+def test_until_gives_the_report_of_the_shorter_run(tmp_path, capsys):
+    tiny = ["--set", "nets.g.width=8", "--set", "nets.d.width=8", "--set", "optim.batch_size=16",
+            "--set", "viz.eval_samples=64", "--set", "viz.metrics_every=3"]
+    for root, iters in (("long", 12), ("short", 6)):
+        assert main(["train", "--preset", "ring8", *tiny, "--iters", str(iters),
+                     "--out", str(tmp_path / root / "ring8" / "seed0")]) == 0
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "short"), "--at", "3,final", "--no-plots", "--no-baselines"]) == 0
+    short = capsys.readouterr().out
+    assert main(["report", str(tmp_path / "long"), "--at", "3,final", "--no-plots", "--no-baselines",
+                 "--until", "6"]) == 0
+    assert capsys.readouterr().out == short and "modes (final)" in short
+    assert main(["report", str(tmp_path / "long"), "--at", "3,final", "--no-plots", "--no-baselines"]) == 0
+    assert capsys.readouterr().out != short                         # step 12 is another table

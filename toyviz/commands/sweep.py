@@ -89,11 +89,11 @@ def cmd_report(args) -> int:
                 raise ValueError(f"--tensorboard {tb} exists and is not a folder")
         report = build_report(args.dir, at=at, labels=labels, pairs=pairs,
                               plot_dir=None if args.no_plots else plot_dir, link_from=out_md.parent,
-                              title=args.title, extras=extras, baselines=not args.no_baselines)
+                              title=args.title, extras=extras, baselines=not args.no_baselines, until=args.until)
         md = report.markdown
         if tb is not None:
             from ..experiments.tensorboard_log import sweep_to_tensorboard
-            runs = [r for r in select_runs(args.dir, labels=labels, extras=extras)
+            runs = [r for r in select_runs(args.dir, labels=labels, extras=extras, until=args.until)
                     if r.complete and (not labels or r.label in labels)]
             tb_runs = sweep_to_tensorboard(runs, tb)
     except (ValueError, OSError) as e:
@@ -135,6 +135,9 @@ def add_commands(sub) -> None:
     r.add_argument("--at", default="final", help="steps to tabulate, e.g. 500,1000,final")
     r.add_argument("--labels", help="comma-separated labels to include, in this order (default: all)")
     r.add_argument("--pair", action="append", metavar="BASE,OTHER", help="per-seed comparison of two labels")
+    r.add_argument("--until", type=int, metavar="STEP",
+                   help="read each run as it stood at step STEP (its log up to there; 'final' is STEP): a table of "
+                        "STEP-step runs from longer ones with a constant learning rate")
     r.add_argument("--title", default="")
     r.add_argument("--into", help="a markdown page: replace its <!-- report:SECTION --> block (else DIR/report.md)")
     r.add_argument("--section", help="the block name for --into (default: DIR's name)")

@@ -67,8 +67,11 @@ def _series(rows: list[dict]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return {k: (np.asarray(s, dtype=np.int64), np.asarray(v, dtype=np.float64)) for k, (s, v) in out.items()}
 
 
-def load_runs(root) -> list[Run]:
-    """Every run folder under `root` (any depth); label = the name of the folder holding `seed<N>/`."""
+def load_runs(root, until: Optional[int] = None) -> list[Run]:
+    """Every run folder under `root` (any depth); label = the name of the folder holding `seed<N>/`. With `until`,
+    each run as it stood at step `until`: its log cut there, complete if it got there. That is what a run of `until`
+    steps would have logged where nothing in training depends on the length, so a run whose learning rate follows
+    its length (optim.lr_schedule) is refused."""
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"{root} is not a folder of runs")
@@ -81,7 +84,13 @@ def load_runs(root) -> list[Run]:
         if (folder / "stats.jsonl").exists():
             rows = [json.loads(ln) for ln in (folder / "stats.jsonl").read_text().splitlines() if ln.strip()]
         error = (folder / ERROR_FILE).read_text().strip() if (folder / ERROR_FILE).exists() else ""
-        complete = not error and bool(rows) and rows[-1].get("step") == cfg.optim.iters
+        if until is not None:
+            if cfg.optim.lr_schedule != "constant":
+                raise ValueError(f"--until: {folder} has optim.lr_schedule {cfg.optim.lr_schedule!r}, so at step "
+                                 f"{until} it is not a run of {until} steps (allowed: 'constant')")
+            rows = [row for row in rows if row.get("step", 0) <= until]
+            error = "" if rows and rows[-1].get("step") == until else error
+        complete = not error and bool(rows) and rows[-1].get("step") == (cfg.optim.iters if until is None else until)
         runs.append(Run(label, cfg.seed, cfg, make_data(cfg.data).n_modes, _series(rows), complete, error))
     if not runs:
         raise ValueError(f"no run folders (config.json) under {root}")
@@ -414,12 +423,14 @@ def make_report(root, **kw) -> str:
 
 def build_report(root, *, at: Optional[list[Optional[int]]] = None, labels: Optional[list[str]] = None,
                  pairs: Optional[list[tuple[str, str]]] = None, plot_dir=None, link_from=None,
-                 title: str = "", extras: Optional[list[str]] = None, baselines: bool = True) -> Report:
+                 title: str = "", extras: Optional[list[str]] = None, baselines: bool = True,
+                 until: Optional[int] = None) -> Report:
     """The markdown report of the runs under `root`; with `plot_dir`, also one PNG per number (links in the
     markdown are relative to the folder `link_from`, default `plot_dir`'s parent). `extras` keeps only those
     families of per-layer numbers (e.g. ['regions', 'div/patterns']); None keeps all. `baselines` adds the noise
-    baselines' rows to the coverage table (`baseline_rows`)."""
-    runs = select_runs(root, labels=labels, extras=extras)
+    baselines' rows to the coverage table (`baseline_rows`). `until`: the runs as they stood at that step
+    (`load_runs`)."""
+    runs = select_runs(root, labels=labels, extras=extras, until=until)
     groups = group(runs)
     if labels:
         groups = {lb: groups[lb] for lb in labels}
@@ -465,10 +476,11 @@ def build_report(root, *, at: Optional[list[Optional[int]]] = None, labels: Opti
     return Report("\n".join(md).strip() + "\n", plots)
 
 
-def select_runs(root, *, labels: Optional[list[str]] = None, extras: Optional[list[str]] = None) -> list[Run]:
-    """The runs under `root` as a report reads them: `extras` keeps only those per-layer families; with `labels`,
-    only those labels' runs, each label having complete runs."""
-    runs = load_runs(root)
+def select_runs(root, *, labels: Optional[list[str]] = None, extras: Optional[list[str]] = None,
+                until: Optional[int] = None) -> list[Run]:
+    """The runs under `root` as a report reads them (as they stood at step `until`, `load_runs`): `extras` keeps
+    only those per-layer families; with `labels`, only those labels' runs, each label having complete runs."""
+    runs = load_runs(root, until)
     if extras is not None:
         for r in runs:
             r.series = {k: v for k, v in r.series.items()
