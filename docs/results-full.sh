@@ -4,7 +4,8 @@
 #   RUNS=/tmp/results-full WORKERS=2 bash docs/results-full.sh [SECTION ...]   (default: every section, in order)
 # Sections: plateau converged-ring8 converged-grid25 pacgan
 #   ROWS="ring8 ring8-bre ..." limits the converged sections to some rows (default: every protocol row);
-#   LENGTH=N sets the converged length (default 10,000: the plateau's); PACGAN_STEPS=N the PacGAN fraction
+#   LENGTH=N sets the converged length (default 10,000: the plateau's), SEEDS=N its seeds (0..N-1, default 10:
+#   rerun with more to add seeds, the ones done are skipped); PACGAN_STEPS=N the PacGAN fraction
 #   (default 5,000), PACGAN_DATA its mixtures (default "ring8 grid25"), PACGAN_PACKS its packed rows (default "4";
 #   the full protocol: "2 3 4").
 # Seeds 100–103 choose the length (section plateau); seeds 0–9 are reported.
@@ -30,6 +31,7 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-/tmp/results-full}
 source docs/results-common.sh
 LENGTH=${LENGTH:-10000}
+SEEDS=${SEEDS:-10}
 PACGAN_STEPS=${PACGAN_STEPS:-5000}
 PLATEAU_STEPS=${PLATEAU_STEPS:-20000}
 PACGAN_DATA=${PACGAN_DATA:-ring8 grid25}
@@ -60,10 +62,15 @@ converged() {    # 2. every protocol row at LENGTH steps, seeds 0–9 (seed batc
   if [ -n "${ROWS:-}" ]; then read -r -a names <<< "$ROWS"
   else names=("$data" "$data-bre"); for t in "${TECHNIQUES[@]}"; do names+=("$data-$t"); done; fi
   for n in "${names[@]}"; do
-    case "$n" in "$data"*) row "$data" "$n" --seeds 10 --set optim.iters="$LENGTH" \
+    case "$n" in "$data"*) row "$data" "$n" --seeds "$SEEDS" --set optim.iters="$LENGTH" \
                              --set viz.metrics_every=$((LENGTH / 10)) --out "$out" ;; esac
   done
   report "$out" --section "converged-$data" --at $((LENGTH / 5)),$((LENGTH / 2)),final --pair "$data,$data-bre" --extras regions
+  # section 2 (docs/results.sh trains it as runs of 2,000 steps) read off these runs at step 2,000: the same
+  # numbers, as the learning rate is constant (report --until), when these runs evaluated step 2,000
+  if [ "$LENGTH" -ge 2000 ] && [ $((2000 % (LENGTH / 10))) -eq 0 ]; then
+    report "$out" --until 2000 --section "protocol-$data" --at 1000,final --pair "$data,$data-bre" --extras regions
+  fi
 }
 converged_ring8() { converged ring8; }
 converged_grid25() { converged grid25; }
