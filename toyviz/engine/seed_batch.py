@@ -15,8 +15,7 @@ Trainer raises (`failed[seed]`); the others go on.
 Batched: every adversarial loss, label smoothing, PacGAN, several D steps, the lr schedule, BRE (any layers,
 samples, schedule), the gradient penalty, minibatch discrimination and unrolled D. `refusal(cfg)` names what is
 not, and why. The phases are those of `phases.PhasedTrainer` (D half then G half, whole iterations only);
-callbacks' `after_step` is not called (the nets are synced on
-evaluations and snapshots only).
+callbacks' `after_step` is not called (the nets are synced on evaluations and snapshots only).
 """
 from __future__ import annotations
 
