@@ -14,8 +14,8 @@ from toyviz.experiments.sweep import ERROR_FILE, RunSpec, parse_grid, plan, run_
 TINY = {"nets.g.width": 8, "nets.d.width": 8, "optim.batch_size": 16, "optim.iters": 6,
         "viz.eval_samples": 64, "viz.metrics_every": 3, "viz.snapshot_every": 3}
 TINY_ARGS = [a for k, v in TINY.items() if k != "optim.iters" for a in ("--set", f"{k}={v}")] + ["--iters", "6"]
-# two grid points: one trains as a seed batch, the other (minibatch discrimination) as single runs
-GRID = ["--grid", "nets.minibatch_kernels=0,4"]
+# two grid points: one trains as a seed batch, the other (historical averaging) as single runs
+GRID = ["--grid", "reg.historical_averaging=0,0.01"]
 
 
 def same(a, b) -> bool:
@@ -60,7 +60,7 @@ def test_a_ray_sweep_writes_the_local_backends_folders_and_report(local_sweep, t
     # resuming: done runs are skipped (no Ray needed); a lost folder is trained again, as before
     assert main(argv) == 0
     assert "0 runs trained, 4 already done" in capsys.readouterr().out
-    lost = out / "bre-toy+nets.minibatch_kernels=4" / "seed1"
+    lost = out / "bre-toy+reg.historical_averaging=0.01" / "seed1"
     before = (lost / "stats.jsonl").read_text()
     (lost / "checkpoint.pt").unlink()
     assert main(argv) == 0

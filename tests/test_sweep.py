@@ -116,7 +116,7 @@ def test_jobs_batch_the_seeds_of_each_grid_point():
     assert all(len({s.label for s in job}) == 1 for job in two)
     assert [[s.seed for s in job] for job in jobs(specs, workers=1)] == [[0, 1, 2, 3], [0, 1, 2, 3]]
     assert [len(job) for job in jobs(specs[:3], workers=2)] == [3]           # a batch holds two seeds or more
-    refused = plan(tiny().replace(**{"nets.minibatch_kernels": 4}), [0, 1], None, "out")
+    refused = plan(tiny().replace(**{"reg.historical_averaging": 0.01}), [0, 1], None, "out")
     assert [len(job) for job in jobs(refused, workers=2)] == [1, 1]
 
 
