@@ -22,8 +22,15 @@
 #   ring8-mdgan        1 row × 10 seeds × 10,000    =   100,000 seed-steps:  1,066 s
 #   pacgan (grid25)    2 rows × 10 seeds × 5,000    =   100,000 steps:       1,621 s (4 runs done before)
 #   grid25-ha, ring8-ha 2 rows × 10 seeds × 10,000  =   200,000 seed-steps:    651 s
-#   The three converged rows not run (mbd, wgan-gp, unrolled) take several D steps or D copies a step: at 2,000
-#   steps 384-547 s for 10 runs, so about 2.5 h of the 2 cores for mbd and unrolled on both mixtures at 10,000.
+#   then, as seed batches (2026-12-05; batching now takes these three techniques):
+#   ring8-unrolled     1 row × 10 seeds × 10,000    =   100,000 seed-steps:  1,677 s (seed 0 resumed at 7,300 steps)
+#   ring8-mbd          1 row × 10 seeds × 10,000    =   100,000 seed-steps:  1,281 s (about 78 seed-steps/s)
+#   ring8-wgan-gp      1 row × 10 seeds × 10,000    =   100,000 seed-steps:  1,047 s (about 96 seed-steps/s)
+#   grid25-wgan-gp     1 row × 6 seeds × 10,000     =    60,000 seed-steps:    924 s (tests ran beside it)
+#   grid25-mbd         1 row × 6 seeds × 10,000     =    60,000 seed-steps:    725 s
+#   grid25-unrolled    1 row × 6 seeds × 10,000     =    60,000 seed-steps:  1,071 s
+#   SEEDS=6 for the three grid25 rows: machine time ran out; SEEDS=10 adds seeds 6–9 (about 30 min more).
+#   The whole script, every row on 10 seeds, is then about 5 h 30 min on these 2 cores.
 #   PacGAN's protocol at its full length, PACGAN_STEPS=400000 PACGAN_PACKS="2 3 4" (8 rows × 10 seeds × 400,000
 #   steps = 32 M steps), is about 250 core-hours here; DEVICE=cuda trains the sweeps on a GPU.
 set -euo pipefail
@@ -67,9 +74,11 @@ converged() {    # 2. every protocol row at LENGTH steps, seeds 0–9 (seed batc
   done
   report "$out" --section "converged-$data" --at $((LENGTH / 5)),$((LENGTH / 2)),final --pair "$data,$data-bre" --extras regions
   # section 2 (docs/results.sh trains it as runs of 2,000 steps) read off these runs at step 2,000: the same
-  # numbers, as the learning rate is constant (report --until), when these runs evaluated step 2,000
+  # numbers, as the learning rate is constant (report --until), when these runs evaluated step 2,000. No plots:
+  # at these runs' evaluations (every LENGTH/10 steps) a curve to step 2,000 has two or three points.
   if [ "$LENGTH" -ge 2000 ] && [ $((2000 % (LENGTH / 10))) -eq 0 ]; then
-    report "$out" --until 2000 --section "protocol-$data" --at 1000,final --pair "$data,$data-bre" --extras regions
+    report "$out" --until 2000 --section "protocol-$data" --at 1000,final --pair "$data,$data-bre" --extras regions \
+      --no-plots
   fi
 }
 converged_ring8() { converged ring8; }
