@@ -64,7 +64,7 @@ plateau() {      # 1. how long is long enough: the plain GAN and the best 2,000-
   report "$out/grid25" --section plateau-grid25 --at "$at" --extras regions
 }
 
-converged() {    # 2. every protocol row at LENGTH steps, seeds 0–9 (seed batches)
+converged() {    # 2. every protocol row at LENGTH steps, seeds 0..SEEDS-1 (seed batches where a technique allows)
   local data=$1 out="$RUNS/converged-$1" names
   if [ -n "${ROWS:-}" ]; then read -r -a names <<< "$ROWS"
   else names=("$data" "$data-bre"); for t in "${TECHNIQUES[@]}"; do names+=("$data-$t"); done; fi
