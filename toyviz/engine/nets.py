@@ -99,10 +99,13 @@ def normal_init(layers, std: float) -> None:
                 layer.bias.zero_()
 
 
-def batch_closeness(m: torch.Tensor) -> torch.Tensor:
+def batch_closeness(m: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
     """Minibatch discrimination's o_b(x_i) = Σ_{j≠i} exp(−‖M_{i,b} − M_{j,b}‖₁) for M (..., B, N, C): (..., B, N).
-    j = i is left out by subtracting its exp(0) = 1."""
-    return torch.exp(-torch.cdist(m, m, p=1)).sum(-1) - 1.0
+    j = i is left out by subtracting its exp(0) = 1. With `reference` R (..., B, R, C), the sum runs over R's rows
+    instead, none left out."""
+    if reference is None:
+        return torch.exp(-torch.cdist(m, m, p=1)).sum(-1) - 1.0
+    return torch.exp(-torch.cdist(m, reference, p=1)).sum(-1)
 
 
 class MinibatchDiscrimination(nn.Module):
@@ -118,12 +121,8 @@ class MinibatchDiscrimination(nn.Module):
 
     def forward(self, f: torch.Tensor, reference: torch.Tensor | None = None) -> torch.Tensor:
         m = (f @ self.T).view(-1, self.kernels, self.dims).transpose(0, 1)          # (B, N, C)
-        if reference is None:
-            o = batch_closeness(m)                                                      # (B, N)
-        else:
-            r = (reference @ self.T).view(-1, self.kernels, self.dims).transpose(0, 1)   # (B, R, C)
-            o = torch.exp(-torch.cdist(m, r, p=1)).sum(2)                               # (B, N)
-        return torch.cat([f, o.T], dim=1)
+        r = None if reference is None else (reference @ self.T).view(-1, self.kernels, self.dims).transpose(0, 1)
+        return torch.cat([f, batch_closeness(m, r).T], dim=1)                          # o: (B, N)
 
 
 class VirtualBatchNorm(nn.Module):
