@@ -84,13 +84,15 @@ def load_runs(root, until: Optional[int] = None) -> list[Run]:
         if (folder / "stats.jsonl").exists():
             rows = [json.loads(ln) for ln in (folder / "stats.jsonl").read_text().splitlines() if ln.strip()]
         error = (folder / ERROR_FILE).read_text().strip() if (folder / ERROR_FILE).exists() else ""
+        end = cfg.optim.iters if until is None else until
         if until is not None:
             if cfg.optim.lr_schedule != "constant":
                 raise ValueError(f"--until: {folder} has optim.lr_schedule {cfg.optim.lr_schedule!r}, so at step "
                                  f"{until} it is not a run of {until} steps (allowed: 'constant')")
             rows = [row for row in rows if row.get("step", 0) <= until]
-            error = "" if rows and rows[-1].get("step") == until else error
-        complete = not error and bool(rows) and rows[-1].get("step") == (cfg.optim.iters if until is None else until)
+            if rows and rows[-1].get("step") == until:
+                error = ""                     # it failed, if at all, after the step it is read at
+        complete = not error and bool(rows) and rows[-1].get("step") == end
         runs.append(Run(label, cfg.seed, cfg, make_data(cfg.data).n_modes, _series(rows), complete, error))
     if not runs:
         raise ValueError(f"no run folders (config.json) under {root}")
