@@ -1,5 +1,11 @@
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,6 +14,7 @@ from toyviz.commands.cli import main
 from toyviz.engine import presets
 from toyviz.engine.run_folder import RunFolder
 from toyviz.engine.seed_batch import SeedBatch
+from toyviz.experiments.process_tree import descendants
 from toyviz.experiments.sweep import (
     ERROR_FILE,
     jobs,
@@ -106,6 +113,42 @@ def test_cli_sweep_shard_and_bad_input(tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert match in err and len(err.splitlines()) == 1
     assert not (tmp_path / "bad").exists()
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"        # an orphan's zombie waits for a reaper: it trains no more
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs Linux's /proc")
+def test_a_killed_sweep_takes_its_workers_with_it(tmp_path):
+    """SIGKILL skips the pool's clean-up; the workers notice their parent is gone and stop writing run folders."""
+    out = tmp_path / "sw"
+    sweep = subprocess.Popen([sys.executable, "-m", "toyviz", "sweep", "--preset", "bre-toy", *TINY_ARGS[:-2],
+                              "--iters", "10000000", "--grid", "optim.lr_g=0.001,0.002", "--seeds", "1",
+                              "--workers", "2", "--out", str(out)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = []
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(out.glob("*/seed0/stats.jsonl"))) < 2:          # both workers are training
+            assert sweep.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        workers += [pid for pid in descendants(sweep.pid) if pid != sweep.pid]
+        assert len(workers) >= 2
+        sweep.send_signal(signal.SIGKILL)
+        sweep.wait()
+        deadline = time.monotonic() + 20
+        while any(map(_running, workers)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(map(_running, workers))
+    finally:
+        sweep.kill()
+        for pid in filter(_running, workers):       # a failed test leaves nothing training
+            os.kill(pid, signal.SIGKILL)
 
 
 # ---- seed batches (engine.seed_batch) -------------------------------------------------------------------------------

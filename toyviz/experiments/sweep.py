@@ -11,7 +11,9 @@ from __future__ import annotations
 import itertools
 import json
 import multiprocessing
+import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,6 +221,17 @@ def jobs(specs: list[RunSpec], workers: int = 1) -> list[list[RunSpec]]:
     return out
 
 
+def exit_with_parent(parent: int, every: float = 1.0) -> None:
+    """A pool worker's initializer: end this process once `parent` (the sweep) is gone. A sweep killed by a signal
+    Python cannot clean up after (SIGTERM's default, SIGKILL) never reaches the pool's `terminate`, and its workers
+    would train on, writing into run folders that the next sweep of the same command resumes."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def pack(job: list[RunSpec]) -> list[tuple]:
     """A job as another process receives it: `(label, seed, config dict, out)` per run (plain picklable values)."""
     return [(s.label, s.seed, s.cfg.to_dict(), str(s.out)) for s in job]
@@ -265,7 +278,8 @@ def run_sweep(specs: list[RunSpec], workers: int = 1, force: bool = False,
     elif workers <= 1 or len(work) <= 1:
         it = map(run_batch, work)
     else:
-        pool = multiprocessing.get_context("spawn").Pool(min(workers, len(work)))
+        pool = multiprocessing.get_context("spawn").Pool(min(workers, len(work)), initializer=exit_with_parent,
+                                                         initargs=(os.getpid(),))
         it = pool.imap_unordered(run_packed, [pack(job) for job in work])
     try:
         for job_results in it:
