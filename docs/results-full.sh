@@ -26,11 +26,12 @@
 #   ring8-unrolled     1 row × 10 seeds × 10,000    =   100,000 seed-steps:  1,677 s (seed 0 resumed at 7,300 steps)
 #   ring8-mbd          1 row × 10 seeds × 10,000    =   100,000 seed-steps:  1,281 s (about 78 seed-steps/s)
 #   ring8-wgan-gp      1 row × 10 seeds × 10,000    =   100,000 seed-steps:  1,047 s (about 96 seed-steps/s)
-#   grid25-wgan-gp     1 row × 6 seeds × 10,000     =    60,000 seed-steps:    924 s (tests ran beside it)
-#   grid25-mbd         1 row × 6 seeds × 10,000     =    60,000 seed-steps:    725 s
-#   grid25-unrolled    1 row × 6 seeds × 10,000     =    60,000 seed-steps:  1,071 s
-#   SEEDS=6 for the three grid25 rows: machine time ran out; SEEDS=10 adds seeds 6–9 (about 30 min more).
-#   The whole script, every row on 10 seeds, is then about 5 h 30 min on these 2 cores.
+#   grid25-wgan-gp     1 row × 6 seeds × 10,000     =    60,000 seed-steps:    924 s (seeds 0–5; tests beside it)
+#   grid25-mbd         1 row × 6 seeds × 10,000     =    60,000 seed-steps:    725 s (seeds 0–5)
+#   grid25-unrolled    1 row × 6 seeds × 10,000     =    60,000 seed-steps:  1,071 s (seeds 0–5)
+#   then SEEDS=10 added seeds 6–9 of these three (2026-12-05): minibatch discrimination 617 s, unrolled D 794 s,
+#   WGAN-GP not timed (stopped with a session and resumed from its checkpoints).
+#   The whole script, every row on 10 seeds, is about 5 h 30 min on these 2 cores.
 #   PacGAN's protocol at its full length, PACGAN_STEPS=400000 PACGAN_PACKS="2 3 4" (8 rows × 10 seeds × 400,000
 #   steps = 32 M steps), is about 250 core-hours here; DEVICE=cuda trains the sweeps on a GPU.
 set -euo pipefail
