@@ -212,6 +212,7 @@ def odd_runs(run_dir, tmp_path_factory):
     (["figure", "RUN", "--steps", "a,b", "--out", "f.pdf"], "steps"),
     (["figure", "RUN", "--steps", "0", "--out", "f.jpg"], "unknown extension '.jpg'"),
     (["figure", "RUN", "--steps", "0", "--out", "f.pdf", "--panels", "data,regions:9"], "unknown panel"),
+    (["figure", "RUN", "--steps", "0", "--out", "f.pdf", "--exact"], "cumulative region panels (regions, "),
     (["compare", "--a", "reg.nope=1", "--iters", "2", "--out", "ab.mp4"], "unknown config key reg.nope"),
 ])
 def test_cli_errors_one_line_exit_2_nothing_written(run_dir, odd_runs, tmp_path, capsys, monkeypatch, argv,
@@ -235,6 +236,16 @@ def test_figure_draws_a_snapshot_once_and_says_so(run_dir, tmp_path, capsys):
     pdf = out.read_bytes()
     assert pdf.count(b"/Subtype /Image") == 2                         # steps 4 and 16: one D(x) image each
     assert b"/FontFile2" in pdf and b"/Type3" not in pdf               # TrueType fonts embedded, not Type 3
+
+
+def test_figure_exact_outlines_the_cumulative_panel(run_dir, tmp_path):
+    svgs = {}
+    for exact in (False, True):
+        path = tmp_path / f"f{exact}.svg"
+        assert main(["figure", str(run_dir), "--steps", "16", "--out", str(path), "--panels", "regions",
+                     "--resolution", "32"] + (["--exact"] if exact else [])) == 0
+        svgs[exact] = path.read_text()
+    assert svgs[True].count("<path") > svgs[False].count("<path")   # the boundaries, drawn as vector paths
 
 
 def test_paper_figure_is_one_or_two_columns_wide(run_dir, tmp_path):

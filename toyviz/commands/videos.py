@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
-from ..draw.frames import DEFAULT_PANELS, PALETTES, PANELS, REGION_STYLES, parse_panels
+from ..draw.frames import DEFAULT_PANELS, PALETTES, PANELS, REGION_STYLES, check_exact_panels, parse_panels
 from ..draw.html_export import export_html, html_panels, html_problem, snapshot_indices
 from ..draw.output_paths import HTML_EXTS
 from ..draw.writers import (
@@ -110,7 +110,9 @@ def cmd_figure(args) -> int:
     columns = (args.columns or 1) if args.style == "paper" else None
     runs = [(label, usage(_load_run, p)) for label, p in zip(labels, paths)]
     for _, t in runs:
-        usage(parse_panels, args.panels, t.D.depth)
+        parsed = usage(parse_panels, args.panels, t.D.depth)
+        if args.exact:
+            usage(check_exact_panels, parsed)
     bar, fn = _bar(len(runs) * len(steps), f"figure {out.name}")
     with bar:
         used = usage(write_figure, runs, out, steps=steps, panels=args.panels, exact=args.exact,
@@ -183,8 +185,8 @@ def add_commands(sub) -> None:
     f.add_argument("--panels", default=",".join(FIGURE_PANELS), help=panels_help)
     f.add_argument("--resolution", type=int, help="raster pixels a side (default: the run's viz.resolution)")
     f.add_argument("--exact", action="store_true",
-                   help="overlay exact region boundaries on cumulative panels (regions, "
-                   "cumulative:L; pointwise ReLU/LeakyReLU D)")
+                   help="overlay exact region boundaries on the cumulative region panels (regions, "
+                   "cumulative:L; give one in --panels)")
     add_look_options(f)
     f.add_argument("--style", default="default", choices=["default", "paper"],
                    help="default: 1.6 in a panel; paper: as wide as one column of a paper (3.5 in) or two "

@@ -200,6 +200,15 @@ def parse_panels(spec, depth: int) -> list[str]:
     return out
 
 
+def check_exact_panels(parsed: list[str]) -> None:
+    """Refuse exact boundaries for panels (`parse_panels`' names) that cannot show them: the exact partition's
+    cells are cumulative (layers 1..L together), so only the cumulative region panels outline them, and computing
+    it for a figure without one would cost minutes for nothing."""
+    if not any(p == "regions" or p.startswith("cumulative:") for p in parsed):
+        raise ValueError(f"exact: exact boundaries are drawn on cumulative region panels (regions, cumulative:L), "
+                         f"and the panels chosen have none ({', '.join(parsed)})")
+
+
 def _layer(panel: str, raster) -> tuple[int, bool]:
     """(0-based layer, cumulative?) of a region panel."""
     name, _, arg = panel.partition(":")

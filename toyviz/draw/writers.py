@@ -15,6 +15,7 @@ from ..engine.run_folder import RunFolder
 from ..engine.trainer import Trainer
 from .frames import (
     DEFAULT_PANELS,
+    check_exact_panels,
     check_region_style,
     curve_layout,
     curves_of,
@@ -179,6 +180,8 @@ def write_figure(runs: Sequence[tuple[str, object]], path, *, steps: Sequence[in
     for label, run in runs:
         trainer = _as_trainer(run)
         parsed = parse_panels(panels, trainer.D.depth)
+        if exact:
+            check_exact_panels(parsed)
         idx = [nearest_snapshot(trainer, s) for s in steps]
         plan.append((label, trainer, parsed, list(dict.fromkeys(idx))))    # each snapshot once, in asked order
         used += [(label, int(s), trainer.snapshots[i]["iteration"]) for s, i in zip(steps, idx)]
