@@ -263,7 +263,9 @@ def test_a_seed_batch_cut_off_at_different_steps_resumes_bit_for_bit(tmp_path, m
     assert all(run_state(s) == "cut" for s in cut)
     res = run_sweep(cut)
     assert all(r.error == "" and not r.skipped for r in res)
-    for a, b in zip(straight[:4], cut[:4]):            # resumed in batches of two: the uninterrupted batch's bits
+    # resumed in batches of two: the uninterrupted batch of five's bits, as these tiny products round alike for
+    # any number of seeds (at ring8's sizes another split agrees within rounding only: sweep.jobs)
+    for a, b in zip(straight[:4], cut[:4]):
         assert (a.out / "stats.jsonl").read_bytes() == (b.out / "stats.jsonl").read_bytes(), a.seed
         _checkpoints_equal(a.out, b.out)
     # seed 4, alone at its step, goes on as one run: the batch's numbers within float rounding (METHODS §9)

@@ -115,7 +115,8 @@ def resume_seed_batch(folders: dict[int, Path], *, checkpoint_every: int = 1000,
     """Continue the seeds' run folders (`folders`: seed -> folder, each cut off at one checkpoint step, e.g. by a
     killed sweep) as one seed batch to their own length, as `resume_run` continues one run: each folder tidied
     (`RunFolder.prepare_resume`), then trained and written as `train_seed_batch` does. Bit for bit the batch that
-    was not cut off, since a seed trains the same in any batch of two or more. ValueError when the folders hold
+    was not cut off when it held these seeds (as a killed sweep's batch does: its seeds stop at one step); other
+    seeds beside them change the stacked products' rounding, not the numbers. ValueError when the folders hold
     runs of different configs (seed aside) or different steps, or a config that cannot be batched."""
     if checkpoint_every < 1:
         raise ValueError(f"checkpoint_every must be ≥ 1 (got {checkpoint_every})")

@@ -166,9 +166,10 @@ def run_batch(specs: list[RunSpec]) -> list[RunResult]:
     that diverges is recorded as `run_one` records a failed run, the others go on.
 
     Seeds whose folders hold a checkpoint (a sweep cut off mid-way) continue from it: the seeds at one step as one
-    batch (`runs.resume_seed_batch`, bit for bit the batch that was not cut off), a seed alone at its step as one
-    run (`run_one`: its remaining steps equal the batch's within float rounding, METHODS §9); seeds without one
-    train from the start, together. Each RunResult's `seconds` is its share of its batch's time."""
+    batch (`runs.resume_seed_batch`: the batch that was not cut off, bit for bit when it was these seeds), a seed
+    alone at its step as one run (`run_one`: its remaining steps equal the batch's within float rounding,
+    METHODS §9); seeds without one train from the start, together. Each RunResult's `seconds` is its share of its
+    batch's time."""
     if len(specs) == 1:
         return [run_one(specs[0])]
     by_step: dict[Optional[int], list[RunSpec]] = {}
@@ -204,8 +205,10 @@ def _run_seed_batch(specs: list[RunSpec], resume: bool) -> list[RunResult]:
 
 def jobs(specs: list[RunSpec], workers: int = 1) -> list[list[RunSpec]]:
     """The sweep's units of work: the seeds of one config (a grid point) as seed batches where it can be batched,
-    split into up to `workers` batches of at least two seeds (so one grid point keeps the workers busy; a seed
-    trains the same in any batch of two or more); one run a job otherwise."""
+    split into up to `workers` batches of at least two seeds (so one grid point keeps the workers busy); one run a
+    job otherwise. A seed's numbers equal its own run's within float rounding in any batch, not bit for bit: the
+    stacked products' kernels may round differently for another number of seeds, so the same seeds and `workers`
+    give the same bits, another split the same numbers within rounding."""
     groups: dict[str, list[RunSpec]] = {}
     out = []
     for spec in specs:
