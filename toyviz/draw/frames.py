@@ -204,17 +204,21 @@ def check_exact_panels(parsed: list[str]) -> None:
     """Refuse exact boundaries for panels (`parse_panels`' names) that cannot show them: the exact partition's
     cells are cumulative (layers 1..L together), so only the cumulative region panels outline them, and computing
     it for a figure without one would cost minutes for nothing."""
-    if not any(p == "regions" or p.startswith("cumulative:") for p in parsed):
+    if not any(map(_cumulative, parsed)):
         raise ValueError(f"exact: exact boundaries are drawn on cumulative region panels (regions, cumulative:L), "
                          f"and the panels chosen have none ({', '.join(parsed)})")
 
 
+def _cumulative(panel: str) -> bool:
+    """Is `panel` a map of layers 1..L together ('regions': all of D's layers, 'cumulative:L')?"""
+    name, _, arg = panel.partition(":")
+    return name == "cumulative" or (name == "regions" and not arg)
+
+
 def _layer(panel: str, raster) -> tuple[int, bool]:
     """(0-based layer, cumulative?) of a region panel."""
-    name, _, arg = panel.partition(":")
-    if not arg:
-        return len(raster.ids) - 1, True
-    return int(arg) - 1, name == "cumulative"
+    _, _, arg = panel.partition(":")
+    return (int(arg) - 1 if arg else len(raster.ids) - 1), _cumulative(panel)
 
 
 def prob_range(fd: FrameData) -> tuple[float, float, float]:
