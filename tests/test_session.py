@@ -1,5 +1,6 @@
 """The page's state machine without streamlit: transport, scrubbing, config changes and resets, A/B, uploads."""
 import json
+import time
 
 import numpy as np
 import pytest
@@ -312,6 +313,22 @@ def test_pause_stops_an_update_between_two_steps(sess):
     sess.update()
     assert not sess.playing and sess.trainer.iteration == 4
     assert sess.update() is False and sess.trainer.iteration == 4
+
+
+def test_pause_returns_once_the_update_under_way_has_stopped(sess):
+    """Pause pressed from another thread (the page's Pause rerun beside a playing tick) returns only when the
+    update has stopped, so the step it reads next is the step the run stays at."""
+    import threading
+    sess.steps_per_update, sess.cfg.optim.iters = 500, 1000
+    sess.play()
+    update = threading.Thread(target=sess.update)
+    update.start()
+    while sess.trainer.iteration < 3:
+        time.sleep(0.001)
+    sess.pause()
+    shown = sess.trainer.iteration
+    update.join()
+    assert 3 <= shown < 500 and sess.trainer.iteration == shown
 
 
 def test_half_steps_move_one_player(sess):

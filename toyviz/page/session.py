@@ -205,8 +205,9 @@ class Session:
         self.runs: dict[str, Trainer] = {}
         # Streamlit may run two scripts of one session at once (a playing fragment's tick and a button's rerun):
         # every training call and every read of a trainer for a picture holds this lock, so a trainer is never
-        # stepped by two runs together nor read while it changes
-        self.lock = threading.Lock()
+        # stepped by two runs together nor read while it changes. Re-entrant, so a Pause from inside a training
+        # callback (the same thread) does not wait on itself
+        self.lock = threading.RLock()
         self.freed: Optional[str] = None      # why the runs were freed (`free`), until the next `reset`
         if start:
             self.reset()
@@ -255,8 +256,12 @@ class Session:
         self.view, self.playing = None, True
 
     def pause(self) -> None:
-        """Stop playing now: an update under way stops after the step it is taking (it checks between steps)."""
+        """Stop playing now: an update under way stops after the step it is taking (it checks between steps), and
+        this returns once it has, so whatever the Pause press draws next shows the step the run stopped at (not
+        the one before, which a caption read mid-step showed until the next rerun)."""
         self.playing = False
+        with self.lock:
+            pass
 
     def step(self, n: Optional[int] = None) -> None:
         """Pause and train `n` (default: steps per update) steps."""
