@@ -105,6 +105,50 @@ def test_settings_from_the_environment():
             LiveRuns.from_env(env)
 
 
+def test_a_visit_during_a_free_waits_for_it_and_shows_its_message(new_session):
+    """The idle reaper has taken a session off the registry but its `free` waits for a step in progress; a visit
+    that comes meanwhile must not take a new place for the runs about to go (its script would then lose them
+    mid-way: KeyError 'A', seen once in CI): it waits for the free and shows why the runs were freed."""
+    clock = Clock()
+    live = LiveRuns(3, 60, clock)
+    s = new_session()
+    assert visit(live, s) is None and s.runs
+    clock.now = 61
+    step_under_way, step_done = threading.Event(), threading.Event()
+
+    def step():                                   # a step in progress holds the session's lock
+        with s.lock:
+            step_under_way.set()
+            step_done.wait(10)
+    seen = []
+
+    def visitor():
+        with live.visit(s) as refused:
+            seen.append(refused)
+            step_done.set()                       # (the old code got here at once, holding the runs it would lose)
+            threading.Event().wait(0.2)
+            seen.append(dict(s.runs))
+    freeing, free = threading.Event(), s.free
+
+    def free_and_tell(reason):                    # the reaper has chosen `s` and waits for the step to end
+        freeing.set()
+        free(reason)
+    s.free = free_and_tell
+    stepping, reaper = threading.Thread(target=step), threading.Thread(target=live.free_idle)
+    stepping.start()
+    step_under_way.wait(10)
+    reaper.start()
+    freeing.wait(10)
+    visiting = threading.Thread(target=visitor)
+    visiting.start()
+    threading.Event().wait(0.3)
+    step_done.set()
+    for t in (stepping, reaper, visiting):
+        t.join(10)
+    assert seen[0] is not None and "memory freed after 1 min without activity" in seen[0]
+    assert seen[1] == {} and s.freed and live.live == 0
+
+
 def test_many_sessions_on_threads_never_exceed_the_cap_and_idle_ones_are_freed_safely(new_session):
     """Eight visitors' threads play and step at once against a cap of three while a ninth thread keeps freeing
     idle sessions (every session counts as idle at once: timeout 1 ns): no visitor's script ever finds its runs

@@ -19,11 +19,11 @@ DEFAULT_IDLE_SECONDS = 600.0   # ten minutes without a click: a student who left
 
 
 class _Entry:
-    __slots__ = ("session", "last_active", "in_use")
+    __slots__ = ("session", "last_active", "in_use", "freeing")
 
     def __init__(self, session, now: float):
         self.session = weakref.ref(session)
-        self.last_active, self.in_use = now, 0
+        self.last_active, self.in_use, self.freeing = now, 0, False
 
 
 class LiveRuns:
@@ -39,6 +39,7 @@ class LiveRuns:
             raise ValueError(f"live runs: need max_runs ≥ 1 and idle_seconds > 0 (got {max_runs}, {idle_seconds})")
         self.max_runs, self.idle_seconds, self.clock = max_runs, idle_seconds, clock
         self._lock = threading.Lock()
+        self._freed = threading.Condition(self._lock)   # notified when a free under way (`free_idle`) has ended
         self._held: dict[int, _Entry] = {}           # id(session) -> its entry, while it holds runs
 
     @classmethod
@@ -49,12 +50,6 @@ class LiveRuns:
                                "a whole number ≥ 1, e.g. 20")
         idle = _env_number(environ, IDLE_VAR, DEFAULT_IDLE_SECONDS, float, "a number of seconds > 0, e.g. 600")
         return cls(max_runs, idle)
-
-    def holds(self, session) -> bool:
-        """Whether `session` has a place (and so its runs)."""
-        with self._lock:
-            entry = self._held.get(id(session))
-            return entry is not None and entry.session() is session
 
     @property
     def live(self) -> int:
@@ -70,16 +65,18 @@ class LiveRuns:
         instead (the cap is reached, or the session was freed for being idle: `start` brings it back). `active`: a
         visitor's action, which restarts the idle clock (a playing page's timed refresh is not one)."""
         self.free_idle()
-        if session.freed is None and not self.holds(session):     # a new session (or one made outside the page)
+        with self._lock:
+            self._wait_for_free(session)            # a free under way ends first: its message is what this visit shows
+            new = session.freed is None and self._entry(session) is None
+        if new:                                         # a new session (or one made outside the page)
             try:
                 self.start(session)
             except ValueError as e:
                 yield str(e)
                 return
         with self._lock:
-            entry = self._held.get(id(session))
-            if entry is not None and entry.session() is not session:
-                entry = None                            # another session's, under a reused id
+            self._wait_for_free(session)
+            entry = self._entry(session)
             if entry is not None:
                 entry.in_use += 1
                 if active:
@@ -98,12 +95,12 @@ class LiveRuns:
         message when every place is taken (idle sessions are freed first)."""
         self.free_idle()
         with self._lock:
+            self._wait_for_free(session)
             self._prune()
             if len(self._held) >= self.max_runs and id(session) not in self._held:
                 gc.collect()          # sessions Streamlit let go may still sit in reference cycles: reclaim them
                 self._prune()
-            entry = self._held.get(id(session))
-            if entry is None or entry.session() is not session:
+            if self._entry(session) is None:
                 if len(self._held) >= self.max_runs:
                     raise ValueError(self._full_message(len(self._held)))
                 self._held[id(session)] = _Entry(session, self.clock())   # the place is taken before the build
@@ -120,23 +117,42 @@ class LiveRuns:
             self._held.pop(id(session), None)
 
     def free_idle(self) -> int:
-        """Free every session idle for `idle_seconds` whose scripts are not running; returns how many."""
+        """Free every session idle for `idle_seconds` whose scripts are not running; returns how many.
+
+        A session being freed keeps its entry, marked `freeing`, until `free` has returned: a visit or `start`
+        of it meanwhile waits for the free to end (and then shows its message), where it would otherwise find no
+        entry, take a new place for the runs it still had, and lose them mid-script when the free went through."""
         now = self.clock()
         with self._lock:
             self._prune()
-            idle = [(k, e.session()) for k, e in self._held.items()
-                    if e.in_use == 0 and now - e.last_active >= self.idle_seconds]
-            for key, _ in idle:
-                del self._held[key]
+            idle = [(k, e, e.session()) for k, e in self._held.items()
+                    if e.in_use == 0 and not e.freeing and now - e.last_active >= self.idle_seconds]
+            for _, entry, _ in idle:
+                entry.freeing = True
         # outside the registry's lock: `free` takes the session's own lock, which a step in progress holds
         span = f"{self.idle_seconds / 60:.3g} min" if self.idle_seconds >= 60 else f"{self.idle_seconds:.3g} s"
-        for _, session in idle:
-            session.free(f"Your run was paused and its memory freed after {span} without activity "
-                         f"({IDLE_VAR}), so that others can train. Start again for a new run from the same "
-                         "settings.")
+        for key, entry, session in idle:
+            try:
+                session.free(f"Your run was paused and its memory freed after {span} without activity "
+                             f"({IDLE_VAR}), so that others can train. Start again for a new run from the same "
+                             "settings.")
+            finally:
+                with self._lock:
+                    if self._held.get(key) is entry:
+                        del self._held[key]
+                    self._freed.notify_all()
         return len(idle)
 
     # ---- inside --------------------------------------------------------------------------------------------------
+    def _entry(self, session) -> Optional[_Entry]:
+        """`session`'s entry, or None (none, or another session's under a reused id). Under `_lock`."""
+        entry = self._held.get(id(session))
+        return entry if entry is not None and entry.session() is session else None
+
+    def _wait_for_free(self, session) -> None:
+        """Wait while `free_idle` frees `session` (under `_lock`, which the wait gives up meanwhile)."""
+        self._freed.wait_for(lambda: (e := self._entry(session)) is None or not e.freeing)
+
     def _prune(self) -> None:
         """Drop the entries of sessions Streamlit has let go (their weak references are dead). Under `_lock`."""
         for key in [k for k, e in self._held.items() if e.session() is None]:
