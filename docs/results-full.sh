@@ -2,7 +2,7 @@
 # The converged tables of docs/RESULTS.md (sections "plateau", "converged-*", "pacgan-*"): runs long enough that
 # the methods' HQ and modes have stopped improving, so a verdict speaks of the method, not of the run length.
 #   RUNS=/tmp/results-full WORKERS=2 bash docs/results-full.sh [SECTION ...]   (default: every section, in order)
-# Sections: plateau converged-ring8 converged-grid25 pacgan
+# Sections: plateau converged-ring8 converged-grid25 pacgan rescue
 #   ROWS="ring8 ring8-bre ..." limits the converged sections to some rows (default: every protocol row);
 #   LENGTH=N sets the converged length (default 10,000: the plateau's), SEEDS=N its seeds (0..N-1, default 10:
 #   rerun with more to add seeds, the ones done are skipped); PACGAN_STEPS=N the PacGAN fraction
@@ -31,7 +31,9 @@
 #   grid25-unrolled    1 row × 6 seeds × 10,000     =    60,000 seed-steps:  1,071 s (seeds 0–5)
 #   then SEEDS=10 added seeds 6–9 of these three (2026-12-05): minibatch discrimination 617 s, unrolled D 794 s,
 #   WGAN-GP not timed (stopped with a session and resumed from its checkpoints).
-#   The whole script, every row on 10 seeds, is about 5 h 30 min on these 2 cores.
+#   rescue             8 rows × 4 seeds × 10,000    =   320,000 seed-steps:  4,266 s (2026-12-05, seed batches;
+#                                                                             WGAN-GP rows 433–484 s, unrolled D 741–749 s)
+#   The whole script, every row on 10 seeds, is about 6 h 40 min on these 2 cores.
 #   PacGAN's protocol at its full length, PACGAN_STEPS=400000 PACGAN_PACKS="2 3 4" (8 rows × 10 seeds × 400,000
 #   steps = 32 M steps), is about 250 core-hours here; DEVICE=cuda trains the sweeps on a GPU.
 set -euo pipefail
@@ -99,4 +101,21 @@ pacgan() {       # 3. PacGAN's own protocol (METHODS §8) for PACGAN_STEPS of it
   done
 }
 
-run_sections results-full.sh "plateau converged-ring8 converged-grid25 pacgan" "$@"
+RESCUE=(--seeds 4 --seed 100 --set optim.iters="$LENGTH" --set viz.metrics_every=$((LENGTH / 10)))
+SLOW=(--set optim.lr_g=1e-4 --set optim.lr_d=1e-4)
+rescue() {       # 4. WGAN-GP and unrolled D fail at the protocol's settings: do their authors' own settings rescue
+                 #    them? Adam at 1e-4 (WGAN-GP's paper's and PacGAN's rate) for both; for WGAN-GP also the
+                 #    penalty weight of its authors' toy code, λ = 0.1. A question of settings: seeds 100–103
+  local out="$RUNS/rescue" d t
+  for d in ring8 grid25; do
+    for t in wgan-gp unrolled; do
+      row "$d" "$d-$t" --name "$d-$t-lr1e-4" "${RESCUE[@]}" "${SLOW[@]}" --out "$out/$d"
+    done
+    row "$d" "$d-wgan-gp" --name "$d-wgan-gp-gp0.1" "${RESCUE[@]}" --set reg.gp_weight=0.1 --out "$out/$d"
+    row "$d" "$d-wgan-gp" --name "$d-wgan-gp-gp0.1-lr1e-4" "${RESCUE[@]}" "${SLOW[@]}" --set reg.gp_weight=0.1 \
+      --out "$out/$d"
+    report "$out/$d" --section "rescue-$d" --at $((LENGTH / 5)),$((LENGTH / 2)),final --extras regions
+  done
+}
+
+run_sections results-full.sh "plateau converged-ring8 converged-grid25 pacgan rescue" "$@"
