@@ -3,6 +3,7 @@ cap's message, idle sessions paused and freed (never while a script of theirs ru
 environment, and many sessions' threads at once."""
 import gc
 import threading
+import time
 import weakref
 from pathlib import Path
 
@@ -126,7 +127,7 @@ def test_a_visit_during_a_free_waits_for_it_and_shows_its_message(new_session):
         with live.visit(s) as refused:
             seen.append(refused)
             step_done.set()                       # (the old code got here at once, holding the runs it would lose)
-            threading.Event().wait(0.2)
+            time.sleep(0.2)
             seen.append(dict(s.runs))
     freeing, free = threading.Event(), s.free
 
@@ -141,7 +142,7 @@ def test_a_visit_during_a_free_waits_for_it_and_shows_its_message(new_session):
     freeing.wait(10)
     visiting = threading.Thread(target=visitor)
     visiting.start()
-    threading.Event().wait(0.3)
+    time.sleep(0.3)
     step_done.set()
     for t in (stepping, reaper, visiting):
         t.join(10)
